@@ -1,0 +1,44 @@
+//! The crate's error types.
+
+use core::fmt;
+
+/// Releasing a lock that the caller may not release: what Python reports as
+/// `RuntimeError`.
+///
+/// ```
+/// use gilock::{Lock, ReleaseError};
+///
+/// let lock = Lock::new();
+/// assert_eq!(lock.release(), Err(ReleaseError::NotLocked));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReleaseError {
+    /// The lock is not held by anyone ("release unlocked lock").
+    NotLocked,
+    /// The lock is held by another thread ("cannot release un-acquired lock").
+    NotOwner,
+}
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReleaseError::NotLocked => "release unlocked lock",
+            ReleaseError::NotOwner => "cannot release un-acquired lock",
+        })
+    }
+}
+
+impl core::error::Error for ReleaseError {}
+
+/// A wait ended because [`ThreadState::interrupt`](crate::ThreadState::interrupt)
+/// was called for the waiting thread; the lock it waited for is not held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("wait interrupted")
+    }
+}
+
+impl core::error::Error for Interrupted {}

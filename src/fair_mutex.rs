@@ -1,0 +1,561 @@
+//! `RawFairMutex`: a mutex that is as fast as an unfair one until a waiter
+//! has waited a whole switch interval, and strictly fair from then on.
+//!
+//! # The state word
+//!
+//! - `LOCKED`: someone holds the lock. During a handoff it stays set, so
+//!   no running thread can barge in between the unlocker and the heir.
+//! - `PARKED`: threads may be parked on the mutex; unlock must look.
+//! - `DROP_REQUESTED`: a parked waiter is *overdue* (it has waited longer than
+//!   the switch interval). The next unlock hands the lock to the oldest
+//!   overdue waiter. The bit changes only with the park queue locked, so it
+//!   always agrees with the tokens of the parked threads.
+//!
+//! A waiter parks with a timeout of one switch interval. When it fires, the
+//! waiter re-parks untimed with the `OVERDUE` token and sets `DROP_REQUESTED`
+//! in the same critical section of the queue. Re-parking puts it at the tail
+//! of the queue, which is why the handoff picks the first *overdue* waiter
+//! and not simply the first one: overdue waiters are ordered by when their
+//! interval ran out, which is the order in which they came.
+
+use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
+use crate::sync::{AtomicU8, Ordering, SpinWait, const_fn};
+use core::cell::Cell;
+use core::sync::atomic::AtomicU32;
+use core::time::Duration;
+
+const LOCKED: u8 = 0b001;
+const PARKED: u8 = 0b010;
+const DROP_REQUESTED: u8 = 0b100;
+
+/// A waiter still within its switch interval.
+const TOKEN_PATIENT: ParkToken = ParkToken(0);
+/// A waiter whose switch interval ran out.
+const TOKEN_OVERDUE: ParkToken = ParkToken(1);
+
+/// The lock was released; compete for it again.
+const TOKEN_RETRY: UnparkToken = UnparkToken(0);
+/// The lock is yours: the unlocker left `LOCKED` set for you.
+const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
+
+/// The switch interval of a mutex that was not given one: 5 ms, CPython's
+/// default `sys.getswitchinterval()`.
+pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Intervals are kept in whole microseconds in 32 bits (up to 71 minutes),
+/// which keeps the mutex at 8 bytes.
+const fn interval_to_micros(interval: Duration) -> u32 {
+    let micros = interval.as_micros();
+    if micros == 0 {
+        1
+    } else if micros > u32::MAX as u128 {
+        u32::MAX
+    } else {
+        micros as u32
+    }
+}
+
+/// The raw fair handoff mutex behind [`FairMutex`].
+///
+/// Uncontended, it costs one compare-and-swap to lock and one to unlock.
+/// Under contention it lets a running thread re-take the lock (which keeps
+/// throughput high) until some waiter has waited longer than the mutex's
+/// switch interval (default [`DEFAULT_SWITCH_INTERVAL`]); that waiter sets a
+/// drop request, and from then on every unlock hands the lock directly to
+/// the oldest waiter. A waiter therefore waits at most about
+/// (threads ahead of it + 1) × interval.
+///
+/// Besides [`lock_api::RawMutex`], it implements [`lock_api::RawMutexFair`]
+/// (`unlock_fair` always hands off; `bump` hands off only when someone
+/// waits) and, with `std`, [`lock_api::RawMutexTimed`].
+///
+/// The holder can poll [`is_drop_requested`](Self::is_drop_requested) (one
+/// relaxed load) at safe points and `bump` when it returns true, which is
+/// what an interpreter loop does at its checkpoints.
+///
+/// # Example
+///
+/// ```
+/// use gilock::{FairMutex, RawFairMutex};
+/// use lock_api::RawMutexFair;
+/// use std::time::Duration;
+///
+/// // A mutex whose waiters ask for it after 1 ms.
+/// let m = FairMutex::from_raw(RawFairMutex::with_switch_interval(Duration::from_millis(1)), 0);
+/// let mut guard = m.lock();
+/// for _ in 0..1000 {
+///     *guard += 1;
+///     if unsafe { FairMutex::raw(&m) }.is_drop_requested() {
+///         gilock::FairMutexGuard::bump(&mut guard);
+///     }
+/// }
+/// assert_eq!(*guard, 1000);
+/// ```
+pub struct RawFairMutex {
+    state: StateCell,
+    interval_micros: AtomicU32,
+}
+
+/// Under loom the state word must be created inside the model, but
+/// `lock_api::RawMutex::INIT` must be a constant: `INIT` leaves the word to be
+/// created at first use, and [`RawFairMutex::new`] creates it at once.
+#[cfg(not(loom))]
+type StateCell = AtomicU8;
+#[cfg(loom)]
+type StateCell = std::sync::OnceLock<AtomicU8>;
+
+#[cfg(not(loom))]
+static_assertions::const_assert!(core::mem::size_of::<RawFairMutex>() <= 8);
+static_assertions::assert_impl_all!(RawFairMutex: Send, Sync);
+
+impl RawFairMutex {
+    const_fn! {
+        /// An unlocked mutex with the default 5 ms switch interval.
+        ///
+        /// `const` except under `--cfg loom`, whose atomics cannot be built
+        /// in constants.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self::with_switch_interval(DEFAULT_SWITCH_INTERVAL)
+        }
+    }
+
+    const_fn! {
+        /// An unlocked mutex whose waiters set a drop request after
+        /// `interval`. Intervals are kept in whole microseconds: zero becomes
+        /// 1 µs and anything over 71 minutes becomes 71 minutes.
+        #[must_use]
+        pub const fn with_switch_interval(interval: Duration) -> Self {
+            Self {
+                state: new_state(),
+                interval_micros: AtomicU32::new(interval_to_micros(interval)),
+            }
+        }
+    }
+
+    /// Changes the switch interval; waits that start later use the new one.
+    /// Rounded as in [`with_switch_interval`](Self::with_switch_interval).
+    pub fn set_switch_interval(&self, interval: Duration) {
+        self.interval_micros
+            .store(interval_to_micros(interval), Ordering::Relaxed);
+    }
+
+    /// The current switch interval.
+    pub fn switch_interval(&self) -> Duration {
+        Duration::from_micros(u64::from(self.interval_micros.load(Ordering::Relaxed)))
+    }
+
+    /// Whether a waiter has waited longer than the switch interval, so the
+    /// next unlock will hand the lock over. One relaxed load: cheap enough
+    /// for a holder to poll in its inner loop.
+    #[inline]
+    pub fn is_drop_requested(&self) -> bool {
+        self.word().load(Ordering::Relaxed) & DROP_REQUESTED != 0
+    }
+
+    #[inline]
+    fn word(&self) -> &AtomicU8 {
+        #[cfg(not(loom))]
+        {
+            &self.state
+        }
+        #[cfg(loom)]
+        {
+            self.state.get_or_init(|| AtomicU8::new(0))
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Takes the lock if it is free, without queueing.
+    #[inline]
+    pub(crate) fn try_lock_raw(&self) -> bool {
+        let word = self.word();
+        let mut state = word.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED != 0 {
+                return false;
+            }
+            match word.compare_exchange_weak(
+                state,
+                state | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline` at most (`None`: forever).
+    /// Returns whether it was taken.
+    #[inline]
+    pub(crate) fn lock_until(&self, deadline: Option<Instant>) -> bool {
+        if self
+            .word()
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+        self.lock_slow(deadline)
+    }
+
+    #[cold]
+    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+        let word = self.word();
+        let interval_ends = Instant::now().checked_add(self.switch_interval());
+        let mut overdue = false;
+        let mut spin = SpinWait::new();
+        let mut state = word.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                match word.compare_exchange_weak(
+                    state,
+                    state | LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(actual) => state = actual,
+                }
+                continue;
+            }
+
+            // Spinning only helps while nobody is queued: with a queue, the
+            // lock goes to the queue first once a drop request is up.
+            if state & PARKED == 0 && spin.spin() {
+                state = word.load(Ordering::Relaxed);
+                continue;
+            }
+
+            if state & PARKED == 0 {
+                if let Err(actual) = word.compare_exchange_weak(
+                    state,
+                    state | PARKED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    state = actual;
+                    continue;
+                }
+            }
+
+            let validate = || {
+                let state = word.load(Ordering::Relaxed);
+                if state & (LOCKED | PARKED) != LOCKED | PARKED {
+                    return false;
+                }
+                if overdue && state & DROP_REQUESTED == 0 {
+                    word.fetch_or(DROP_REQUESTED, Ordering::Relaxed);
+                }
+                true
+            };
+            let timed_out = |_key, was_last: bool| {
+                // With nobody left in the queue no drop request can stand.
+                if was_last {
+                    word.fetch_and(!(PARKED | DROP_REQUESTED), Ordering::Relaxed);
+                }
+            };
+            let (token, park_deadline) = if overdue {
+                (TOKEN_OVERDUE, deadline)
+            } else {
+                (TOKEN_PATIENT, earliest(deadline, interval_ends))
+            };
+            // SAFETY: the key is our own address; the callbacks only touch
+            // our state word and cannot unwind.
+            let result =
+                unsafe { park::park(self.key(), validate, || {}, timed_out, token, park_deadline) };
+            match result {
+                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::TimedOut => {
+                    if deadline.is_some_and(|d| d.has_passed()) {
+                        return false;
+                    }
+                    overdue = true;
+                }
+                ParkResult::Unparked(_) | ParkResult::Invalid => {}
+            }
+            spin.reset();
+            state = word.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Releases the lock, letting a running thread take it unless a waiter
+    /// is overdue.
+    ///
+    /// # Safety
+    /// The lock must be held (by anyone: ownership is not tracked here).
+    #[inline]
+    pub(crate) unsafe fn unlock_raw(&self) {
+        if self
+            .word()
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        self.unlock_slow(false);
+    }
+
+    /// Releases the lock, handing it to the oldest waiter if there is one.
+    ///
+    /// # Safety
+    /// The lock must be held.
+    #[inline]
+    pub(crate) unsafe fn unlock_fair_raw(&self) {
+        if self
+            .word()
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        self.unlock_slow(true);
+    }
+
+    #[cold]
+    fn unlock_slow(&self, fair: bool) {
+        let handoff = fair || self.word().load(Ordering::Relaxed) & DROP_REQUESTED != 0;
+        if handoff && self.wake_heir(true, true) {
+            return;
+        }
+        self.wake_heir(false, handoff);
+    }
+
+    /// Wakes the heir: the first overdue waiter, or with `only_overdue` unset
+    /// the first waiter of all. With `handoff` (or a drop request raised
+    /// meanwhile, or an overdue heir) the lock passes to it still locked;
+    /// otherwise it is released and the heir competes for it.
+    ///
+    /// Returns whether a thread was woken; when `only_overdue` finds nobody,
+    /// nothing changes and the caller still holds the lock.
+    fn wake_heir(&self, only_overdue: bool, handoff: bool) -> bool {
+        let word = self.word();
+        let chosen = Cell::new(false);
+        let heir_overdue = Cell::new(false);
+        let more_overdue = Cell::new(false);
+        // Scanning past the heir keeps DROP_REQUESTED exact: it stays up only
+        // while an overdue waiter remains parked.
+        let filter = |token: ParkToken| {
+            if chosen.get() {
+                if token == TOKEN_OVERDUE {
+                    more_overdue.set(true);
+                    return FilterOp::Stop;
+                }
+                return FilterOp::Skip;
+            }
+            if only_overdue && token != TOKEN_OVERDUE {
+                return FilterOp::Skip;
+            }
+            chosen.set(true);
+            heir_overdue.set(token == TOKEN_OVERDUE);
+            FilterOp::Unpark
+        };
+        let callback = |result: UnparkResult| {
+            if result.unparked_threads == 0 {
+                if !only_overdue {
+                    word.store(0, Ordering::Release);
+                }
+                return TOKEN_RETRY;
+            }
+            let parked = if result.have_more_threads { PARKED } else { 0 };
+            let drop = if more_overdue.get() { DROP_REQUESTED } else { 0 };
+            let requested = word.load(Ordering::Relaxed) & DROP_REQUESTED != 0;
+            if handoff || requested || heir_overdue.get() {
+                word.store(LOCKED | parked | drop, Ordering::Relaxed);
+                TOKEN_HANDOFF
+            } else {
+                word.store(parked | drop, Ordering::Release);
+                TOKEN_RETRY
+            }
+        };
+        // SAFETY: our own key; the callbacks only touch our state word and
+        // cannot unwind.
+        let result = unsafe { park::unpark_filter(self.key(), filter, callback) };
+        result.unparked_threads != 0
+    }
+
+    /// Whether any thread is parked waiting for the lock.
+    #[inline]
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.word().load(Ordering::Relaxed) & PARKED != 0
+    }
+
+    /// `unlock_fair` + `lock`, but only when someone waits.
+    ///
+    /// # Safety
+    /// The lock must be held.
+    pub(crate) unsafe fn bump_raw(&self) {
+        if self.has_waiters() {
+            // SAFETY: forwarded.
+            unsafe { self.unlock_fair_raw() };
+            self.lock_until(None);
+        }
+    }
+}
+
+impl Default for RawFairMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for RawFairMutex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = self.word().load(Ordering::Relaxed);
+        f.debug_struct("RawFairMutex")
+            .field("locked", &(state & LOCKED != 0))
+            .field("waiters", &(state & PARKED != 0))
+            .field("drop_requested", &(state & DROP_REQUESTED != 0))
+            .field("switch_interval", &self.switch_interval())
+            .finish()
+    }
+}
+
+const_fn! {
+    const fn new_state() -> StateCell {
+        #[cfg(not(loom))]
+        {
+            AtomicU8::new(0)
+        }
+        #[cfg(loom)]
+        {
+            std::sync::OnceLock::from(AtomicU8::new(0))
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+// SAFETY: `lock`/`try_lock` return only after setting LOCKED with Acquire
+// ordering, and only one thread can set it (CAS) or receive it (a handoff
+// keeps it set and wakes exactly one thread); unlock clears it with Release
+// or hands it to one thread. So at most one guard state exists at a time.
+unsafe impl lock_api::RawMutex for RawFairMutex {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self {
+        state: init_state(),
+        interval_micros: AtomicU32::new(interval_to_micros(DEFAULT_SWITCH_INTERVAL)),
+    };
+
+    /// Ownership is not tied to a thread, so guards may be sent.
+    type Guard = lock_api::GuardSend;
+
+    #[inline]
+    fn lock(&self) -> Self::Guard {
+        self.lock_until(None);
+        lock_api::GuardSend::new()
+    }
+
+    #[inline]
+    fn try_lock(&self) -> Option<Self::Guard> {
+        self.try_lock_raw().then(lock_api::GuardSend::new)
+    }
+
+    #[inline]
+    unsafe fn unlock(&self, _guard: Self::Guard) {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { self.unlock_raw() }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        self.word().load(Ordering::Relaxed) & LOCKED != 0
+    }
+}
+
+#[cfg(not(loom))]
+const fn init_state() -> StateCell {
+    AtomicU8::new(0)
+}
+
+#[cfg(loom)]
+const fn init_state() -> StateCell {
+    std::sync::OnceLock::new()
+}
+
+// SAFETY: `unlock_fair` and `bump` keep the exclusion argument of `RawMutex`:
+// a handoff leaves LOCKED set and wakes exactly one thread to own it.
+unsafe impl lock_api::RawMutexFair for RawFairMutex {
+    #[inline]
+    unsafe fn unlock_fair(&self, _guard: Self::Guard) {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { self.unlock_fair_raw() }
+    }
+
+    /// Hands the lock to the oldest waiter and queues for it again; does
+    /// nothing when nobody waits. The guard state is stateless, so an unwind
+    /// cannot leave it invalid, and neither step can panic.
+    #[inline]
+    unsafe fn bump(&self, _guard: &mut Self::Guard) {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { self.bump_raw() }
+    }
+}
+
+#[cfg(feature = "std")]
+// SAFETY: timed locking only adds a way to give up while waiting, which
+// leaves the state as if the thread had never come (see `lock_slow`).
+unsafe impl lock_api::RawMutexTimed for RawFairMutex {
+    type Duration = Duration;
+    type Instant = std::time::Instant;
+
+    fn try_lock_for(&self, timeout: Duration) -> Option<Self::Guard> {
+        let taken = if self.try_lock_raw() {
+            true
+        } else {
+            // An unrepresentable deadline means "wait forever", never a panic.
+            match park::clock::deadline_after(timeout) {
+                Some(deadline) => self.lock_until(Some(deadline)),
+                None => self.lock_until(None),
+            }
+        };
+        taken.then(lock_api::GuardSend::new)
+    }
+
+    fn try_lock_until(&self, timeout: std::time::Instant) -> Option<Self::Guard> {
+        let taken = self.try_lock_raw() || self.lock_until(Some(Instant::from_std(timeout)));
+        taken.then(lock_api::GuardSend::new)
+    }
+}
+
+/// A fair handoff mutex protecting a `T`: `lock_api`'s `Mutex` over
+/// [`RawFairMutex`], so every `lock_api` method (`lock`, `try_lock`,
+/// `try_lock_for`, `MutexGuard::bump`, `unlock_fair`, `map`, …) is there.
+///
+/// # Example
+///
+/// ```
+/// use gilock::FairMutex;
+/// use std::sync::Arc;
+///
+/// let counter = Arc::new(FairMutex::new(0u64));
+/// let threads: Vec<_> = (0..4)
+///     .map(|_| {
+///         let counter = Arc::clone(&counter);
+///         std::thread::spawn(move || {
+///             for _ in 0..1000 {
+///                 *counter.lock() += 1;
+///             }
+///         })
+///     })
+///     .collect();
+/// for t in threads {
+///     t.join().unwrap();
+/// }
+/// assert_eq!(*counter.lock(), 4000);
+/// ```
+pub type FairMutex<T> = lock_api::Mutex<RawFairMutex, T>;
+
+/// The guard of a [`FairMutex`]; the lock is released when it drops.
+pub type FairMutexGuard<'a, T> = lock_api::MutexGuard<'a, RawFairMutex, T>;

@@ -1,0 +1,78 @@
+//! Locks for interpreters, and for Rust programs that want bounded waiting
+//! and clear errors.
+//!
+//! - [`FairMutex`] / [`RawFairMutex`]: a `lock_api` mutex that stays as fast
+//!   as an unfair one until a waiter has waited a whole *switch interval*
+//!   (default 5 ms); then the lock is handed to the oldest waiter.
+//!
+//! Every primitive's algorithm is written once against two internal layers,
+//! a `sync` shim (atomics) and a `park` layer (sleeping and waking); only
+//! those differ between the std build (`parking_lot_core`), the loom build
+//! (`--cfg loom`: a model parking lot whose timeouts fire from a model timer
+//! thread) and the no-std build (spinning). So the loom models check the
+//! real code, and a user's own loom model that uses these primitives explores
+//! their interleavings too.
+//!
+//! # Features
+//!
+//! - `std` (default): blocking waits through the OS, timed waits on the
+//!   monotonic clock. Without it, waits spin, time comes from a clock the
+//!   user installs with [`set_clock`], and thread identity from
+//!   [`set_thread_id_source`].
+#![no_std]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(any(feature = "std", loom))]
+extern crate std;
+
+mod fair_mutex;
+mod park;
+mod sync;
+mod thread_id;
+
+pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
+
+/// Support for loom models (only under `--cfg loom`).
+///
+/// Loom has no clock. A model that exercises timeouts or switch intervals
+/// spawns a *timer thread* that calls [`fire_timeouts`](model::fire_timeouts);
+/// loom then explores the timeout firing at every point the timer thread can
+/// run, and whichever side of each race wins.
+///
+/// ```ignore
+/// loom::model(|| {
+///     let timer = loom::thread::spawn(|| { gilock::model::fire_timeouts(); });
+///     // ... threads using gilock primitives with timeouts ...
+///     timer.join().unwrap();
+/// });
+/// ```
+#[cfg(loom)]
+pub mod model {
+    /// Advances the model clock one tick: every deadline and switch interval
+    /// that started before now has passed, and threads in timed waits wake
+    /// to notice. Returns how many timed waiters were woken.
+    pub fn fire_timeouts() -> usize {
+        crate::park::model::fire_timeouts()
+    }
+}
+
+/// Installs the monotonic clock that timed waits and switch intervals use
+/// without `std`: a function returning the time since any fixed point.
+///
+/// Until one is installed, time stands still: switch intervals never run
+/// out and a timed wait only succeeds at once or waits without end.
+#[cfg(all(not(feature = "std"), not(loom)))]
+pub fn set_clock(now: fn() -> core::time::Duration) {
+    park::clock::user_clock::install(now);
+}
+
+/// Installs the source of thread identity without `std`: a function that
+/// returns a non-zero number unique to the calling thread (for example a
+/// core number on bare metal, or a task id). Primitives that track an
+/// owner panic with a message naming this function if it was not called.
+#[cfg(all(not(feature = "std"), not(loom)))]
+pub fn set_thread_id_source(current: fn() -> core::num::NonZeroU64) {
+    thread_id::install(current);
+}

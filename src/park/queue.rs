@@ -1,0 +1,142 @@
+//! The FIFO wait queue shared by the loom model and the spinning backend,
+//! with `parking_lot_core`'s token and result types.
+//!
+//! It holds one queue for all keys (the model and no-std builds favour
+//! simplicity over a hash table); order within a key is arrival order.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// A value a parked thread carries, for `unpark_filter` to inspect.
+#[derive(Copy, Clone, Eq, PartialEq, Debug)]
+pub(crate) struct ParkToken(pub usize);
+
+/// A value an unparker hands to each thread it wakes.
+#[derive(Copy, Clone, Eq, PartialEq, Debug)]
+pub(crate) struct UnparkToken(pub usize);
+
+/// How a park ended.
+#[derive(Copy, Clone, Eq, PartialEq, Debug)]
+pub(crate) enum ParkResult {
+    /// Another thread unparked us with this token.
+    Unparked(UnparkToken),
+    /// `validate` returned false; the thread never joined the queue.
+    Invalid,
+    /// The deadline passed and the thread left the queue by itself.
+    TimedOut,
+}
+
+/// What an unpark did, passed to its callback under the queue lock.
+#[derive(Copy, Clone, Default, Eq, PartialEq, Debug)]
+pub(crate) struct UnparkResult {
+    /// How many threads were removed from the queue to be woken.
+    pub unparked_threads: usize,
+    /// Kept for parity with `parking_lot_core`; always zero here.
+    #[allow(dead_code)]
+    pub requeued_threads: usize,
+    /// Whether threads remain parked on the key.
+    pub have_more_threads: bool,
+}
+
+/// `unpark_filter`'s verdict on one parked thread.
+#[derive(Copy, Clone, Eq, PartialEq, Debug)]
+#[allow(dead_code)]
+pub(crate) enum FilterOp {
+    /// Wake it and look at the next one.
+    Unpark,
+    /// Leave it parked and look at the next one.
+    Skip,
+    /// Leave it and every later one parked.
+    Stop,
+}
+
+struct Waiter<S> {
+    key: usize,
+    token: ParkToken,
+    slot: S,
+}
+
+/// Parked threads in arrival order; `S` is how a backend wakes one.
+pub(super) struct Queue<S> {
+    waiters: VecDeque<Waiter<S>>,
+}
+
+impl<S> Queue<S> {
+    pub(super) const fn new() -> Self {
+        Self {
+            waiters: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, key: usize, token: ParkToken, slot: S) {
+        self.waiters.push_back(Waiter { key, token, slot });
+    }
+
+    /// Takes the waiter whose slot `is_mine` out of the queue, as a timed-out
+    /// thread does; returns its key and whether it was the last one on that
+    /// key, or `None` when an unparker removed it first.
+    pub(super) fn remove(&mut self, is_mine: impl Fn(&S) -> bool) -> Option<(usize, bool)> {
+        let index = self.waiters.iter().position(|w| is_mine(&w.slot))?;
+        let key = self.waiters.remove(index)?.key;
+        let was_last = !self.waiters.iter().any(|w| w.key == key);
+        Some((key, was_last))
+    }
+
+    /// Every waiter's slot, for the model timer to wake timed waiters.
+    #[cfg(loom)]
+    pub(super) fn slots(&self) -> impl Iterator<Item = &S> {
+        self.waiters.iter().map(|w| &w.slot)
+    }
+
+    /// Removes the waiters on `key` that `filter` selects, oldest first, and
+    /// runs `callback` before anyone is woken. Returns what happened, the
+    /// token for the woken and their slots.
+    pub(super) fn unpark_filter(
+        &mut self,
+        key: usize,
+        mut filter: impl FnMut(ParkToken) -> FilterOp,
+        callback: impl FnOnce(UnparkResult) -> UnparkToken,
+    ) -> (UnparkResult, UnparkToken, Vec<S>) {
+        let mut result = UnparkResult::default();
+        let mut woken = Vec::new();
+        let mut index = 0;
+        while index < self.waiters.len() {
+            if self.waiters[index].key != key {
+                index += 1;
+                continue;
+            }
+            match filter(self.waiters[index].token) {
+                FilterOp::Unpark => {
+                    if let Some(waiter) = self.waiters.remove(index) {
+                        woken.push(waiter.slot);
+                    }
+                }
+                FilterOp::Skip => {
+                    result.have_more_threads = true;
+                    index += 1;
+                }
+                FilterOp::Stop => {
+                    result.have_more_threads = true;
+                    break;
+                }
+            }
+        }
+        result.unparked_threads = woken.len();
+        let token = callback(result);
+        (result, token, woken)
+    }
+}
+
+/// The filter of `unpark_one`: the oldest waiter, and a look at whether
+/// another one remains.
+pub(super) fn first_only() -> impl FnMut(ParkToken) -> FilterOp {
+    let mut taken = false;
+    move |_| {
+        if taken {
+            FilterOp::Stop
+        } else {
+            taken = true;
+            FilterOp::Unpark
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The one place where std, loom and no-std builds differ in their atomics.
+//!
+//! Every algorithm in the crate imports its atomics, cells and spin hints from
+//! here, so that a `--cfg loom` build runs the same code on loom's model
+//! types and the models check the real thing.
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
+pub(crate) use core::sync::atomic::{Ordering, fence};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
+
+/// Declares a function `const` in ordinary builds and plain under loom, whose
+/// atomics have no `const fn new` (tokio's shim takes the same road).
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis fn $($rest)*
+    };
+}
+pub(crate) use const_fn;
+
+/// An `UnsafeCell` with loom's closure API, so that loom can check every
+/// access to data that a lock protects.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Bounded spinning before a thread parks.
+///
+/// Spinning pays off only when the holder runs on another core and is about
+/// to leave; loom explores every spin iteration as a branch, so loom builds
+/// never spin and park at once.
+#[derive(Debug, Default)]
+pub(crate) struct SpinWait {
+    counter: u32,
+}
+
+impl SpinWait {
+    pub(crate) const fn new() -> Self {
+        Self { counter: 0 }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.counter = 0;
+    }
+
+    /// Spins a little longer each time; `false` once parking is the better bet.
+    #[cfg(not(loom))]
+    pub(crate) fn spin(&mut self) -> bool {
+        if self.counter >= 10 {
+            return false;
+        }
+        self.counter += 1;
+        if self.counter <= 3 {
+            for _ in 0..(1u32 << self.counter) {
+                core::hint::spin_loop();
+            }
+        } else {
+            yield_thread();
+        }
+        true
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn spin(&mut self) -> bool {
+        false
+    }
+}
+
+/// Gives up the CPU for a moment when the OS can be asked to.
+#[cfg(not(loom))]
+pub(crate) fn yield_thread() {
+    #[cfg(feature = "std")]
+    std::thread::yield_now();
+    #[cfg(not(feature = "std"))]
+    for _ in 0..64 {
+        core::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn yield_thread() {
+    loom::thread::yield_now();
+}

@@ -27,11 +27,17 @@ extern crate alloc;
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+mod condition;
+mod error;
 mod fair_mutex;
+mod gil;
+mod lock;
 mod park;
+mod rlock;
 mod sync;
 mod thread_id;
 
+pub use error::{Interrupted, ReleaseError};
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 
 /// Support for loom models (only under `--cfg loom`).

@@ -97,12 +97,13 @@ pub struct RawFairMutex {
 }
 
 /// Under loom the state word must be created inside the model, but
-/// `lock_api::RawMutex::INIT` must be a constant: `INIT` leaves the word to be
-/// created at first use, and [`RawFairMutex::new`] creates it at once.
+/// `lock_api::RawMutex::INIT` must be a constant: `INIT` (and so
+/// `FairMutex::new`) leaves the word to be created at first use, and
+/// [`RawFairMutex::new`] creates it at once (see `sync::LoomLazy`).
 #[cfg(not(loom))]
 type StateCell = AtomicU8;
 #[cfg(loom)]
-type StateCell = std::sync::OnceLock<AtomicU8>;
+type StateCell = crate::sync::LoomLazy<AtomicU8>;
 
 #[cfg(not(loom))]
 static_assertions::const_assert!(core::mem::size_of::<RawFairMutex>() <= 8);
@@ -161,7 +162,7 @@ impl RawFairMutex {
         }
         #[cfg(loom)]
         {
-            self.state.get_or_init(|| AtomicU8::new(0))
+            self.state.get(|| AtomicU8::new(0))
         }
     }
 
@@ -424,7 +425,7 @@ const_fn! {
         }
         #[cfg(loom)]
         {
-            std::sync::OnceLock::from(AtomicU8::new(0))
+            crate::sync::LoomLazy::eager(AtomicU8::new(0))
         }
     }
 }
@@ -481,7 +482,7 @@ const fn init_state() -> StateCell {
 
 #[cfg(loom)]
 const fn init_state() -> StateCell {
-    std::sync::OnceLock::new()
+    crate::sync::LoomLazy::lazy()
 }
 
 // SAFETY: `unlock_fair` and `bump` keep the exclusion argument of `RawMutex`:

@@ -103,3 +103,62 @@ pub(crate) fn yield_thread() {
 pub(crate) fn yield_thread() {
     loom::thread::yield_now();
 }
+
+/// A value that loom requires to be created inside the model, but that a
+/// `const` item (`lock_api`'s `INIT`) must describe before any model runs.
+///
+/// `eager` values are created at construction and cost nothing more. `lazy`
+/// ones are created at first use; because loom checks that every access to a
+/// loom object happens after its creation, each thread's first access
+/// synchronises through one model-wide loom mutex (under which the value was
+/// created). That adds happens-before edges the real program does not have,
+/// so models that want the most faithful check construct eagerly
+/// (`RawFairMutex::new()`, `RawCondition::new()`).
+#[cfg(loom)]
+pub(crate) struct LoomLazy<T> {
+    cell: std::sync::OnceLock<T>,
+    eager: bool,
+    synced: std::sync::Mutex<alloc::vec::Vec<core::num::NonZeroU64>>,
+}
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref LAZY_INIT: loom::sync::Mutex<()> = loom::sync::Mutex::new(());
+}
+
+#[cfg(loom)]
+impl<T> LoomLazy<T> {
+    pub(crate) const fn lazy() -> Self {
+        Self {
+            cell: std::sync::OnceLock::new(),
+            eager: false,
+            synced: std::sync::Mutex::new(alloc::vec::Vec::new()),
+        }
+    }
+
+    pub(crate) fn eager(value: T) -> Self {
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(value);
+        Self {
+            cell,
+            eager: true,
+            synced: std::sync::Mutex::new(alloc::vec::Vec::new()),
+        }
+    }
+
+    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &T {
+        if !self.eager {
+            let me = crate::thread_id::current();
+            // The std mutex is never held across a loom operation: loom runs
+            // every model thread on one OS thread, so that would deadlock.
+            let seen = self.synced.lock().unwrap().contains(&me);
+            if !seen {
+                let serial = LAZY_INIT.lock().unwrap();
+                self.cell.get_or_init(init);
+                drop(serial);
+                self.synced.lock().unwrap().push(me);
+            }
+        }
+        self.cell.get().expect("initialised above or at construction")
+    }
+}

@@ -7,7 +7,9 @@
 //! (`cargo test --no-default-features --test fair_mutex`), with a clock
 //! installed through `gilock::set_clock`; the timed-locking tests need
 //! `lock_api::RawMutexTimed`, which exists only with `std`, and are compiled
-//! only with that feature.
+//! only with that feature; the `unlock_fair` / `bump` handoff-order tests
+//! need to see a waiter asleep in the queue (Linux `/proc`, std backend) and
+//! are compiled only there.
 
 use gilock::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 use lock_api::RawMutex;
@@ -282,17 +284,45 @@ mod timed {
     }
 }
 
+/// Starts a thread that takes `m` and records `name` in it.
+fn start_recorder(m: &Arc<FairMutex<Vec<&'static str>>>, name: &'static str) -> Bounded<()> {
+    let m = m.clone();
+    spawn(move || m.lock().push(name))
+}
+
 /// Starts a thread that takes `m` and records `name`, and waits until it is
-/// parked behind the current holder.
+/// asleep in the mutex's queue.
+///
+/// The `waiters` bit goes up just *before* a thread joins the queue, and an
+/// unlock in that window rightly finds nobody to hand over to; so the thread
+/// is watched until the kernel reports it sleeping (Linux `/proc`), which with
+/// the bit up means parked. The spinning backend never sleeps, hence std only.
+#[cfg(all(feature = "std", target_os = "linux"))]
 fn park_recorder(m: &Arc<FairMutex<Vec<&'static str>>>, name: &'static str) -> Bounded<()> {
+    use std::path::PathBuf;
+    let (stat_tx, stat) = mpsc::channel();
     let t = {
         let m = m.clone();
-        spawn(move || m.lock().push(name))
+        spawn(move || {
+            let me = std::fs::read_link("/proc/thread-self").expect("Linux /proc");
+            stat_tx
+                .send(PathBuf::from("/proc").join(me).join("stat"))
+                .unwrap();
+            m.lock().push(name);
+        })
     };
-    wait_until("the recorder parks", || has_waiters(m));
+    let stat = stat.recv_timeout(SOON).expect("the recorder starts");
+    let asleep = || {
+        let text = std::fs::read_to_string(&stat).expect("the recorder is alive");
+        // "pid (comm) S ...": the state follows the last ')'.
+        let state = text[text.rfind(')').expect("stat format") + 1..].trim_start();
+        state.starts_with('S')
+    };
+    wait_until("the recorder parks", || has_waiters(m) && asleep());
     t
 }
 
+#[cfg(all(feature = "std", target_os = "linux"))]
 #[test]
 fn unlock_fair_hands_off_to_the_waiter() {
     setup();
@@ -309,6 +339,7 @@ fn unlock_fair_hands_off_to_the_waiter() {
     }
 }
 
+#[cfg(all(feature = "std", target_os = "linux"))]
 #[test]
 fn bump_hands_off_to_the_waiter_and_takes_the_lock_back() {
     setup();
@@ -350,7 +381,7 @@ fn drop_request_hands_off_to_the_oldest_waiter() {
             Vec::new(),
         ));
         let g = m.lock();
-        let first = park_recorder(&m, "first");
+        let first = start_recorder(&m, "first");
         wait_until("the first waiter is overdue", || {
             raw(&m).is_drop_requested()
         });

@@ -1,1 +1,915 @@
-//! (in progress)
+//! `Condition` (Python's `threading.Condition`, and a condition variable for
+//! every guard of the crate) and `RawCondition` (`lock_api::RawCondvar`).
+//!
+//! # The algorithm (one implementation for every lock and guard)
+//!
+//! Waiters park in the park layer's FIFO queue keyed by the condition's own
+//! address. A wait:
+//! 1. in `validate` (queue locked): checks that the lock is held and may be
+//!    released by this wait (for a `Lock`, which any thread may release,
+//!    it *claims* the release there, atomically), and counts itself in
+//!    `waiters`;
+//! 2. in `before_sleep` (queued, queue unlocked): releases the lock — every
+//!    level of an `RLock`. A notifier that saw any change made after this
+//!    release therefore finds the waiter in the queue: no lost wakeup;
+//! 3. leaves the queue only by a notify (which hands it `TOKEN_NOTIFIED`),
+//!    an interrupt (`TOKEN_INTERRUPTED`, `GilGuard` waits) or its deadline
+//!    (`timed_out` runs, queue locked). The park layer guarantees exactly
+//!    one of these, so a timed-out waiter is never counted as notified and
+//!    nothing wakes spuriously;
+//! 4. re-acquires the lock the ordinary way (no requeueing: the fair mutex
+//!    keeps its own FIFO and switch interval) and restores every level.
+//!
+//! `waiters` is an upper bound of the threads in the queue, changed only
+//! with the queue locked (or by an interrupted waiter itself, after it left
+//! the queue). `notify*` read it first and skip the queue when it is zero:
+//! a waiter counted itself before releasing the lock, so any notifier
+//! ordered after that release sees the count.
+
+use crate::error::{Interrupted, ReleaseError};
+use crate::fair_mutex::{FairMutexGuard, RawFairMutex};
+use crate::lock::{Lock, LockGuard};
+use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
+use crate::rlock::{RLock, RLockGuard};
+use crate::sync::{AtomicUsize, Ordering, const_fn};
+use core::cell::Cell;
+use core::fmt;
+use core::time::Duration;
+
+/// What a notify hands to the threads it wakes.
+const TOKEN_NOTIFIED: UnparkToken = UnparkToken(0);
+static_assertions::const_assert!(TOKEN_NOTIFIED.0 != park::TOKEN_INTERRUPTED.0);
+
+/// How one wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WaitEnd {
+    Notified,
+    TimedOut,
+    Interrupted,
+    /// The lock was not held as the wait requires; nothing was released.
+    NotHeld(ReleaseError),
+}
+
+/// Why `validate` refused to queue the waiter.
+#[derive(Clone, Copy)]
+enum Refusal {
+    Interrupted,
+    NotHeld(ReleaseError),
+}
+
+/// Under loom the counter must be created inside the model, but
+/// `RawCondvar::INIT` is a constant: `INIT` creates it at first use,
+/// [`RawCondition::new`] (and so [`Condition::new`]) at once.
+#[cfg(not(loom))]
+type WaitersCell = AtomicUsize;
+#[cfg(loom)]
+type WaitersCell = crate::sync::LoomLazy<AtomicUsize>;
+
+/// The raw condition variable behind [`Condition`]: implements
+/// [`lock_api::RawCondvar`] (and, with `std`, [`lock_api::RawCondvarTimed`])
+/// for [`RawFairMutex`], so `lock_api::Condvar<RawCondition>` is a drop-in
+/// for `parking_lot::Condvar` with a [`FairMutex`](crate::FairMutex).
+///
+/// It guarantees no spurious wakeups, so the notify methods return exact
+/// counts; a waiter that timed out is never counted. It may wait with
+/// different mutexes at different times, or at the same time (it never
+/// requeues waiters onto a mutex, so it has no mutex of its own to check).
+///
+/// # Example
+///
+/// ```
+/// use gilock::{FairMutex, RawCondition};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// type Condvar = lock_api::Condvar<RawCondition>;
+///
+/// let pair = Arc::new((FairMutex::new(false), Condvar::new()));
+/// let pair2 = Arc::clone(&pair);
+/// let t = std::thread::spawn(move || {
+///     let (ready, cond) = &*pair2;
+///     *ready.lock() = true;
+///     cond.notify_one();
+/// });
+/// let (ready, cond) = &*pair;
+/// let mut guard = ready.lock();
+/// cond.wait_while(&mut guard, |ready| !*ready);
+/// assert!(*guard);
+/// // Nobody notifies now: the wait times out.
+/// assert!(cond.wait_for(&mut guard, Duration::from_millis(5)).timed_out());
+/// drop(guard);
+/// t.join().unwrap();
+/// ```
+pub struct RawCondition {
+    waiters: WaitersCell,
+}
+
+static_assertions::assert_impl_all!(RawCondition: Send, Sync);
+
+impl RawCondition {
+    const_fn! {
+        /// A condition variable with no waiters.
+        ///
+        /// `const` except under `--cfg loom`, whose atomics cannot be built
+        /// in constants.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                waiters: new_waiters(),
+            }
+        }
+    }
+
+    #[inline]
+    fn waiters(&self) -> &AtomicUsize {
+        #[cfg(not(loom))]
+        {
+            &self.waiters
+        }
+        #[cfg(loom)]
+        {
+            self.waiters.get(|| AtomicUsize::new(0))
+        }
+    }
+
+    #[inline]
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The one wait algorithm (see the module docs). Returns how it ended;
+    /// unless it ended `NotHeld`, or `Interrupted` before queueing, the lock
+    /// was released and is held again.
+    fn wait_on<T: WaitTarget>(&self, target: &T, deadline: Option<Instant>) -> WaitEnd {
+        let key = self.key();
+        let waiters = self.waiters();
+        target.begin_wait(key);
+        let saved: Cell<Option<T::Saved>> = Cell::new(None);
+        let refusal: Cell<Option<Refusal>> = Cell::new(None);
+        let validate = || {
+            if target.interrupt_pending() {
+                refusal.set(Some(Refusal::Interrupted));
+                return false;
+            }
+            match target.claim() {
+                Ok(state) => {
+                    saved.set(Some(state));
+                    waiters.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(error) => {
+                    refusal.set(Some(Refusal::NotHeld(error)));
+                    false
+                }
+            }
+        };
+        let before_sleep = || {
+            let state = saved.take();
+            if let Some(state) = &state {
+                target.release(state);
+            }
+            saved.set(state);
+        };
+        let timed_out = |_key, _was_last| {
+            waiters.fetch_sub(1, Ordering::Relaxed);
+        };
+        let token = ParkToken(target.park_token());
+        // SAFETY: the key is this condition's own address. The callbacks
+        // only touch atomics and the lock's state: `validate` and
+        // `timed_out` neither park, unpark nor unwind; `before_sleep`
+        // releases the lock, which may unpark but never parks or unwinds.
+        let result = unsafe { park::park(key, validate, before_sleep, timed_out, token, deadline) };
+        let end = match result {
+            ParkResult::Unparked(park::TOKEN_INTERRUPTED) => {
+                // The interrupter does not know our counter.
+                waiters.fetch_sub(1, Ordering::Relaxed);
+                WaitEnd::Interrupted
+            }
+            ParkResult::Unparked(_) => WaitEnd::Notified,
+            ParkResult::TimedOut => WaitEnd::TimedOut,
+            ParkResult::Invalid => {
+                let end = match refusal.get() {
+                    Some(Refusal::Interrupted) => WaitEnd::Interrupted,
+                    Some(Refusal::NotHeld(error)) => WaitEnd::NotHeld(error),
+                    None => unreachable!("validate refused without a reason"),
+                };
+                target.end_wait(end == WaitEnd::Interrupted);
+                return end;
+            }
+        };
+        target.end_wait(end == WaitEnd::Interrupted);
+        let state = saved.take().expect("a queued waiter has claimed the lock");
+        target.reacquire(state);
+        end
+    }
+
+    /// Wakes up to `n` of the oldest waiters; returns how many.
+    fn notify_n(&self, n: usize) -> usize {
+        let waiters = self.waiters();
+        if n == 0 || waiters.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let mut left = n;
+        let filter = |_token: ParkToken| {
+            if left == 0 {
+                FilterOp::Stop
+            } else {
+                left -= 1;
+                FilterOp::Unpark
+            }
+        };
+        let callback = |result: UnparkResult| {
+            if result.unparked_threads != 0 {
+                waiters.fetch_sub(result.unparked_threads, Ordering::Relaxed);
+            }
+            TOKEN_NOTIFIED
+        };
+        // SAFETY: our own key; the callbacks only touch our counter.
+        unsafe { park::unpark_filter(self.key(), filter, callback) }.unparked_threads
+    }
+
+    #[inline]
+    fn notify_one_inner(&self) -> bool {
+        let waiters = self.waiters();
+        if waiters.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let callback = |result: UnparkResult| {
+            if result.unparked_threads != 0 {
+                waiters.fetch_sub(result.unparked_threads, Ordering::Relaxed);
+            }
+            TOKEN_NOTIFIED
+        };
+        // SAFETY: our own key; the callback only touches our counter.
+        unsafe { park::unpark_one(self.key(), callback) }.unparked_threads != 0
+    }
+}
+
+impl Default for RawCondition {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RawCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawCondition")
+            .field("waiters", &self.waiters().load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+const_fn! {
+    const fn new_waiters() -> WaitersCell {
+        #[cfg(not(loom))]
+        {
+            AtomicUsize::new(0)
+        }
+        #[cfg(loom)]
+        {
+            crate::sync::LoomLazy::eager(AtomicUsize::new(0))
+        }
+    }
+}
+
+#[cfg(not(loom))]
+const fn init_waiters() -> WaitersCell {
+    AtomicUsize::new(0)
+}
+
+#[cfg(loom)]
+const fn init_waiters() -> WaitersCell {
+    crate::sync::LoomLazy::lazy()
+}
+
+// SAFETY: `wait` queues the thread (in `validate`, queue locked) before it
+// unlocks the mutex (in `before_sleep`), so a notify ordered after the
+// unlock finds it; it re-locks before returning. Nothing between the unlock
+// and the re-lock can unwind, and the guard state (`GuardSend`) carries no
+// data, so it stays valid. Wakeups are never spurious, so the counts of the
+// notify methods are exact.
+unsafe impl lock_api::RawCondvar for RawCondition {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self {
+        waiters: init_waiters(),
+    };
+
+    type RawMutex = RawFairMutex;
+
+    #[inline]
+    unsafe fn wait(&self, mutex: &RawFairMutex, _guard: &mut lock_api::GuardSend) {
+        self.wait_on(&sealed::RawTarget(mutex), None);
+    }
+
+    #[inline]
+    fn notify_one(&self) -> bool {
+        self.notify_one_inner()
+    }
+
+    #[inline]
+    fn notify_all(&self) -> usize {
+        self.notify_n(usize::MAX)
+    }
+}
+
+#[cfg(feature = "std")]
+// SAFETY: as `RawCondvar`; a timed wait only adds a way to leave the queue
+// (the deadline), after which the mutex is re-locked the same way.
+unsafe impl lock_api::RawCondvarTimed for RawCondition {
+    fn checked_duration_to_instant(timeout: &Duration) -> Option<std::time::Instant> {
+        std::time::Instant::now().checked_add(*timeout)
+    }
+
+    unsafe fn wait_until(
+        &self,
+        mutex: &RawFairMutex,
+        _guard: &mut lock_api::GuardSend,
+        timeout: &std::time::Instant,
+    ) -> bool {
+        let deadline = Instant::from_std(*timeout);
+        self.wait_on(&sealed::RawTarget(mutex), Some(deadline)) == WaitEnd::TimedOut
+    }
+}
+
+/// A condition variable with the semantics of Python's
+/// `threading.Condition`, that waits with any lock of this crate held
+/// through its guard.
+///
+/// - Scoped: [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout),
+///   [`wait_while`](Self::wait_while) and
+///   [`wait_timeout_while`](Self::wait_timeout_while) take `&mut` a
+///   [`FairMutexGuard`], [`LockGuard`] or [`RLockGuard`] (any
+///   [`WaitGuard`]). The lock is released while the thread waits and held
+///   again when the call returns, however it ends.
+/// - Unscoped, for interpreters that implement `threading.Condition` over
+///   acquire/release: [`wait_on_lock`](Self::wait_on_lock),
+///   [`wait_on_rlock`](Self::wait_on_rlock) and their `_timeout` forms,
+///   which return an error, as Python's `RuntimeError`, when the calling
+///   thread does not hold the lock.
+///
+/// Waiting with an [`RLock`] held N levels deep releases all N levels and
+/// restores exactly N. Notifications wake the oldest waiters first, return
+/// exact counts, and need no lock held (as std's `Condvar`). There are no
+/// spurious wakeups: a wait returns early only because it was notified.
+///
+/// # Example
+///
+/// ```
+/// use gilock::{Condition, FairMutex};
+/// use std::sync::Arc;
+///
+/// let state = Arc::new((FairMutex::new(0u32), Condition::new()));
+/// let worker = {
+///     let state = Arc::clone(&state);
+///     std::thread::spawn(move || {
+///         let (count, cond) = &*state;
+///         for _ in 0..3 {
+///             *count.lock() += 1;
+///             cond.notify_all();
+///         }
+///     })
+/// };
+/// let (count, cond) = &*state;
+/// let mut guard = count.lock();
+/// cond.wait_while(&mut guard, |count| *count < 3);
+/// assert_eq!(*guard, 3);
+/// drop(guard);
+/// worker.join().unwrap();
+/// ```
+pub struct Condition {
+    raw: RawCondition,
+}
+
+static_assertions::assert_impl_all!(Condition: Send, Sync);
+
+impl Condition {
+    const_fn! {
+        /// A condition with no waiters.
+        ///
+        /// `const` except under `--cfg loom`, whose atomics cannot be built
+        /// in constants.
+        #[must_use]
+        pub const fn new() -> Self {
+            Self {
+                raw: RawCondition::new(),
+            }
+        }
+    }
+
+    /// Releases the lock held through `guard`, waits until notified, and
+    /// takes the lock back.
+    ///
+    /// Returns `()`, or for a `GilGuard` `Result<(), Interrupted>`.
+    ///
+    /// # Panics
+    ///
+    /// If the lock behind the guard is not held any more because it was
+    /// released by hand ([`Lock::release`] or [`RLock::release`]) while the
+    /// guard lived; nothing is released then.
+    ///
+    /// ```
+    /// use gilock::{Condition, RLock};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// let shared = Arc::new((RLock::new(), Condition::new(), AtomicBool::new(false)));
+    /// let shared2 = Arc::clone(&shared);
+    /// let t = std::thread::spawn(move || {
+    ///     let (lock, cond, flag) = &*shared2;
+    ///     let _guard = lock.lock();
+    ///     flag.store(true, Ordering::Relaxed);
+    ///     cond.notify_one();
+    /// });
+    /// let (lock, cond, flag) = &*shared;
+    /// let _outer = lock.lock();
+    /// let mut inner = lock.lock();
+    /// while !flag.load(Ordering::Relaxed) {
+    ///     cond.wait(&mut inner); // releases both levels while waiting
+    /// }
+    /// assert_eq!(lock.recursion_count(), 2);
+    /// # drop(inner); drop(_outer);
+    /// # t.join().unwrap();
+    /// ```
+    pub fn wait<G: WaitGuard>(&self, guard: &mut G) -> G::Output<()> {
+        G::finish_wait(self.guard_wait(guard, None).map(|_| ()), Private(()))
+    }
+
+    /// As [`wait`](Self::wait), but gives up after `timeout`; returns true
+    /// when notified, false when the timeout passed (never earlier). The
+    /// lock is held again in both cases. A zero timeout still releases the
+    /// lock and takes it back, letting waiting threads in; a timeout too
+    /// large to represent waits without end.
+    ///
+    /// ```
+    /// use gilock::{Condition, Lock};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let lock = Lock::new();
+    /// let cond = Condition::new();
+    /// let mut guard = lock.lock();
+    /// let start = Instant::now();
+    /// assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(10)));
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// assert!(lock.locked());
+    /// ```
+    pub fn wait_timeout<G: WaitGuard>(&self, guard: &mut G, timeout: Duration) -> G::Output<bool> {
+        G::finish_wait(
+            self.guard_wait(guard, park::clock::deadline_after(timeout)),
+            Private(()),
+        )
+    }
+
+    /// Waits *while* `condition` returns true, as std's
+    /// `Condvar::wait_while`: checks it first with the lock held, then
+    /// after every wakeup. `condition` gets the guarded data (`&mut ()` for
+    /// data-less locks).
+    ///
+    /// ```
+    /// use gilock::{Condition, FairMutex};
+    ///
+    /// let queue = FairMutex::new(vec![1]);
+    /// let cond = Condition::new();
+    /// let mut guard = queue.lock();
+    /// // Returns at once: the queue is not empty.
+    /// cond.wait_while(&mut guard, |queue| queue.is_empty());
+    /// assert_eq!(guard.pop(), Some(1));
+    /// ```
+    pub fn wait_while<G, F>(&self, guard: &mut G, mut condition: F) -> G::Output<()>
+    where
+        G: WaitGuard,
+        F: FnMut(&mut G::Data) -> bool,
+    {
+        loop {
+            if !condition(guard.data_for_wait(Private(()))) {
+                return G::finish_wait(Ok(()), Private(()));
+            }
+            if let Err(interrupted) = self.guard_wait(guard, None) {
+                return G::finish_wait(Err(interrupted), Private(()));
+            }
+        }
+    }
+
+    /// As [`wait_while`](Self::wait_while), but gives up after `timeout`:
+    /// returns true when `condition` turned false, false when the timeout
+    /// passed with it still true. `condition` is checked once more after
+    /// the timeout.
+    ///
+    /// ```
+    /// use gilock::{Condition, RLock};
+    /// use std::time::Duration;
+    ///
+    /// let lock = RLock::new();
+    /// let cond = Condition::new();
+    /// let mut guard = lock.lock();
+    /// let mut checks = 0;
+    /// let ok = cond.wait_timeout_while(&mut guard, |_| { checks += 1; true }, Duration::from_millis(5));
+    /// assert!(!ok);
+    /// assert!(checks >= 2);
+    /// ```
+    pub fn wait_timeout_while<G, F>(
+        &self,
+        guard: &mut G,
+        mut condition: F,
+        timeout: Duration,
+    ) -> G::Output<bool>
+    where
+        G: WaitGuard,
+        F: FnMut(&mut G::Data) -> bool,
+    {
+        let deadline = park::clock::deadline_after(timeout);
+        loop {
+            if !condition(guard.data_for_wait(Private(()))) {
+                return G::finish_wait(Ok(true), Private(()));
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return G::finish_wait(Ok(false), Private(()));
+            }
+            if let Err(interrupted) = self.guard_wait(guard, deadline) {
+                return G::finish_wait(Err(interrupted), Private(()));
+            }
+        }
+    }
+
+    /// The unscoped form of [`wait`](Self::wait) for a [`Lock`] held
+    /// through [`Lock::acquire`]: releases it, waits until notified, and
+    /// acquires it again.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError::NotLocked`] when the lock is not locked (Python's
+    /// "cannot wait on un-acquired lock"); nothing happens then.
+    ///
+    /// ```
+    /// use gilock::{Condition, Lock, ReleaseError};
+    ///
+    /// let cond = Condition::new();
+    /// assert_eq!(cond.wait_on_lock(&Lock::new()), Err(ReleaseError::NotLocked));
+    /// ```
+    pub fn wait_on_lock(&self, lock: &Lock) -> Result<(), ReleaseError> {
+        match self.raw.wait_on(&sealed::LockTarget(lock), None) {
+            WaitEnd::NotHeld(error) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// As [`wait_on_lock`](Self::wait_on_lock), giving up after `timeout`:
+    /// `Ok(true)` when notified, `Ok(false)` when the timeout passed. The
+    /// lock is held again in both cases.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_on_lock`](Self::wait_on_lock).
+    pub fn wait_on_lock_timeout(
+        &self,
+        lock: &Lock,
+        timeout: Duration,
+    ) -> Result<bool, ReleaseError> {
+        let deadline = park::clock::deadline_after(timeout);
+        match self.raw.wait_on(&sealed::LockTarget(lock), deadline) {
+            WaitEnd::NotHeld(error) => Err(error),
+            end => Ok(end == WaitEnd::Notified),
+        }
+    }
+
+    /// The unscoped form of [`wait`](Self::wait) for an [`RLock`] held
+    /// through [`RLock::acquire`]: releases every level the calling thread
+    /// holds, waits until notified, and restores exactly that many levels.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError::NotOwner`] when another thread holds the lock,
+    /// [`ReleaseError::NotLocked`] when no thread does (Python's "cannot
+    /// wait on un-acquired lock"); nothing happens then.
+    ///
+    /// ```
+    /// use gilock::{Condition, RLock};
+    /// use std::time::Duration;
+    ///
+    /// let lock = RLock::new();
+    /// let cond = Condition::new();
+    /// lock.acquire();
+    /// lock.acquire();
+    /// assert_eq!(cond.wait_on_rlock_timeout(&lock, Duration::from_millis(1)), Ok(false));
+    /// assert_eq!(lock.recursion_count(), 2);
+    /// ```
+    pub fn wait_on_rlock(&self, lock: &RLock) -> Result<(), ReleaseError> {
+        match self.raw.wait_on(&sealed::RLockTarget(lock), None) {
+            WaitEnd::NotHeld(error) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// As [`wait_on_rlock`](Self::wait_on_rlock), giving up after
+    /// `timeout`: `Ok(true)` when notified, `Ok(false)` when the timeout
+    /// passed. Every level is restored in both cases.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_on_rlock`](Self::wait_on_rlock).
+    pub fn wait_on_rlock_timeout(
+        &self,
+        lock: &RLock,
+        timeout: Duration,
+    ) -> Result<bool, ReleaseError> {
+        let deadline = park::clock::deadline_after(timeout);
+        match self.raw.wait_on(&sealed::RLockTarget(lock), deadline) {
+            WaitEnd::NotHeld(error) => Err(error),
+            end => Ok(end == WaitEnd::Notified),
+        }
+    }
+
+    /// Wakes the oldest waiter; returns whether there was one.
+    ///
+    /// ```
+    /// use gilock::Condition;
+    ///
+    /// assert!(!Condition::new().notify_one());
+    /// ```
+    #[inline]
+    pub fn notify_one(&self) -> bool {
+        self.raw.notify_one_inner()
+    }
+
+    /// Wakes the `n` oldest waiters (all of them if fewer wait); returns
+    /// how many were woken.
+    #[inline]
+    pub fn notify(&self, n: usize) -> usize {
+        self.raw.notify_n(n)
+    }
+
+    /// Wakes every waiter; returns how many were woken.
+    #[inline]
+    pub fn notify_all(&self) -> usize {
+        self.raw.notify_n(usize::MAX)
+    }
+
+    /// The raw condition variable, for use with `lock_api`'s API.
+    pub fn raw(&self) -> &RawCondition {
+        &self.raw
+    }
+
+    /// One wait through a guard: true when notified, false on timeout.
+    fn guard_wait<G: WaitGuard>(
+        &self,
+        guard: &mut G,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Interrupted> {
+        let target = guard.target(Private(()));
+        match self.raw.wait_on(&target, deadline) {
+            WaitEnd::Notified => Ok(true),
+            WaitEnd::TimedOut => Ok(false),
+            WaitEnd::Interrupted => Err(Interrupted),
+            WaitEnd::NotHeld(error) => panic!(
+                "Condition wait through a guard whose lock the calling thread no longer holds \
+                 ({error}): it was released by hand while the guard was alive"
+            ),
+        }
+    }
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("waiters", &self.raw.waiters().load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A guard that [`Condition`] can wait with: [`FairMutexGuard`],
+/// [`LockGuard`] and [`RLockGuard`]. Sealed: the crate implements it for its
+/// own guards only.
+pub trait WaitGuard: sealed::Sealed {
+    /// What the predicate of [`Condition::wait_while`] sees: the guarded
+    /// data for a [`FairMutexGuard`], `()` for data-less locks.
+    type Data: ?Sized;
+    /// What a wait returns: `R`, or `Result<R, Interrupted>` for guards
+    /// whose waits can be interrupted.
+    type Output<R>;
+
+    /// The data the predicate of `wait_while` sees (crate-internal).
+    #[doc(hidden)]
+    fn data_for_wait(&mut self, _: Private) -> &mut Self::Data;
+
+    /// Turns a wait's result into [`Output`](Self::Output) (crate-internal).
+    #[doc(hidden)]
+    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> Self::Output<R>;
+}
+
+use sealed::{Private, WaitTarget};
+
+mod sealed {
+    use super::*;
+
+    /// Proof that a call comes from inside the crate.
+    pub struct Private(pub(crate) ());
+
+    /// The crate-internal side of [`WaitGuard`](super::WaitGuard).
+    pub trait Sealed {
+        /// The lock behind the guard, as a wait sees it.
+        type Target<'a>: WaitTarget
+        where
+            Self: 'a;
+
+        /// The lock behind the guard.
+        fn target(&mut self, _: Private) -> Self::Target<'_>;
+    }
+
+    /// What a condition wait needs from a lock.
+    pub trait WaitTarget {
+        /// What the wait must restore (an `RLock`'s recursion count).
+        type Saved;
+
+        /// Runs with the condition's queue locked: checks that the calling
+        /// thread may release the lock for the wait, and for a lock that
+        /// any thread may release, claims that release. Must not park,
+        /// unpark or unwind.
+        fn claim(&self) -> Result<Self::Saved, ReleaseError>;
+
+        /// Releases the lock completely once the waiter is queued. May
+        /// unpark; must not park or unwind.
+        fn release(&self, saved: &Self::Saved);
+
+        /// Takes the lock back after the wait, restoring `saved`.
+        fn reacquire(&self, saved: Self::Saved);
+
+        /// The token the waiter parks with (an interruptible waiter is
+        /// found by it).
+        fn park_token(&self) -> usize {
+            park::DEFAULT_PARK_TOKEN.0
+        }
+
+        /// Before queueing: where an interrupt must look for the waiter.
+        fn begin_wait(&self, _key: usize) {}
+
+        /// Runs with the queue locked: whether an interrupt is pending (the
+        /// waiter then does not queue).
+        fn interrupt_pending(&self) -> bool {
+            false
+        }
+
+        /// After leaving the queue; `interrupted` consumes the interrupt.
+        fn end_wait(&self, _interrupted: bool) {}
+    }
+
+    /// A `RawFairMutex` held by the caller.
+    pub struct RawTarget<'a>(pub(crate) &'a RawFairMutex);
+
+    impl WaitTarget for RawTarget<'_> {
+        type Saved = ();
+
+        fn claim(&self) -> Result<(), ReleaseError> {
+            Ok(())
+        }
+
+        fn release(&self, _: &()) {
+            // SAFETY: whoever built this target holds the mutex (a guard or
+            // the caller of `RawCondvar::wait`), and gives up its use until
+            // `reacquire` returns.
+            unsafe { self.0.unlock_raw() }
+        }
+
+        fn reacquire(&self, _: ()) {
+            self.0.lock_until(None);
+        }
+    }
+
+    /// A `Lock` that should be locked.
+    pub struct LockTarget<'a>(pub(crate) &'a Lock);
+
+    impl WaitTarget for LockTarget<'_> {
+        type Saved = ();
+
+        fn claim(&self) -> Result<(), ReleaseError> {
+            if self.0.claim_release() {
+                Ok(())
+            } else {
+                Err(ReleaseError::NotLocked)
+            }
+        }
+
+        fn release(&self, _: &()) {
+            // SAFETY: `claim` won the release of this acquisition.
+            unsafe { self.0.unlock_claimed() }
+        }
+
+        fn reacquire(&self, _: ()) {
+            self.0.acquire();
+        }
+    }
+
+    /// An `RLock` the calling thread should own.
+    pub struct RLockTarget<'a>(pub(crate) &'a RLock);
+
+    impl WaitTarget for RLockTarget<'_> {
+        type Saved = usize;
+
+        fn claim(&self) -> Result<usize, ReleaseError> {
+            self.0.levels_for_wait()
+        }
+
+        fn release(&self, _: &usize) {
+            // SAFETY: `claim` checked that the calling thread owns the lock.
+            unsafe { self.0.release_all_for_wait() }
+        }
+
+        fn reacquire(&self, levels: usize) {
+            self.0.reacquire_after_wait(levels);
+        }
+    }
+
+    impl<'g, T: ?Sized> Sealed for FairMutexGuard<'g, T> {
+        type Target<'a>
+            = RawTarget<'g>
+        where
+            Self: 'a;
+
+        fn target(&mut self, _: Private) -> RawTarget<'g> {
+            // SAFETY: `raw` is unsafe because unlocking through it behind a
+            // guard's back is unsound; the wait unlocks only while it holds
+            // `&mut` the guard, and locks again before giving it back.
+            RawTarget(unsafe { lock_api::MutexGuard::mutex(self).raw() })
+        }
+    }
+
+    impl<'g> Sealed for LockGuard<'g> {
+        type Target<'a>
+            = LockTarget<'g>
+        where
+            Self: 'a;
+
+        fn target(&mut self, _: Private) -> LockTarget<'g> {
+            LockTarget(LockGuard::lock(self))
+        }
+    }
+
+    impl<'g> Sealed for RLockGuard<'g> {
+        type Target<'a>
+            = RLockTarget<'g>
+        where
+            Self: 'a;
+
+        fn target(&mut self, _: Private) -> RLockTarget<'g> {
+            RLockTarget(RLockGuard::rlock(self))
+        }
+    }
+
+    pub(crate) fn uninterruptible<R>(result: Result<R, Interrupted>) -> R {
+        match result {
+            Ok(value) => value,
+            Err(Interrupted) => unreachable!("only interruptible guards are interrupted"),
+        }
+    }
+
+    /// A fresh `&mut ()` for the predicates of data-less locks.
+    pub(crate) fn unit() -> &'static mut () {
+        // SAFETY: a dangling, well-aligned, non-null pointer is valid for
+        // reads and writes of a zero-sized type, and no two such references
+        // can overlap in any byte.
+        unsafe { core::ptr::NonNull::<()>::dangling().as_mut() }
+    }
+}
+
+impl<T: ?Sized> WaitGuard for FairMutexGuard<'_, T> {
+    type Data = T;
+    type Output<R> = R;
+
+    fn data_for_wait(&mut self, _: Private) -> &mut T {
+        self
+    }
+
+    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
+        sealed::uninterruptible(result)
+    }
+}
+
+impl WaitGuard for LockGuard<'_> {
+    type Data = ();
+    type Output<R> = R;
+
+    fn data_for_wait(&mut self, _: Private) -> &mut () {
+        sealed::unit()
+    }
+
+    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
+        sealed::uninterruptible(result)
+    }
+}
+
+impl WaitGuard for RLockGuard<'_> {
+    type Data = ();
+    type Output<R> = R;
+
+    fn data_for_wait(&mut self, _: Private) -> &mut () {
+        sealed::unit()
+    }
+
+    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
+        sealed::uninterruptible(result)
+    }
+}

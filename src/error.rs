@@ -13,17 +13,25 @@ use core::fmt;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReleaseError {
-    /// The lock is not held by anyone ("release unlocked lock").
+    /// The lock is not held by any thread, so it cannot be released or
+    /// waited on (Python's "release unlocked lock" and "cannot wait on
+    /// un-acquired lock").
     NotLocked,
-    /// The lock is held by another thread ("cannot release un-acquired lock").
+    /// The lock is held by another thread, so the calling thread cannot
+    /// release it or wait on it (Python's "cannot release un-acquired lock"
+    /// and "cannot wait on un-acquired lock").
     NotOwner,
 }
 
 impl fmt::Display for ReleaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ReleaseError::NotLocked => "release unlocked lock",
-            ReleaseError::NotOwner => "cannot release un-acquired lock",
+            ReleaseError::NotLocked => {
+                "release unlocked lock (or cannot wait on un-acquired lock): no thread holds it"
+            }
+            ReleaseError::NotOwner => {
+                "cannot release un-acquired lock (or wait on it): another thread holds it"
+            }
         })
     }
 }

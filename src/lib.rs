@@ -4,6 +4,15 @@
 //! - [`FairMutex`] / [`RawFairMutex`]: a `lock_api` mutex that stays as fast
 //!   as an unfair one until a waiter has waited a whole *switch interval*
 //!   (default 5 ms); then the lock is handed to the oldest waiter.
+//! - [`Lock`] and [`RLock`]: Python's `threading.Lock` and `threading.RLock`,
+//!   with scoped guards and the unscoped acquire/release an interpreter
+//!   exposes; misuse (releasing an unlocked lock, or one another thread
+//!   owns) is a [`ReleaseError`], never a corruption.
+//! - [`Condition`]: Python's `threading.Condition`, waiting with any of the
+//!   crate's guards (an `RLock` held N levels deep is released fully and
+//!   restored to N); notifications wake the oldest waiters first and return
+//!   exact counts. [`RawCondition`] makes `lock_api::Condvar` a drop-in
+//!   condition variable for [`FairMutex`].
 //!
 //! Every primitive's algorithm is written once against two internal layers,
 //! a `sync` shim (atomics) and a `park` layer (sleeping and waking); only
@@ -39,6 +48,9 @@ mod thread_id;
 
 pub use error::{Interrupted, ReleaseError};
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
+pub use condition::{Condition, RawCondition, WaitGuard};
+pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
 
 /// Support for loom models (only under `--cfg loom`).
 ///

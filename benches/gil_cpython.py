@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""CPython's GIL under the scenarios of benches/gil.rs, for a side-by-side table.
+
+Run by `cargo bench --bench gil` when python3 is on PATH; prints one JSON
+object on stdout (all times in ms). Standalone:
+
+    python3 benches/gil_cpython.py [--secs S] [--interval-ms MS]
+
+Scenarios (sys.setswitchinterval = interval):
+  c  two CPU-bound threads doing ~1 us of work per iteration. A thread cannot
+     see the GIL, so a gap between two consecutive iterations longer than
+     GAP_MS is taken as "lost the GIL and waited to get it back": its length
+     is the wait, the time between gaps is a slice. Throughput of the pair is
+     compared with one thread alone.
+  d  the same two CPU threads plus one thread that sleeps 1 ms in a loop
+     (time.sleep releases the GIL). Its wait to get the GIL back is the
+     elapsed time of each sleep minus the median of the same sleep measured
+     with no other thread running.
+"""
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+
+perf = time.perf_counter
+
+# Longer than any iteration (~1 us) or ordinary OS hiccup, much shorter than
+# an interval: a gap this long means another thread ran.
+GAP_MS = 0.2
+
+
+def percentile(xs, p):
+    """Nearest-rank percentile, as benches/gil.rs computes it."""
+    if not xs:
+        return None
+    xs = sorted(xs)
+    rank = max(1, min(len(xs), -(-len(xs) * p // 100)))
+    return xs[int(rank) - 1]
+
+
+def calibrate():
+    """Inner-loop count that makes one iteration of `work` take about 1 us."""
+    k = 1
+    while True:
+        n = 20000
+        t0 = perf()
+        for _ in range(n):
+            x = 0
+            for _ in range(k):
+                x += 1
+        per_iter = (perf() - t0) / n
+        if per_iter >= 1e-6 or k >= 1 << 12:
+            return k
+        k = max(k + 1, int(k * 1e-6 / per_iter))
+
+
+def cpu_worker(k, barrier, stop, out):
+    gap = GAP_MS / 1e3
+    n = 0
+    gaps = []  # (start, end) of each gap
+    barrier.wait()
+    stop_at = stop[0]
+    last = perf()
+    start = last
+    while last < stop_at:
+        x = 0
+        for _ in range(k):
+            x += 1
+        now = perf()
+        if now - last > gap:
+            gaps.append((last, now))
+        last = now
+        n += 1
+    out.append({"n": n, "gaps": gaps, "start": start, "end": last})
+
+
+def io_worker(baseline, barrier, stop, out):
+    waits = []
+    barrier.wait()
+    stop_at = stop[0]
+    while perf() < stop_at:
+        t0 = perf()
+        time.sleep(0.001)
+        waits.append(max(0.0, perf() - t0 - baseline))
+    out.append({"waits": waits})
+
+
+def run(k, cpu_threads, secs, baseline=None):
+    parties = cpu_threads + (1 if baseline is not None else 0)
+    barrier = threading.Barrier(parties + 1)
+    cpu_out, io_out = [], []
+    # The main thread sets the deadline, then passes the barrier with the
+    # workers, so all of them start together and read the same deadline.
+    stop = [0.0]
+    threads = [
+        threading.Thread(target=cpu_worker, args=(k, barrier, stop, cpu_out))
+        for _ in range(cpu_threads)
+    ]
+    if baseline is not None:
+        threads.append(threading.Thread(target=io_worker, args=(baseline, barrier, stop, io_out)))
+    for t in threads:
+        t.start()
+    stop[0] = perf() + secs
+    barrier.wait()
+    for t in threads:
+        t.join()
+    return cpu_out, io_out
+
+
+def ms(x):
+    return None if x is None else x * 1e3
+
+
+def main():
+    secs = float(os.environ.get("GILOCK_BENCH_SECS", "3"))
+    interval_ms = 5.0
+    argv = sys.argv[1:]
+    while argv:
+        flag = argv.pop(0)
+        if flag == "--secs":
+            secs = float(argv.pop(0))
+        elif flag == "--interval-ms":
+            interval_ms = float(argv.pop(0))
+        else:
+            sys.exit(f"unknown flag {flag}")
+    sys.setswitchinterval(interval_ms / 1e3)
+    k = calibrate()
+
+    # Ceiling: one CPU thread alone.
+    alone, _ = run(k, 1, secs)
+    alone_rate = alone[0]["n"] / (alone[0]["end"] - alone[0]["start"])
+
+    # (c) two CPU threads.
+    pair, _ = run(k, 2, secs)
+    span = max(w["end"] for w in pair) - min(w["start"] for w in pair)
+    pair_rate = sum(w["n"] for w in pair) / span
+    waits, slices = [], []
+    for w in pair:
+        waits += [b - a for a, b in w["gaps"]]
+        # A slice runs from the end of one gap to the start of the next.
+        slices += [w["gaps"][i + 1][0] - w["gaps"][i][1] for i in range(len(w["gaps"]) - 1)]
+    switches = sum(len(w["gaps"]) for w in pair)
+
+    # (d) two CPU threads + a thread sleeping 1 ms in a loop.
+    base = []
+    for _ in range(200):
+        t0 = perf()
+        time.sleep(0.001)
+        base.append(perf() - t0)
+    baseline = statistics.median(base)
+    _, io = run(k, 2, secs, baseline)
+    io_waits = io[0]["waits"]
+
+    print(
+        json.dumps(
+            {
+                "python": sys.version.split()[0],
+                "interval_ms": interval_ms,
+                "secs": secs,
+                "work_loop": k,
+                "c": {
+                    "switches_per_s": switches / span,
+                    "wait_p50_ms": ms(percentile(waits, 50)),
+                    "wait_p99_ms": ms(percentile(waits, 99)),
+                    "slice_p50_ms": ms(percentile(slices, 50)),
+                    "slice_p99_ms": ms(percentile(slices, 99)),
+                    "alone_iters_per_s": alone_rate,
+                    "pair_iters_per_s": pair_rate,
+                    "pair_vs_alone": pair_rate / alone_rate,
+                },
+                "d": {
+                    "sleep_baseline_ms": ms(baseline),
+                    "samples": len(io_waits),
+                    "wait_mean_ms": ms(statistics.fmean(io_waits)) if io_waits else None,
+                    "wait_p50_ms": ms(percentile(io_waits, 50)),
+                    "wait_p99_ms": ms(percentile(io_waits, 99)),
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -491,8 +491,9 @@ impl Condition {
 
     /// As [`wait_while`](Self::wait_while), but gives up after `timeout`:
     /// returns true when `condition` turned false, false when the timeout
-    /// passed with it still true. `condition` is checked once more after
-    /// the timeout.
+    /// passed with it still true. Even after a zero or past timeout the
+    /// thread waits once (releasing the lock and taking it back) and checks
+    /// `condition` once more.
     ///
     /// ```
     /// use gilock::{Condition, RLock};
@@ -517,15 +518,20 @@ impl Condition {
         F: FnMut(&mut G::Data) -> bool,
     {
         let deadline = park::clock::deadline_after(timeout);
+        let mut timed_out = false;
         loop {
             if !condition(guard.data_for_wait(Private(()))) {
                 return G::finish_wait(Ok(true), Private(()));
             }
-            if deadline.is_some_and(|d| d.has_passed()) {
+            if timed_out {
                 return G::finish_wait(Ok(false), Private(()));
             }
-            if let Err(interrupted) = self.guard_wait(guard, deadline) {
-                return G::finish_wait(Err(interrupted), Private(()));
+            // Even a deadline that has passed waits once (releasing the lock
+            // and taking it back), so the condition gets one more look
+            // after the timeout, as parking_lot's `wait_while_until` does.
+            match self.guard_wait(guard, deadline) {
+                Ok(notified) => timed_out = !notified,
+                Err(interrupted) => return G::finish_wait(Err(interrupted), Private(())),
             }
         }
     }

@@ -4,6 +4,10 @@
 //! - [`FairMutex`] / [`RawFairMutex`]: a `lock_api` mutex that stays as fast
 //!   as an unfair one until a waiter has waited a whole *switch interval*
 //!   (default 5 ms); then the lock is handed to the oldest waiter.
+//! - [`Gil`]: a global interpreter lock with CPython's switch interval, drop
+//!   requests and forced switching, served in FIFO order; [`GilGuard`]'s
+//!   `checkpoint` and `detach`, per-thread [`ThreadState`]s with statistics
+//!   and interrupts.
 //! - [`Lock`] and [`RLock`]: Python's `threading.Lock` and `threading.RLock`,
 //!   with scoped guards and the unscoped acquire/release an interpreter
 //!   exposes; misuse (releasing an unlocked lock, or one another thread
@@ -48,6 +52,9 @@ mod thread_id;
 
 pub use error::{Interrupted, ReleaseError};
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
+pub use gil::{
+    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, SwitchPolicy, ThreadState, ThreadStats, ThreadStatus,
+};
 pub use condition::{Condition, RawCondition, WaitGuard};
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};

@@ -1,0 +1,249 @@
+//! Which `ThreadState` belongs to the calling thread, and the list of them
+//! per Gil.
+//!
+//! - A global registry (behind a `FairMutex`) lists every live thread's
+//!   state per Gil id, for `Gil::thread_states`. It is only touched when a
+//!   thread first uses a Gil, when it ends, and when a Gil is dropped.
+//! - std and loom: a thread-local cache maps Gil ids to the thread's states,
+//!   with the last one used in a `Cell`, so the uncontended acquire finds its
+//!   state without a lock. Its destructor removes the thread's states from
+//!   the registry when the thread ends. A state that may still be pointed at
+//!   (a guard that was leaked, or a breaker reference lent by
+//!   `Gil::eval_breaker`, whose lifetime is the Gil's) is *retired* instead:
+//!   kept, unlisted, until its Gil is dropped.
+//! - no std: there are no thread-locals, so every lookup scans the registry
+//!   under its lock, and states are never removed before their Gil is
+//!   dropped (nothing tells us that a thread ended).
+//!
+//! Gils are keyed by an id taken from a global counter at first use, never
+//! by address: a Gil can be moved or freed and its address reused.
+
+use super::thread_state::ThreadState;
+use crate::fair_mutex::RawFairMutex;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+struct Registry {
+    live: Vec<Arc<ThreadState>>,
+    retired: Vec<Arc<ThreadState>>,
+}
+
+type Lock<T> = lock_api::Mutex<RawFairMutex, T>;
+
+#[cfg(not(loom))]
+static REGISTRY: Lock<Registry> = Lock::from_raw(
+    RawFairMutex::new(),
+    Registry {
+        live: Vec::new(),
+        retired: Vec::new(),
+    },
+);
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Lock<Registry> = Lock::from_raw(
+        RawFairMutex::new(),
+        Registry { live: Vec::new(), retired: Vec::new() },
+    );
+}
+
+/// A fresh Gil id. Not a loom atomic: it carries uniqueness, not
+/// synchronisation, and must never repeat, even across model executions.
+pub(super) fn fresh_gil_id() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The live states of a Gil's threads.
+pub(super) fn states_of(gil_id: u64) -> Vec<Arc<ThreadState>> {
+    let registry = REGISTRY.lock();
+    registry
+        .live
+        .iter()
+        .filter(|s| s.gil_id() == gil_id)
+        .cloned()
+        .collect()
+}
+
+/// Forgets a dropped Gil's states (the thread-locals keep theirs until the
+/// thread ends, unlisted).
+pub(super) fn gil_dropped(gil_id: u64) {
+    let removed: Vec<Arc<ThreadState>>;
+    {
+        let mut registry = REGISTRY.lock();
+        let mut taken = Vec::new();
+        let Registry { live, retired } = &mut *registry;
+        for list in [live, retired] {
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].gil_id() == gil_id {
+                    taken.push(list.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        removed = taken;
+    }
+    // Freed outside the lock.
+    drop(removed);
+}
+
+#[cfg(any(feature = "std", loom))]
+fn register(state: &Arc<ThreadState>) {
+    REGISTRY.lock().live.push(Arc::clone(state));
+}
+
+/// Removes an ended thread's states from the listing; keeps the pinned ones
+/// alive until their Gil drops.
+#[cfg(any(feature = "std", loom))]
+fn thread_ended(states: Vec<Arc<ThreadState>>) {
+    if states.is_empty() {
+        return;
+    }
+    let mut registry = REGISTRY.lock();
+    for state in &states {
+        if let Some(i) = registry.live.iter().position(|s| Arc::ptr_eq(s, state)) {
+            let state = registry.live.swap_remove(i);
+            if state.pinned() {
+                registry.retired.push(state);
+            }
+        }
+    }
+    drop(registry);
+    drop(states);
+}
+
+/// The calling thread's state for a Gil, looked up (or created) in the
+/// registry itself: the no-std path, and the std path once the thread's
+/// locals are gone. Such states stay listed until the Gil drops.
+fn find_or_create(gil_id: u64) -> NonNull<ThreadState> {
+    let ident = crate::thread_id::current().get();
+    let mut registry = REGISTRY.lock();
+    if let Some(state) = registry
+        .live
+        .iter()
+        .find(|s| s.gil_id() == gil_id && s.ident() == ident)
+    {
+        return NonNull::from(&**state);
+    }
+    let state = Arc::new(ThreadState::new(gil_id));
+    let ptr = NonNull::from(&*state);
+    registry.live.push(state);
+    ptr
+}
+
+/// The calling thread's state for the Gil `gil_id`, created on first use.
+///
+/// The pointer stays valid while the thread lives, and past that until the
+/// Gil is dropped if the state is pinned when the thread ends (see the
+/// module docs).
+#[inline]
+pub(super) fn current(gil_id: u64) -> NonNull<ThreadState> {
+    #[cfg(any(feature = "std", loom))]
+    {
+        match LOCAL.try_with(|local| local.get(gil_id)) {
+            Ok(ptr) => ptr,
+            Err(_) => find_or_create(gil_id),
+        }
+    }
+    #[cfg(not(any(feature = "std", loom)))]
+    {
+        find_or_create(gil_id)
+    }
+}
+
+/// The calling thread's state for the Gil if it has one; never creates it.
+pub(super) fn existing(gil_id: u64) -> Option<NonNull<ThreadState>> {
+    #[cfg(any(feature = "std", loom))]
+    {
+        if let Ok(found) = LOCAL.try_with(|local| local.find(gil_id)) {
+            return found;
+        }
+    }
+    let ident = crate::thread_id::current().get();
+    let registry = REGISTRY.lock();
+    registry
+        .live
+        .iter()
+        .find(|s| s.gil_id() == gil_id && s.ident() == ident)
+        .map(|s| NonNull::from(&**s))
+}
+
+#[cfg(any(feature = "std", loom))]
+use core::cell::{Cell, RefCell};
+
+#[cfg(any(feature = "std", loom))]
+struct Local {
+    /// The Gil id and state used last: the fast path.
+    last: Cell<(u64, *const ThreadState)>,
+    states: RefCell<Vec<Arc<ThreadState>>>,
+}
+
+#[cfg(any(feature = "std", loom))]
+impl Local {
+    const fn new() -> Self {
+        Self {
+            last: Cell::new((0, core::ptr::null())),
+            states: RefCell::new(Vec::new()),
+        }
+    }
+
+    #[inline]
+    fn get(&self, gil_id: u64) -> NonNull<ThreadState> {
+        let (id, ptr) = self.last.get();
+        if id == gil_id {
+            if let Some(ptr) = NonNull::new(ptr.cast_mut()) {
+                return ptr;
+            }
+        }
+        self.get_slow(gil_id)
+    }
+
+    fn find(&self, gil_id: u64) -> Option<NonNull<ThreadState>> {
+        let states = self.states.borrow();
+        states
+            .iter()
+            .find(|s| s.gil_id() == gil_id)
+            .map(|s| NonNull::from(&**s))
+    }
+
+    #[cold]
+    fn get_slow(&self, gil_id: u64) -> NonNull<ThreadState> {
+        let ptr = match self.find(gil_id) {
+            Some(ptr) => ptr,
+            None => {
+                let state = Arc::new(ThreadState::new(gil_id));
+                register(&state);
+                let ptr = NonNull::from(&*state);
+                let mut states = self.states.borrow_mut();
+                // Drop states of Gils that are gone (only we still hold them).
+                states.retain(|s| Arc::strong_count(s) > 1);
+                states.push(state);
+                ptr
+            }
+        };
+        self.last.set((gil_id, ptr.as_ptr()));
+        ptr
+    }
+}
+
+#[cfg(any(feature = "std", loom))]
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.last.set((0, core::ptr::null()));
+        thread_ended(core::mem::take(self.states.get_mut()));
+    }
+}
+
+#[cfg(all(feature = "std", not(loom)))]
+std::thread_local! {
+    static LOCAL: Local = const { Local::new() };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static LOCAL: Local = Local::new();
+}

@@ -77,7 +77,8 @@ impl EvalBreaker {
 
     /// Clears the pending-call flag; returns whether it was set.
     pub fn take_pending_call(&self) -> bool {
-        self.is_pending_call() && self.bits.fetch_and(!PENDING_CALL, Ordering::Acquire) & PENDING_CALL != 0
+        self.is_pending_call()
+            && self.bits.fetch_and(!PENDING_CALL, Ordering::Acquire) & PENDING_CALL != 0
     }
 
     #[inline]

@@ -359,7 +359,8 @@ impl Gil {
     pub fn ensure(&self) -> GilGuard<'_> {
         let ts = self.current_state();
         if self.held_by(ts) {
-            ts.depth.store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            ts.depth
+                .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             return GilGuard::new_nested(self, ts);
         }
         self.acquire()
@@ -606,7 +607,14 @@ impl Gil {
             // only the Gil and the holder's breaker (see validate) and cannot
             // unwind.
             let result = unsafe {
-                park::park(self.key(), validate, || {}, timed_out, ParkToken(token), deadline)
+                park::park(
+                    self.key(),
+                    validate,
+                    || {},
+                    timed_out,
+                    ParkToken(token),
+                    deadline,
+                )
             };
             request_drop = None;
             match result {
@@ -695,11 +703,14 @@ impl Gil {
             // SAFETY: the heir was parked until this moment and is not woken
             // before the callback returns, so its state is alive.
             let heir_state = unsafe { &*(heir.get() as *const ThreadState) };
-            heir_state.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
+            heir_state
+                .eval_breaker()
+                .clear(DROP_REQUEST, Ordering::Relaxed);
             ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
             self.holder.store(heir.get(), Ordering::Release);
             if self.last_holder.load(Ordering::Relaxed) != heir_state.ident() {
-                self.last_holder.store(heir_state.ident(), Ordering::Relaxed);
+                self.last_holder
+                    .store(heir_state.ident(), Ordering::Relaxed);
                 bump(&self.counters.switches);
             }
             if forced {

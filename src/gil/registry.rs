@@ -194,10 +194,10 @@ impl Local {
     #[inline]
     fn get(&self, gil_id: u64) -> NonNull<ThreadState> {
         let (id, ptr) = self.last.get();
-        if id == gil_id {
-            if let Some(ptr) = NonNull::new(ptr.cast_mut()) {
-                return ptr;
-            }
+        if id == gil_id
+            && let Some(ptr) = NonNull::new(ptr.cast_mut())
+        {
+            return ptr;
         }
         self.get_slow(gil_id)
     }

@@ -53,14 +53,20 @@ pub struct ThreadStats {
 /// Adds one to a counter that only one thread writes at a time.
 #[inline]
 pub(crate) fn bump(counter: &AtomicU64) {
-    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
 }
 
 /// Adds `d` in nanoseconds to a counter that only one thread writes at a time.
 #[inline]
 pub(crate) fn add_duration(counter: &AtomicU64, d: Duration) {
     let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    counter.store(counter.load(Ordering::Relaxed).saturating_add(nanos), Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).saturating_add(nanos),
+        Ordering::Relaxed,
+    );
 }
 
 pub(crate) fn nanos(counter: &AtomicU64) -> Duration {

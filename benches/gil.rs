@@ -1,1 +1,542 @@
-fn main() {}
+//! Gil benchmarks, side by side with parking_lot and (when `python3` is on
+//! PATH) CPython's GIL running the same scenarios (`benches/gil_cpython.py`).
+//!
+//! ```sh
+//! cargo bench --bench gil                       # about 30 s
+//! GILOCK_BENCH_SECS=10 cargo bench --bench gil  # longer timed phases
+//! ```
+//!
+//! Scenarios:
+//! - (a) uncontended `acquire` + release vs `parking_lot::Mutex` lock + unlock;
+//! - (b) the cost of `GilGuard::should_yield`, the per-bytecode poll;
+//! - (c) two CPU-bound threads with a checkpoint after every ~1 µs of work:
+//!   switches per second, the wait to get the Gil back, slice lengths, and
+//!   the pair's throughput against one thread alone;
+//! - (d) two CPU-bound threads plus one that sleeps 1 ms inside `detach` in a
+//!   loop: that thread's wait to get the Gil back after each sleep.
+//!
+//! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
+//! changes it). Numbers taken while other processes compete for the CPUs are
+//! indicative only.
+
+use gilock::{Gil, SwitchPolicy};
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn env_f64(name: &str, default: f64) -> f64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Nearest-rank percentile of a sorted slice (as the CPython script does).
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    assert!(!sorted.is_empty(), "percentile of no samples");
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn mean(xs: &[Duration]) -> Duration {
+    xs.iter().sum::<Duration>() / xs.len().max(1) as u32
+}
+
+// ---------------------------------------------------------------- (a), (b)
+
+/// ns per call of `f`, the best of several rounds of ~50 ms each: the
+/// minimum filters out rounds disturbed by other processes.
+fn ns_per_op(rounds: usize, mut f: impl FnMut(u64)) -> f64 {
+    // Size a round to about 50 ms.
+    let mut n = 1_000u64;
+    loop {
+        let t = Instant::now();
+        f(n);
+        if t.elapsed() >= Duration::from_millis(20) {
+            break;
+        }
+        n *= 4;
+    }
+    n = n * 50 / 20;
+    (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            f(n);
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+struct Uncontended {
+    gil_ns: f64,
+    pl_ns: f64,
+    should_yield_ns: f64,
+}
+
+fn uncontended() -> Uncontended {
+    let gil = Gil::new();
+    let pl = parking_lot::Mutex::new(());
+    // Touch the Gil once so the thread's ThreadState exists, as it would in
+    // any interpreter thread after its first acquire.
+    drop(gil.acquire());
+    let (mut gil_ns, mut pl_ns) = (f64::INFINITY, f64::INFINITY);
+    // Alternate the two so both see the same machine conditions.
+    for _ in 0..5 {
+        gil_ns = gil_ns.min(ns_per_op(3, |n| {
+            for _ in 0..n {
+                drop(black_box(&gil).acquire());
+            }
+        }));
+        pl_ns = pl_ns.min(ns_per_op(3, |n| {
+            for _ in 0..n {
+                drop(black_box(&pl).lock());
+            }
+        }));
+    }
+    let guard = gil.acquire();
+    // As an interpreter loop calls it: the compiler does not hoist or merge
+    // atomic loads, so each iteration pays for one poll.
+    let should_yield_ns = ns_per_op(7, |n| {
+        let mut yes = 0u64;
+        for _ in 0..n {
+            yes += guard.should_yield() as u64;
+        }
+        black_box(yes);
+    });
+    Uncontended {
+        gil_ns,
+        pl_ns,
+        should_yield_ns,
+    }
+}
+
+// ---------------------------------------------------------------- (c), (d)
+
+/// Spins for a fixed amount of work; `calibrate` picks the amount that takes
+/// about 1 µs, which is a few dozen bytecodes of a real interpreter.
+#[inline(never)]
+fn work(iters: u32) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..iters {
+        x = black_box(x.rotate_left(5) ^ i as u64).wrapping_mul(0x100_0000_01B3);
+    }
+    x
+}
+
+fn calibrate() -> u32 {
+    let mut iters = 16u32;
+    loop {
+        let n = 2_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(work(iters));
+        }
+        let per = t.elapsed() / n;
+        if per >= Duration::from_nanos(1_000) || iters >= 1 << 20 {
+            return iters;
+        }
+        iters = (iters as u128 * 1_000 / per.as_nanos().max(1)).max(iters as u128 + 1) as u32;
+    }
+}
+
+#[derive(Default)]
+struct CpuOut {
+    units: u64,
+    /// Checkpoint that switched -> Gil back.
+    waits: Vec<Duration>,
+    /// Gil back (or first acquire) -> next forced release.
+    slices: Vec<Duration>,
+}
+
+/// A CPU-bound interpreter thread: ~1 µs of work, then the eval breaker.
+fn cpu_thread(gil: &Gil, iters: u32, start: &Barrier, stop: &AtomicBool) -> CpuOut {
+    let mut out = CpuOut::default();
+    start.wait();
+    let mut g = gil.acquire();
+    let mut slice_start = Instant::now();
+    while !stop.load(Relaxed) {
+        black_box(work(iters));
+        out.units += 1;
+        if g.should_yield() {
+            let asked = Instant::now();
+            if g.checkpoint().switched {
+                let back = Instant::now();
+                out.waits.push(back - asked);
+                out.slices.push(asked - slice_start);
+                slice_start = back;
+            }
+        }
+    }
+    out
+}
+
+/// A thread that blocks 1 ms with the Gil released, again and again; returns
+/// each wait from the end of the sleep to having the Gil back.
+fn io_thread(gil: &Gil, start: &Barrier, stop: &AtomicBool) -> Vec<Duration> {
+    let mut waits = Vec::new();
+    start.wait();
+    let mut g = gil.acquire();
+    while !stop.load(Relaxed) {
+        let slept = g.detach(|| {
+            thread::sleep(Duration::from_millis(1));
+            Instant::now()
+        });
+        waits.push(slept.elapsed());
+    }
+    waits
+}
+
+struct Contended {
+    cpu: Vec<CpuOut>,
+    io_waits: Vec<Duration>,
+    elapsed: Duration,
+}
+
+fn contended(
+    interval: Duration,
+    policy: SwitchPolicy,
+    cpu_threads: usize,
+    io: bool,
+    iters: u32,
+    run_for: Duration,
+) -> Contended {
+    let gil = Gil::with_switch_interval(interval);
+    gil.set_policy(policy);
+    let stop = AtomicBool::new(false);
+    let start = Barrier::new(cpu_threads + io as usize + 1);
+    thread::scope(|s| {
+        let cpus: Vec<_> = (0..cpu_threads)
+            .map(|_| s.spawn(|| cpu_thread(&gil, iters, &start, &stop)))
+            .collect();
+        let io = io.then(|| s.spawn(|| io_thread(&gil, &start, &stop)));
+        start.wait();
+        let t = Instant::now();
+        thread::sleep(run_for);
+        stop.store(true, Relaxed);
+        let cpu = cpus.into_iter().map(|h| h.join().unwrap()).collect();
+        let io_waits = io.map_or_else(Vec::new, |h| h.join().unwrap());
+        Contended {
+            cpu,
+            io_waits,
+            elapsed: t.elapsed(),
+        }
+    })
+}
+
+// ---------------------------------------------------------------- CPython
+
+/// The CPython script's JSON, by key: a flat lookup inside one section is
+/// all we need, so no JSON dependency.
+struct Py {
+    json: String,
+}
+
+impl Py {
+    fn get(&self, section: &str, key: &str) -> Option<f64> {
+        let at = self.json.find(&format!("\"{section}\": {{"))?;
+        let body = &self.json[at..];
+        let body = &body[..body.find('}')?];
+        let k = body.find(&format!("\"{key}\": "))? + key.len() + 4;
+        let v = &body[k..];
+        let end = v.find([',', '}']).unwrap_or(v.len());
+        v[..end].trim().parse().ok()
+    }
+    fn version(&self) -> String {
+        let at = self.json.find("\"python\": \"").map(|i| i + 11);
+        at.and_then(|i| self.json[i..].split('"').next().map(String::from))
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
+fn run_cpython(interval: Duration, run_for: Duration) -> Result<Py, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gil_cpython.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--secs")
+        .arg(format!("{}", run_for.as_secs_f64()))
+        .arg("--interval-ms")
+        .arg(format!("{}", ms(interval)))
+        .output()
+        .map_err(|e| format!("python3 not run ({e})"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(Py {
+        json: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
+}
+
+// ---------------------------------------------------------------- table
+
+struct Table {
+    rows: Vec<[String; 6]>,
+}
+
+impl Table {
+    fn row(
+        &mut self,
+        figure: &str,
+        ours: String,
+        py: String,
+        pl: String,
+        target: String,
+        met: Option<bool>,
+    ) {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        self.rows
+            .push([figure.into(), ours, py, pl, target, met.into()]);
+    }
+    fn print(&self) {
+        let head = ["figure", "ours", "CPython", "parking_lot", "target", "met?"];
+        let mut w = head.map(str::len);
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let line = |r: &[String]| {
+            let cells: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let pad = w[i] - c.chars().count();
+                    if i == 0 {
+                        format!("{c}{}", " ".repeat(pad))
+                    } else {
+                        format!("{}{c}", " ".repeat(pad))
+                    }
+                })
+                .collect();
+            println!("{}", cells.join(" | "));
+        };
+        line(&head.map(String::from));
+        println!("{}", w.map(|n| "-".repeat(n)).join("-|-"));
+        for r in &self.rows {
+            line(r);
+        }
+    }
+}
+
+fn f_ms(x: f64) -> String {
+    format!("{x:.2} ms")
+}
+
+fn opt_ms(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".into(), f_ms)
+}
+
+fn main() {
+    let run_for = Duration::from_secs_f64(env_f64("GILOCK_BENCH_SECS", 3.0));
+    let interval = Duration::from_secs_f64(env_f64("GILOCK_BENCH_INTERVAL_MS", 5.0) / 1e3);
+    let iv = ms(interval);
+    println!(
+        "gil bench: interval {iv} ms, timed phases {:.1} s each (GILOCK_BENCH_SECS), {} CPUs",
+        run_for.as_secs_f64(),
+        thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    println!("(a, b) uncontended ...");
+    let u = uncontended();
+
+    let iters = calibrate();
+    println!(
+        "(c) one CPU thread alone, then two ({iters} work iterations ≈ 1 µs per checkpoint) ..."
+    );
+    // The ceiling is measured half before and half after the pair, so that
+    // load from other processes that comes and goes hits both alike.
+    let alone_a = contended(interval, SwitchPolicy::Fifo, 1, false, iters, run_for / 2);
+    let pair = contended(interval, SwitchPolicy::Fifo, 2, false, iters, run_for);
+    let alone_b = contended(interval, SwitchPolicy::Fifo, 1, false, iters, run_for / 2);
+    println!("(d) two CPU threads + one thread sleeping 1 ms in detach, Fifo ...");
+    let fifo = contended(interval, SwitchPolicy::Fifo, 2, true, iters, run_for);
+    println!("(d) the same, Interactive ...");
+    let inter = contended(interval, SwitchPolicy::Interactive, 2, true, iters, run_for);
+
+    let py = if cfg!(miri) {
+        Err("skipped".to_string())
+    } else {
+        println!("CPython: benches/gil_cpython.py (c) and (d) ...");
+        run_cpython(interval, run_for)
+    };
+    let py_col = |section: &str, key: &str| match &py {
+        Ok(p) => p.get(section, key),
+        Err(_) => None,
+    };
+
+    // (c) figures.
+    let alone_rate = (alone_a.cpu[0].units + alone_b.cpu[0].units) as f64
+        / (alone_a.elapsed + alone_b.elapsed).as_secs_f64();
+    let pair_rate =
+        pair.cpu.iter().map(|c| c.units).sum::<u64>() as f64 / pair.elapsed.as_secs_f64();
+    let mut waits: Vec<Duration> = pair
+        .cpu
+        .iter()
+        .flat_map(|c| c.waits.iter().copied())
+        .collect();
+    let mut slices: Vec<Duration> = pair
+        .cpu
+        .iter()
+        .flat_map(|c| c.slices.iter().copied())
+        .collect();
+    waits.sort();
+    slices.sort();
+    let switches = waits.len() as f64 / pair.elapsed.as_secs_f64();
+    let (w50, w99) = if waits.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        (ms(percentile(&waits, 50.0)), ms(percentile(&waits, 99.0)))
+    };
+    let (s50, s99) = if slices.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        (ms(percentile(&slices, 50.0)), ms(percentile(&slices, 99.0)))
+    };
+
+    // (d) figures.
+    let io_fig = |c: &Contended| {
+        let mut w = c.io_waits.clone();
+        w.sort();
+        if w.is_empty() {
+            (f64::NAN, f64::NAN, 0)
+        } else {
+            (ms(mean(&w)), ms(percentile(&w, 99.0)), w.len())
+        }
+    };
+    let (fm, f99, fnum) = io_fig(&fifo);
+    let (im, i99, inum) = io_fig(&inter);
+
+    let mut t = Table { rows: Vec::new() };
+    let ratio = u.gil_ns / u.pl_ns;
+    t.row(
+        "(a) uncontended acquire+release",
+        format!("{:.1} ns ({ratio:.2}x)", u.gil_ns),
+        "-".into(),
+        format!("{:.1} ns", u.pl_ns),
+        "<= 1.2x parking_lot".into(),
+        Some(ratio <= 1.2),
+    );
+    t.row(
+        "(b) should_yield",
+        format!("{:.2} ns", u.should_yield_ns),
+        "-".into(),
+        "-".into(),
+        "<= 1 ns".into(),
+        Some(u.should_yield_ns <= 1.0),
+    );
+    let ideal = 1.0 / interval.as_secs_f64();
+    t.row(
+        "(c) switches/s, 2 CPU threads",
+        format!("{switches:.0}"),
+        py_col("c", "switches_per_s").map_or("n/a".into(), |x| format!("{x:.0}")),
+        "-".into(),
+        format!("ideal {ideal:.0}"),
+        None,
+    );
+    t.row(
+        "(c) wait to get the Gil back, p50",
+        f_ms(w50),
+        opt_ms(py_col("c", "wait_p50_ms")),
+        "-".into(),
+        format!("<= {} (1.5 iv)", f_ms(1.5 * iv)),
+        Some(w50 <= 1.5 * iv),
+    );
+    t.row(
+        "(c) wait to get the Gil back, p99",
+        f_ms(w99),
+        opt_ms(py_col("c", "wait_p99_ms")),
+        "-".into(),
+        format!("<= {} (3 iv)", f_ms(3.0 * iv)),
+        Some(w99 <= 3.0 * iv),
+    );
+    t.row(
+        "(c) slice length p50",
+        f_ms(s50),
+        opt_ms(py_col("c", "slice_p50_ms")),
+        "-".into(),
+        "-".into(),
+        None,
+    );
+    t.row(
+        "(c) slice length p99",
+        f_ms(s99),
+        opt_ms(py_col("c", "slice_p99_ms")),
+        "-".into(),
+        format!("<= {} (1.2 iv)", f_ms(1.2 * iv)),
+        Some(s99 <= 1.2 * iv),
+    );
+    let keep = pair_rate / alone_rate;
+    t.row(
+        "(c) pair throughput / one thread alone",
+        format!("{:.1}%", 100.0 * keep),
+        py_col("c", "pair_vs_alone").map_or("n/a".into(), |x| format!("{:.1}%", 100.0 * x)),
+        "-".into(),
+        ">= 95%".into(),
+        Some(keep >= 0.95),
+    );
+    t.row(
+        &format!("(d) wait after 1 ms I/O, mean, Fifo (n={fnum})"),
+        f_ms(fm),
+        opt_ms(py_col("d", "wait_mean_ms")),
+        "-".into(),
+        format!("<= {} (1.5 iv)", f_ms(1.5 * iv)),
+        Some(fm <= 1.5 * iv),
+    );
+    t.row(
+        "(d) wait after 1 ms I/O, p99, Fifo",
+        f_ms(f99),
+        opt_ms(py_col("d", "wait_p99_ms")),
+        "-".into(),
+        format!("<= {} (2.5 iv)", f_ms(2.5 * iv)),
+        Some(f99 <= 2.5 * iv),
+    );
+    t.row(
+        &format!("(d) wait after 1 ms I/O, mean, Interactive (n={inum})"),
+        f_ms(im),
+        "-".into(),
+        "-".into(),
+        format!("<= {} (0.25 iv)", f_ms(0.25 * iv)),
+        Some(im <= 0.25 * iv),
+    );
+    t.row(
+        "(d) wait after 1 ms I/O, p99, Interactive",
+        f_ms(i99),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        None,
+    );
+    println!();
+    t.print();
+    println!();
+    match &py {
+        Ok(p) => println!(
+            "CPython {} with sys.setswitchinterval({}); its waits are inferred from gaps in a \
+             thread's progress ((c)) and from sleep time minus the uncontended sleep ((d)).",
+            p.version(),
+            interval.as_secs_f64()
+        ),
+        Err(e) => println!("CPython column empty: {e}"),
+    }
+    println!(
+        "(d) targets are DESIGN.md's (Fifo mean <= 1.5, p99 <= 2.5 intervals; issue 3 asked mean <= 1 \
+         interval, which FIFO order cannot meet when a CPU-bound waiter is ahead; DESIGN.md explains)."
+    );
+}

@@ -11,7 +11,8 @@ Scenarios (sys.setswitchinterval = interval):
      see the GIL, so a gap between two consecutive iterations longer than
      GAP_MS is taken as "lost the GIL and waited to get it back": its length
      is the wait, the time between gaps is a slice. Throughput of the pair is
-     compared with one thread alone.
+     compared with one thread alone, per wall-clock second and per CPU-second
+     of the threads (time.thread_time).
   d  the same two CPU threads plus one thread that sleeps 1 ms in a loop
      (time.sleep releases the GIL). Its wait to get the GIL back is the
      elapsed time of each sleep minus the median of the same sleep measured
@@ -63,6 +64,7 @@ def cpu_worker(k, barrier, stop, out):
     gaps = []  # (start, end) of each gap
     barrier.wait()
     stop_at = stop[0]
+    cpu0 = time.thread_time()
     last = perf()
     start = last
     while last < stop_at:
@@ -74,7 +76,7 @@ def cpu_worker(k, barrier, stop, out):
             gaps.append((last, now))
         last = now
         n += 1
-    out.append({"n": n, "gaps": gaps, "start": start, "end": last})
+    out.append({"n": n, "gaps": gaps, "start": start, "end": last, "cpu": time.thread_time() - cpu0})
 
 
 def io_worker(baseline, barrier, stop, out):
@@ -129,14 +131,20 @@ def main():
     sys.setswitchinterval(interval_ms / 1e3)
     k = calibrate()
 
-    # Ceiling: one CPU thread alone.
-    alone, _ = run(k, 1, secs)
-    alone_rate = alone[0]["n"] / (alone[0]["end"] - alone[0]["start"])
-
-    # (c) two CPU threads.
+    # (c) two CPU threads; the ceiling (one thread alone) is measured half
+    # before and half after, so that load from other processes that comes
+    # and goes hits both alike.
+    alone, _ = run(k, 1, secs / 2)
     pair, _ = run(k, 2, secs)
+    alone += run(k, 1, secs / 2)[0]
+    alone_n = sum(w["n"] for w in alone)
+    alone_rate = alone_n / sum(w["end"] - w["start"] for w in alone)
+    alone_cpu_rate = alone_n / sum(w["cpu"] for w in alone)
     span = max(w["end"] for w in pair) - min(w["start"] for w in pair)
     pair_rate = sum(w["n"] for w in pair) / span
+    # Per CPU-second of the threads: meaningful even when other processes
+    # take CPUs away, which wall-clock rates are not.
+    pair_cpu_rate = sum(w["n"] for w in pair) / sum(w["cpu"] for w in pair)
     waits, slices = [], []
     for w in pair:
         waits += [b - a for a, b in w["gaps"]]
@@ -170,6 +178,7 @@ def main():
                     "alone_iters_per_s": alone_rate,
                     "pair_iters_per_s": pair_rate,
                     "pair_vs_alone": pair_rate / alone_rate,
+                    "pair_vs_alone_cpu": pair_cpu_rate / alone_cpu_rate,
                 },
                 "d": {
                     "sleep_baseline_ms": ms(baseline),

@@ -233,16 +233,16 @@ impl RawFairMutex {
                 continue;
             }
 
-            if state & PARKED == 0 {
-                if let Err(actual) = word.compare_exchange_weak(
+            if state & PARKED == 0
+                && let Err(actual) = word.compare_exchange_weak(
                     state,
                     state | PARKED,
                     Ordering::Relaxed,
                     Ordering::Relaxed,
-                ) {
-                    state = actual;
-                    continue;
-                }
+                )
+            {
+                state = actual;
+                continue;
             }
 
             let validate = || {
@@ -364,7 +364,11 @@ impl RawFairMutex {
                 return TOKEN_RETRY;
             }
             let parked = if result.have_more_threads { PARKED } else { 0 };
-            let drop = if more_overdue.get() { DROP_REQUESTED } else { 0 };
+            let drop = if more_overdue.get() {
+                DROP_REQUESTED
+            } else {
+                0
+            };
             let requested = word.load(Ordering::Relaxed) & DROP_REQUESTED != 0;
             if handoff || requested || heir_overdue.get() {
                 word.store(LOCKED | parked | drop, Ordering::Relaxed);

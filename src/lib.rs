@@ -81,6 +81,14 @@ pub mod model {
     pub fn fire_timeouts() -> usize {
         crate::park::model::fire_timeouts()
     }
+
+    /// How many model threads are parked in gilock's primitives right now
+    /// (queued, not yet handed a wake-up). Wakes nobody and moves no clock,
+    /// so a model can branch on "that thread is blocked in `lock`" without
+    /// changing what it observes.
+    pub fn parked_threads() -> usize {
+        crate::park::model::parked_threads()
+    }
 }
 
 /// Installs the monotonic clock that timed waits and switch intervals use

@@ -525,10 +525,8 @@ fn switch_interval_set_get_and_rounding() {
         RawFairMutex::default().switch_interval(),
         DEFAULT_SWITCH_INTERVAL
     );
-    assert_eq!(
-        <RawFairMutex as RawMutex>::INIT.switch_interval(),
-        DEFAULT_SWITCH_INTERVAL
-    );
+    let init: RawFairMutex = <RawFairMutex as RawMutex>::INIT;
+    assert_eq!(init.switch_interval(), DEFAULT_SWITCH_INTERVAL);
 
     let r = RawFairMutex::with_switch_interval(Duration::ZERO);
     assert_eq!(

@@ -146,3 +146,8 @@ pub(crate) fn fire_timeouts() -> usize {
     }
     woken
 }
+
+/// How many threads sit in the queue (any key), without waking anyone.
+pub(crate) fn parked_threads() -> usize {
+    LOT.lock().unwrap().queue.slots().count()
+}

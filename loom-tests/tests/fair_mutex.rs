@@ -1,0 +1,384 @@
+#![cfg(loom)]
+//! Loom models of `RawFairMutex`: mutual exclusion, handoff after a drop
+//! request, timed-out waiters, `unlock_fair` and `bump`.
+//!
+//! Loom has no clock: switch intervals and `try_lock_for` deadlines run out
+//! only when a thread calls `gilock::model::fire_timeouts()`, and loom
+//! explores that call at every point where the calling thread can run.
+//!
+//! Run with
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test fair_mutex`.
+
+use gilock::RawFairMutex;
+use lock_api::{RawMutex, RawMutexFair, RawMutexTimed};
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+use std::time::Duration;
+
+/// A mutex and the data it guards, in a loom cell: loom reports any two
+/// accesses to the data that are not ordered by the lock (an overlap of two
+/// critical sections, or a missing Acquire/Release edge).
+struct Guarded {
+    mutex: RawFairMutex,
+    data: UnsafeCell<usize>,
+}
+
+// SAFETY: `data` is only touched with `mutex` held (`critical`) or after
+// every other thread has been joined (`value`).
+unsafe impl Sync for Guarded {}
+
+impl Guarded {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            // `new`, not `INIT`: the state word is created here, inside the
+            // model, so no extra synchronisation of lazy creation hides bugs.
+            mutex: RawFairMutex::new(),
+            data: UnsafeCell::new(0),
+        })
+    }
+
+    /// The critical section; call it only with the lock held.
+    fn critical(&self) {
+        // SAFETY: the caller holds the lock; loom checks that it really does.
+        self.data.with_mut(|p| unsafe { *p += 1 });
+    }
+
+    /// Locks, runs the critical section, unlocks.
+    fn increment(&self) {
+        let guard = self.mutex.lock();
+        self.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { self.mutex.unlock(guard) };
+    }
+
+    /// The data, once every other thread is joined.
+    fn value(&self) -> usize {
+        // SAFETY: no other thread is left to touch the data.
+        self.data.with(|p| unsafe { *p })
+    }
+
+    /// `Debug` of the raw mutex: the only window on its state word.
+    fn state(&self) -> String {
+        format!("{:?}", self.mutex)
+    }
+}
+
+/// What an idle, unlocked mutex looks like once everyone is done: nobody
+/// holds it, nobody is (thought to be) parked, no drop request is left.
+const IDLE: &str =
+    "RawFairMutex { locked: false, waiters: false, drop_requested: false, switch_interval: 5ms }";
+
+/// A model timer: ticks the model clock once, at any point loom likes.
+fn timer() -> thread::JoinHandle<()> {
+    thread::spawn(|| {
+        gilock::model::fire_timeouts();
+    })
+}
+
+/// Two threads increment under the lock while the switch interval may run
+/// out at any moment, so the overdue re-park, the drop request and the
+/// handoff on plain unlock are all part of what must stay exclusive.
+///
+/// Mutation: in `wake_heir`'s callback the handoff branch stored
+/// `parked | drop` (LOCKED cleared) while still sending TOKEN_HANDOFF →
+/// loom reported "Causality violation: Concurrent write accesses to
+/// `UnsafeCell`" (the other thread's second lock barged in on the heir).
+/// Each worker locks twice for that reason: with one lock each, nobody is
+/// left to barge.
+#[test]
+fn exclusion_two_threads_with_timer() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let g = g.clone();
+                // Twice: the second lock can barge in on a handoff.
+                thread::spawn(move || {
+                    g.increment();
+                    g.increment();
+                })
+            })
+            .collect();
+        let timer = timer();
+        for w in workers {
+            w.join().unwrap();
+        }
+        timer.join().unwrap();
+        assert_eq!(g.value(), 4);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// Three contenders (two threads and main) on one mutex: queueing behind
+/// a holder, waking with TOKEN_RETRY and competing again, barging.
+///
+/// Mutation: `lock_slow` treated every wake-up as ownership
+/// (`ParkResult::Unparked(_) => return true`) → loom reported "Causality
+/// violation: Concurrent write accesses to `UnsafeCell`" (a thread woken to
+/// retry entered while a barger held the lock). Also caught: the unlock
+/// fast path's CAS with `Relaxed` instead of `Release` → the same report
+/// (the next holder's access is not ordered after the last one).
+#[test]
+fn exclusion_three_threads() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let g = g.clone();
+                thread::spawn(move || g.increment())
+            })
+            .collect();
+        g.increment();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// The same three contenders with the switch interval running out at any
+/// moment (overdue re-parks, drop requests, handoffs on plain unlock).
+///
+/// Mutation: a waiter whose interval ran out took that for ownership
+/// (`return true` after `overdue = true` in `lock_slow`) → loom reported
+/// "Causality violation: Concurrent write accesses to `UnsafeCell`".
+#[test]
+fn exclusion_three_threads_with_timer() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let g = g.clone();
+                thread::spawn(move || g.increment())
+            })
+            .collect();
+        let timer = timer();
+        g.increment();
+        for w in workers {
+            w.join().unwrap();
+        }
+        timer.join().unwrap();
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// Handoff after a drop request: main holds the lock; a waiter's interval
+/// runs out (the timer fires) and it raises the drop request. If main sees
+/// the request before its plain `unlock`, the lock must go to the waiter:
+/// main, re-locking at once, and a newcomer trying to barge must both find
+/// it taken until the waiter has had it.
+///
+/// Mutation: plain unlock never hands off (`unlock_slow` with
+/// `handoff = fair`, and the callback's handoff test reduced to `handoff`,
+/// ignoring the drop request and an overdue heir) → "the overdue waiter
+/// must get the lock before the releasing holder re-takes it" failed; with
+/// that assertion removed, "a newcomer barged past the overdue waiter"
+/// failed instead, so both checks are live.
+#[test]
+fn drop_request_hands_off_to_the_overdue_waiter() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let waiter_had_it = Arc::new(AtomicBool::new(false));
+        let handoff_due = Arc::new(AtomicBool::new(false));
+        let guard = g.mutex.lock();
+
+        let waiter = {
+            let (g, had) = (g.clone(), waiter_had_it.clone());
+            thread::spawn(move || {
+                let guard = g.mutex.lock();
+                g.critical();
+                had.store(true, Ordering::Relaxed);
+                // SAFETY: `guard` came from this mutex.
+                unsafe { g.mutex.unlock(guard) };
+            })
+        };
+        let newcomer = {
+            let (g, had, due) = (g.clone(), waiter_had_it.clone(), handoff_due.clone());
+            thread::spawn(move || {
+                if let Some(guard) = g.mutex.try_lock() {
+                    // Whatever main saw is visible here: the lock's
+                    // Release/Acquire chain runs from main's unlock to us.
+                    if due.load(Ordering::Relaxed) {
+                        assert!(
+                            had.load(Ordering::Relaxed),
+                            "a newcomer barged past the overdue waiter"
+                        );
+                    }
+                    g.critical();
+                    // SAFETY: `guard` came from this mutex.
+                    unsafe { g.mutex.unlock(guard) };
+                }
+            })
+        };
+        let timer = timer();
+
+        g.critical();
+        // Only a parked overdue waiter raises the request, and it stays
+        // parked until an unlock wakes it: if it is up now, the unlock
+        // below must hand over.
+        let due = g.mutex.is_drop_requested();
+        handoff_due.store(due, Ordering::Relaxed);
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        let guard = g.mutex.lock();
+        if due {
+            assert!(
+                waiter_had_it.load(Ordering::Relaxed),
+                "the overdue waiter must get the lock before the releasing holder re-takes it"
+            );
+        }
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+
+        waiter.join().unwrap();
+        newcomer.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// A `try_lock_for` waiter whose deadline may pass at any moment (the timer)
+/// while main releases the lock and another thread waits untimed: whichever
+/// wins each race, the timed waiter either gets the lock or leaves the
+/// queue cleanly; the untimed waiter is never stranded (loom reports a
+/// deadlock if it stays parked), exclusion holds, and the mutex ends idle.
+///
+/// Mutation: the `timed_out` callback of `lock_slow` cleared PARKED even
+/// when other waiters remained (`was_last` ignored) → loom reported a
+/// deadlock: an unlock took the fast path and the untimed waiter stayed
+/// parked. Also caught: a timed waiter handed the lock just as its
+/// deadline passed returned `false` (`Unparked(TOKEN_HANDOFF)` checked
+/// against the deadline) → deadlock, the handed-over lock was never
+/// released. (Leaving PARKED set when the *last* waiter times out is not
+/// caught, and rightly: the next unlock's slow path clears it, so it only
+/// costs time.)
+#[test]
+fn timed_out_waiter_leaves_the_mutex_consistent() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let timed = {
+            let g = g.clone();
+            thread::spawn(move || {
+                // Any nonzero timeout runs out at the timer's tick.
+                if let Some(guard) = g.mutex.try_lock_for(Duration::from_secs(1)) {
+                    g.critical();
+                    // SAFETY: `guard` came from this mutex.
+                    unsafe { g.mutex.unlock(guard) };
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        let untimed = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        let timer = timer();
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+
+        let timed_got_it = timed.join().unwrap();
+        untimed.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(g.value(), 2 + usize::from(timed_got_it));
+        assert_eq!(g.state(), IDLE);
+        // And it still works.
+        assert!(g.mutex.try_lock().is_some());
+    });
+}
+
+/// Whether the waiter is parked on the mutex right now (in its queue, so
+/// an unlock must find it), asked without waking it or moving the clock.
+fn waiter_is_parked() -> bool {
+    gilock::model::parked_threads() > 0
+}
+
+/// `unlock_fair` hands the lock to a parked waiter: main, re-locking at
+/// once, must queue behind it.
+///
+/// Mutation: `unlock_fair_raw` called `unlock_slow(false)` (a plain unlock)
+/// → "unlock_fair must hand the lock to the parked waiter" failed (main
+/// re-took the lock while the woken waiter had not run yet).
+#[test]
+fn unlock_fair_hands_off() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let waiter_had_it = Arc::new(AtomicBool::new(false));
+        let guard = g.mutex.lock();
+        let waiter = {
+            let (g, had) = (g.clone(), waiter_had_it.clone());
+            thread::spawn(move || {
+                let guard = g.mutex.lock();
+                g.critical();
+                had.store(true, Ordering::Relaxed);
+                // SAFETY: `guard` came from this mutex.
+                unsafe { g.mutex.unlock(guard) };
+            })
+        };
+        let parked = waiter_is_parked();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock_fair(guard) };
+        let guard = g.mutex.lock();
+        if parked {
+            assert!(
+                waiter_had_it.load(Ordering::Relaxed),
+                "unlock_fair must hand the lock to the parked waiter"
+            );
+        }
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        waiter.join().unwrap();
+        assert_eq!(g.value(), 2);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// `bump` lets a parked waiter run and takes the lock back; with nobody
+/// parked it may keep the lock. Exclusion holds across it.
+///
+/// Mutation: `bump_raw` released with `unlock_raw` instead of
+/// `unlock_fair_raw` → "bump must let the parked waiter have the lock"
+/// failed.
+#[test]
+fn bump_lets_the_waiter_run() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let waiter_had_it = Arc::new(AtomicBool::new(false));
+        let mut guard = g.mutex.lock();
+        let waiter = {
+            let (g, had) = (g.clone(), waiter_had_it.clone());
+            thread::spawn(move || {
+                let guard = g.mutex.lock();
+                g.critical();
+                had.store(true, Ordering::Relaxed);
+                // SAFETY: `guard` came from this mutex.
+                unsafe { g.mutex.unlock(guard) };
+            })
+        };
+        g.critical();
+        let parked = waiter_is_parked();
+        // SAFETY: `guard` came from this mutex and is held.
+        unsafe { g.mutex.bump(&mut guard) };
+        if parked {
+            assert!(
+                waiter_had_it.load(Ordering::Relaxed),
+                "bump must let the parked waiter have the lock"
+            );
+        }
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        waiter.join().unwrap();
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}

@@ -266,6 +266,18 @@ fn run(args: &Args) -> Result<(), String> {
             &io,
         );
     }
+    println!();
+    match args.policy {
+        Policy::Fifo => println!(
+            "Fifo serves waiters in arrival order: a thread waits about one interval per CPU-bound \
+             thread ahead of it, and an I/O thread queues behind them too (the convoy effect; \
+             compare --policy interactive)."
+        ),
+        Policy::Interactive => println!(
+            "Interactive lets a thread coming back from I/O go before preempted CPU-bound threads, \
+             asking for the Gil at once: its wait is about one checkpoint, not a queue of intervals."
+        ),
+    }
     integrity
         .map(|_| ())
         .map_err(|_| "integrity check failed".to_string())

@@ -32,7 +32,7 @@ pub fn si(x: f64) -> String {
 
 /// Bucket upper bounds in ms; log-like, so that both the sub-millisecond
 /// waits of an uncontended Gil and the multi-interval waits of a convoy show.
-const BOUNDS_MS: [f64; 7] = [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0];
+const BOUNDS_MS: [f64; 9] = [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
 const BAR_WIDTH: usize = 48;
 
 /// Prints a histogram of `samples` in log-scale buckets, one line per bucket,

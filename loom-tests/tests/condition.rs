@@ -1,0 +1,204 @@
+#![cfg(loom)]
+//! Loom models of `Condition`: no lost wakeup, exact FIFO `notify(n)`, an
+//! `RLock` restored to its levels after a wait, and a timed-out waiter
+//! racing a notify.
+//!
+//! Run with
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test condition -- --test-threads=1`:
+//! the model clock's tick counter is one process-wide atomic, so a model
+//! that fires timeouts perturbs models running beside it on other test
+//! threads (loom then reports "expected to be able to acquire lock").
+
+use gilock::{Condition, FairMutex, RLock, RawFairMutex};
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+
+/// A fair mutex created inside the model (`from_raw(RawFairMutex::new())`
+/// rather than `INIT`, so no lazy-creation synchronisation hides a bug).
+fn mutex<T>(value: T) -> FairMutex<T> {
+    FairMutex::from_raw(RawFairMutex::new(), value)
+}
+
+/// A waiter waits for a flag that a notifier sets under the lock and then
+/// announces with `notify_one` *after* unlocking (the pattern where a
+/// condition variable that releases the lock before it is queued, or that
+/// skips the queue on a stale waiter count, loses the wakeup).
+///
+/// Mutation: in `RawCondition::wait_on`, counted the waiter (`waiters +=
+/// 1`) in `before_sleep` after releasing the lock instead of in `validate`
+/// → loom found the interleaving where `notify_one` read a zero count,
+/// skipped the queue, and the waiter slept forever ("deadlock": every
+/// thread blocked).
+#[test]
+fn no_lost_wakeup() {
+    loom::model(|| {
+        let state = Arc::new((mutex(false), Condition::new()));
+        let waiter = {
+            let state = state.clone();
+            thread::spawn(move || {
+                let (flag, cond) = &*state;
+                let mut guard = flag.lock();
+                cond.wait_while(&mut guard, |flag| !*flag);
+                assert!(*guard);
+            })
+        };
+        let (flag, cond) = &*state;
+        *flag.lock() = true;
+        cond.notify_one();
+        waiter.join().unwrap();
+        assert_eq!(cond.notify_all(), 0);
+    });
+}
+
+/// Two waiters queue (each announces itself under the lock; the main
+/// thread sees both only once each released the lock, which a wait does
+/// only after queueing). `notify(1)` must return exactly 1; `notify(5)`,
+/// called later in phase 2, exactly min(5, 1) = 1; and the younger waiter
+/// must be the one left for phase 2, whenever the woken one runs. (Three
+/// waiters take over 40 s at preemption bound 2; two keep the model fast.)
+///
+/// Mutation: in `RawCondition::notify_n`'s filter, stopped at `left == 1`
+/// instead of `left == 0` (an off-by-one that wakes n - 1) → the model
+/// failed on the count of `notify(1)` (`left: 0, right: 1`).
+#[test]
+fn notify_n_wakes_exactly_min_n_waiters_oldest_first() {
+    loom::model(|| {
+        #[derive(Default)]
+        struct State {
+            phase: usize,
+            queued: Vec<usize>,
+            /// (waiter, phase in which it woke)
+            woken: Vec<(usize, usize)>,
+        }
+        let shared = Arc::new((mutex(State::default()), Condition::new(), Condition::new()));
+        let waiters: Vec<_> = (0..2)
+            .map(|id| {
+                let shared = shared.clone();
+                thread::spawn(move || {
+                    let (state, cond, queued) = &*shared;
+                    let mut guard = state.lock();
+                    guard.queued.push(id);
+                    queued.notify_one();
+                    cond.wait(&mut guard);
+                    let phase = guard.phase;
+                    guard.woken.push((id, phase));
+                })
+            })
+            .collect();
+        let (state, cond, queued) = &*shared;
+        let mut guard = state.lock();
+        queued.wait_while(&mut guard, |s| s.queued.len() < 2);
+        guard.phase = 1;
+        assert_eq!(cond.notify(1), 1);
+        drop(guard);
+        let mut guard = state.lock();
+        guard.phase = 2;
+        assert_eq!(cond.notify(5), 1);
+        drop(guard);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        let guard = state.lock();
+        let youngest = guard.queued[1];
+        let (_, phase) = guard.woken.iter().find(|(id, _)| *id == youngest).unwrap();
+        assert_eq!(*phase, 2, "the younger waiter was woken by notify(1)");
+        assert_eq!(cond.notify_all(), 0);
+    });
+}
+
+/// A waiter holds an `RLock` two levels deep and waits through its guard.
+/// Another thread must be able to take the lock meanwhile with exactly one
+/// level of its own (nothing leaked), and the waiter must get back exactly
+/// two levels.
+///
+/// Mutation: in `RLock::reacquire_after_wait`, restored 1 level instead of
+/// the saved count → the waiter's `recursion_count()` assertion failed
+/// (`left: 1, right: 2`).
+#[test]
+fn rlock_levels_restored_after_wait_and_never_leaked() {
+    loom::model(|| {
+        let shared = Arc::new((
+            RLock::new(),
+            Condition::new(),
+            loom::sync::atomic::AtomicBool::new(false),
+        ));
+        let waiter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (lock, cond, ready) = &*shared;
+                let _outer = lock.lock();
+                let mut inner = lock.lock();
+                while !ready.load(loom::sync::atomic::Ordering::Relaxed) {
+                    cond.wait(&mut inner);
+                }
+                assert!(lock.is_owned());
+                assert_eq!(lock.recursion_count(), 2);
+            })
+        };
+        let (lock, cond, ready) = &*shared;
+        assert!(!lock.is_owned());
+        assert_eq!(lock.recursion_count(), 0);
+        {
+            let _guard = lock.lock();
+            assert_eq!(lock.recursion_count(), 1);
+            ready.store(true, loom::sync::atomic::Ordering::Relaxed);
+            cond.notify_one();
+        }
+        // The main thread's one level is gone with its guard.
+        assert!(lock.release().is_err());
+        waiter.join().unwrap();
+        assert!(!lock.locked());
+    });
+}
+
+/// A waiter waits with a timeout; the main thread notifies once; a model
+/// timer fires the timeout at any moment after the waiter is queued.
+/// Whichever wins, the two sides must agree (the waiter reports "notified"
+/// exactly when `notify_one` reports having woken someone), the lock is
+/// held again, and the condition's waiter count is back to zero.
+///
+/// Mutation: in `RawCondition::wait_on`'s `timed_out` callback, dropped the
+/// `waiters -= 1` → the final `Debug` check failed (`Condition { waiters:
+/// 1 }`) in the runs where the timeout won. A second mutation, mapping
+/// `ParkResult::TimedOut` to `WaitEnd::Notified`, failed the agreement
+/// assertion (`left: true, right: false`).
+#[test]
+fn timed_out_waiter_racing_notify_keeps_counts_right() {
+    loom::model(|| {
+        #[derive(Default)]
+        struct State {
+            waiting: bool,
+        }
+        let shared = Arc::new((mutex(State::default()), Condition::new(), Condition::new()));
+        let waiter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (state, cond, progress) = &*shared;
+                let mut guard = state.lock();
+                guard.waiting = true;
+                progress.notify_one();
+                cond.wait_timeout(&mut guard, Duration::from_millis(1))
+            })
+        };
+        let timer = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (state, _, progress) = &*shared;
+                let mut guard = state.lock();
+                // Once the waiter has released the lock it is queued with
+                // its deadline: only then may the clock tick.
+                progress.wait_while(&mut guard, |s| !s.waiting);
+                drop(guard);
+                gilock::model::fire_timeouts();
+            })
+        };
+        let (_, cond, _) = &*shared;
+        let woke_someone = cond.notify_one();
+        let notified = waiter.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(notified, woke_someone);
+        assert_eq!(format!("{cond:?}"), "Condition { waiters: 0 }");
+        assert_eq!(cond.notify_all(), 0);
+    });
+}

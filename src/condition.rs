@@ -28,6 +28,7 @@
 
 use crate::error::{Interrupted, ReleaseError};
 use crate::fair_mutex::{FairMutexGuard, RawFairMutex};
+use crate::gil::GilGuard;
 use crate::lock::{Lock, LockGuard};
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::rlock::{RLock, RLockGuard};
@@ -338,8 +339,9 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
 /// - Scoped: [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout),
 ///   [`wait_while`](Self::wait_while) and
 ///   [`wait_timeout_while`](Self::wait_timeout_while) take `&mut` a
-///   [`FairMutexGuard`], [`LockGuard`] or [`RLockGuard`] (any
-///   [`WaitGuard`]). The lock is released while the thread waits and held
+///   [`FairMutexGuard`], [`LockGuard`], [`RLockGuard`] or [`GilGuard`]
+///   (any [`WaitGuard`]); waits through a `GilGuard` release the Gil and
+///   can be interrupted (they return `Result<_, Interrupted>`). The lock is released while the thread waits and held
 ///   again when the call returns, however it ends.
 /// - Unscoped, for interpreters that implement `threading.Condition` over
 ///   acquire/release: [`wait_on_lock`](Self::wait_on_lock),
@@ -688,8 +690,8 @@ impl fmt::Debug for Condition {
 }
 
 /// A guard that [`Condition`] can wait with: [`FairMutexGuard`],
-/// [`LockGuard`] and [`RLockGuard`]. Sealed: the crate implements it for its
-/// own guards only.
+/// [`LockGuard`], [`RLockGuard`] and [`GilGuard`]. Sealed: the crate
+/// implements it for its own guards only.
 pub trait WaitGuard: sealed::Sealed {
     /// What the predicate of [`Condition::wait_while`] sees: the guarded
     /// data for a [`FairMutexGuard`], `()` for data-less locks.
@@ -829,6 +831,70 @@ mod sealed {
         }
     }
 
+    /// The Gil held through a `GilGuard`: an interruptible wait.
+    pub struct GilTarget<'a, 'g>(pub(crate) core::cell::RefCell<&'a mut GilGuard<'g>>);
+
+    impl GilTarget<'_, '_> {
+        fn with_state<R>(&self, f: impl FnOnce(&crate::gil::ThreadState) -> R) -> R {
+            f(self.0.borrow().thread_state())
+        }
+    }
+
+    impl WaitTarget for GilTarget<'_, '_> {
+        type Saved = ();
+
+        fn claim(&self) -> Result<(), ReleaseError> {
+            // Attached is the thread holding this Gil; a guard moved into
+            // another guard's `detach` closure is not, and `release_for_wait`
+            // would panic, which `before_sleep` must never do.
+            if self.with_state(|ts| ts.status()) == crate::gil::ThreadStatus::Attached {
+                Ok(())
+            } else {
+                Err(ReleaseError::NotOwner)
+            }
+        }
+
+        fn release(&self, _: &()) {
+            self.0.borrow_mut().release_for_wait();
+        }
+
+        fn reacquire(&self, _: ()) {
+            self.0.borrow_mut().reacquire_after_wait();
+        }
+
+        fn park_token(&self) -> usize {
+            self.with_state(|ts| ts.park_token().0)
+        }
+
+        fn begin_wait(&self, key: usize) {
+            self.with_state(|ts| ts.set_waiting_on(key));
+        }
+
+        fn interrupt_pending(&self) -> bool {
+            self.with_state(|ts| ts.interrupt_pending())
+        }
+
+        fn end_wait(&self, interrupted: bool) {
+            self.with_state(|ts| {
+                ts.clear_waiting_on();
+                if interrupted {
+                    ts.take_interrupt();
+                }
+            });
+        }
+    }
+
+    impl<'g> Sealed for GilGuard<'g> {
+        type Target<'a>
+            = GilTarget<'a, 'g>
+        where
+            Self: 'a;
+
+        fn target(&mut self, _: Private) -> GilTarget<'_, 'g> {
+            GilTarget(core::cell::RefCell::new(self))
+        }
+    }
+
     impl<'g, T: ?Sized> Sealed for FairMutexGuard<'g, T> {
         type Target<'a>
             = RawTarget<'g>
@@ -917,5 +983,23 @@ impl WaitGuard for RLockGuard<'_> {
 
     fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
         sealed::uninterruptible(result)
+    }
+}
+
+/// Waits through a `GilGuard` release the Gil, so other interpreter threads
+/// run meanwhile, and take it back before returning — also when
+/// [`ThreadState::interrupt`](crate::ThreadState::interrupt) ends the wait
+/// with `Err(Interrupted)`. An interrupt already pending when the wait
+/// starts ends it at once (consumed, the Gil never released).
+impl WaitGuard for GilGuard<'_> {
+    type Data = ();
+    type Output<R> = Result<R, Interrupted>;
+
+    fn data_for_wait(&mut self, _: Private) -> &mut () {
+        sealed::unit()
+    }
+
+    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> Result<R, Interrupted> {
+        result
     }
 }

@@ -681,3 +681,82 @@ fn bounded_queue_with_two_conditions() {
     all.sort_unstable();
     assert_eq!(all, (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>());
 }
+
+#[test]
+fn gil_guard_wait_releases_the_gil_and_takes_it_back() {
+    setup();
+    let shared = Arc::new((gilock::Gil::new(), Condition::new(), AtomicUsize::new(0)));
+    let s = shared.clone();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let waiter = spawn(move || {
+        let (gil, cond, flag) = &*s;
+        let mut guard = gil.acquire();
+        ready_tx.send(()).unwrap();
+        let result = cond.wait_while(&mut guard, |()| flag.load(Ordering::Relaxed) == 0);
+        (result, gil.is_held_by_current_thread())
+    });
+    ready_rx.recv().unwrap();
+    let (gil, cond, flag) = &*shared;
+    {
+        // Possible only because the waiter released the Gil while waiting.
+        let _guard = gil.acquire();
+        flag.store(1, Ordering::Relaxed);
+        assert!(cond.notify_one());
+    }
+    assert_eq!(waiter.join(), (Ok(()), true));
+}
+
+#[test]
+fn gil_guard_wait_is_interruptible_and_holds_the_gil_again() {
+    setup();
+    let shared = Arc::new((gilock::Gil::new(), Condition::new()));
+    let s = shared.clone();
+    let (ident_tx, ident_rx) = mpsc::channel();
+    let waiter = spawn(move || {
+        let (gil, cond) = &*s;
+        let mut guard = gil.acquire();
+        ident_tx.send(guard.thread_state().ident()).unwrap();
+        let result = cond.wait(&mut guard);
+        let held = gil.is_held_by_current_thread();
+        // The interrupt was consumed: the next wait times out normally.
+        let again = cond.wait_timeout(&mut guard, Duration::from_millis(1));
+        (result, held, again)
+    });
+    let ident = ident_rx.recv().unwrap();
+    let (gil, cond) = &*shared;
+    // Once this thread gets the Gil, the waiter has released it: queued.
+    drop(gil.acquire());
+    let state = gil
+        .thread_states()
+        .into_iter()
+        .find(|ts| ts.ident() == ident)
+        .expect("the waiter's ThreadState");
+    state.interrupt();
+    assert_eq!(waiter.join(), (Err(gilock::Interrupted), true, Ok(false)));
+    assert_eq!(
+        cond.notify_all(),
+        0,
+        "the interrupted waiter left the queue"
+    );
+    assert_eq!(format!("{cond:?}"), "Condition { waiters: 0 }");
+}
+
+#[test]
+fn pending_interrupt_ends_a_gil_wait_at_once() {
+    setup();
+    let gil = gilock::Gil::new();
+    let cond = Condition::new();
+    let mut guard = gil.acquire();
+    guard.thread_state().interrupt();
+    let start = Instant::now();
+    assert_eq!(
+        cond.wait_timeout(&mut guard, Duration::from_secs(5)),
+        Err(gilock::Interrupted)
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(gil.is_held_by_current_thread());
+    assert_eq!(
+        cond.wait_timeout_while(&mut guard, |()| true, Duration::from_millis(1)),
+        Ok(false)
+    );
+}

@@ -211,10 +211,20 @@ fn io_thread(gil: &Gil, start: &Barrier, stop: &AtomicBool) -> Vec<Duration> {
     waits
 }
 
+#[derive(Default)]
 struct Contended {
     cpu: Vec<CpuOut>,
     io_waits: Vec<Duration>,
     elapsed: Duration,
+}
+
+impl Contended {
+    /// Pools another run's results (rates are then sums over sums).
+    fn add(&mut self, other: Contended) {
+        self.cpu.extend(other.cpu);
+        self.io_waits.extend(other.io_waits);
+        self.elapsed += other.elapsed;
+    }
 }
 
 fn contended(
@@ -375,11 +385,37 @@ fn main() {
     println!(
         "(c) one CPU thread alone, then two ({iters} work iterations ≈ 1 µs per checkpoint) ..."
     );
-    // The ceiling is measured half before and half after the pair, so that
-    // load from other processes that comes and goes hits both alike.
-    let alone_a = contended(interval, SwitchPolicy::Fifo, 1, false, iters, run_for / 2);
-    let pair = contended(interval, SwitchPolicy::Fifo, 2, false, iters, run_for);
-    let alone_b = contended(interval, SwitchPolicy::Fifo, 1, false, iters, run_for / 2);
+    // The ceiling (one thread alone) and the pair alternate in three rounds,
+    // so that load from other processes, which comes and goes, hits both
+    // alike; a short unmeasured run first warms caches and clocks up.
+    contended(interval, SwitchPolicy::Fifo, 1, false, iters, run_for / 10);
+    let (mut alone, mut pair) = (Contended::default(), Contended::default());
+    for _ in 0..3 {
+        alone.add(contended(
+            interval,
+            SwitchPolicy::Fifo,
+            1,
+            false,
+            iters,
+            run_for / 6,
+        ));
+        pair.add(contended(
+            interval,
+            SwitchPolicy::Fifo,
+            2,
+            false,
+            iters,
+            run_for / 3,
+        ));
+        alone.add(contended(
+            interval,
+            SwitchPolicy::Fifo,
+            1,
+            false,
+            iters,
+            run_for / 6,
+        ));
+    }
     println!("(d) two CPU threads + one thread sleeping 1 ms in detach, Fifo ...");
     let fifo = contended(interval, SwitchPolicy::Fifo, 2, true, iters, run_for);
     println!("(d) the same, Interactive ...");
@@ -397,20 +433,18 @@ fn main() {
     };
 
     // (c) figures.
-    let alone_rate = (alone_a.cpu[0].units + alone_b.cpu[0].units) as f64
-        / (alone_a.elapsed + alone_b.elapsed).as_secs_f64();
-    // The same per CPU-second of the benchmark's threads.
-    let per_cpu_sec = |runs: &[&Contended]| {
-        let outs = runs.iter().flat_map(|c| c.cpu.iter());
-        let units: u64 = outs.clone().map(|o| o.units).sum();
-        let cpu: Option<Duration> = outs.map(|o| o.cpu_time).sum();
-        cpu.map(|c| units as f64 / c.as_secs_f64())
+    // Work per wall-clock second, and per CPU-second of the benchmark's
+    // threads (which still means something when other processes take CPUs).
+    let units = |c: &Contended| c.cpu.iter().map(|o| o.units).sum::<u64>() as f64;
+    let per_cpu_sec = |c: &Contended| {
+        let cpu: Option<Duration> = c.cpu.iter().map(|o| o.cpu_time).sum();
+        cpu.map(|t| units(c) / t.as_secs_f64())
     };
-    let keep_cpu = per_cpu_sec(&[&pair])
-        .zip(per_cpu_sec(&[&alone_a, &alone_b]))
+    let alone_rate = units(&alone) / alone.elapsed.as_secs_f64();
+    let pair_rate = units(&pair) / pair.elapsed.as_secs_f64();
+    let keep_cpu = per_cpu_sec(&pair)
+        .zip(per_cpu_sec(&alone))
         .map(|(p, a)| p / a);
-    let pair_rate =
-        pair.cpu.iter().map(|c| c.units).sum::<u64>() as f64 / pair.elapsed.as_secs_f64();
     let mut waits: Vec<Duration> = pair
         .cpu
         .iter()

@@ -131,16 +131,21 @@ def main():
     sys.setswitchinterval(interval_ms / 1e3)
     k = calibrate()
 
-    # (c) two CPU threads; the ceiling (one thread alone) is measured half
-    # before and half after, so that load from other processes that comes
-    # and goes hits both alike.
-    alone, _ = run(k, 1, secs / 2)
-    pair, _ = run(k, 2, secs)
-    alone += run(k, 1, secs / 2)[0]
+    # (c) two CPU threads. The ceiling (one thread alone) and the pair
+    # alternate in three rounds, so that load from other processes, which
+    # comes and goes, hits both alike; an unmeasured run first warms up.
+    run(k, 1, secs / 10)
+    alone, pair, pair_runs = [], [], []
+    for _ in range(3):
+        alone += run(k, 1, secs / 6)[0]
+        p, _ = run(k, 2, secs / 3)
+        pair += p
+        pair_runs.append(p)
+        alone += run(k, 1, secs / 6)[0]
     alone_n = sum(w["n"] for w in alone)
     alone_rate = alone_n / sum(w["end"] - w["start"] for w in alone)
     alone_cpu_rate = alone_n / sum(w["cpu"] for w in alone)
-    span = max(w["end"] for w in pair) - min(w["start"] for w in pair)
+    span = sum(max(w["end"] for w in p) - min(w["start"] for w in p) for p in pair_runs)
     pair_rate = sum(w["n"] for w in pair) / span
     # Per CPU-second of the threads: meaningful even when other processes
     # take CPUs away, which wall-clock rates are not.

@@ -696,7 +696,12 @@ impl Gil {
                 if last {
                     self.holder.store(0, Ordering::Relaxed);
                     ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
-                    self.state.store(0, Ordering::Release);
+                    // A swap, not a store: a waiter may be setting PARKED
+                    // right now (outside the queue lock). Its `validate`
+                    // then sees 0 and retries. (Loom, which does not order
+                    // a plain store after a concurrent read-modify-write,
+                    // let a waiter see the stale PARKED and sleep forever.)
+                    self.state.swap(0, Ordering::Release);
                 }
                 return park::DEFAULT_UNPARK_TOKEN;
             }
@@ -717,7 +722,8 @@ impl Gil {
                 bump(&self.counters.forced_switches);
             }
             let parked = if result.have_more_threads { PARKED } else { 0 };
-            self.state.store(LOCKED | parked, Ordering::Release);
+            // A swap for the same reason as above.
+            self.state.swap(LOCKED | parked, Ordering::Release);
             TOKEN_HANDOFF
         };
         // SAFETY: our own key; the callbacks touch the Gil and the states of

@@ -11,6 +11,11 @@
 //!   (a guard that was leaked, or a breaker reference lent by
 //!   `Gil::eval_breaker`, whose lifetime is the Gil's) is *retired* instead:
 //!   kept, unlisted, until its Gil is dropped.
+//! - loom: a model thread's locals are dropped *after* `join` returns (and
+//!   the main thread's after the model's statics are gone), so a destructor
+//!   that took the registry lock would race the model's teardown. Under loom
+//!   a thread's states therefore stay listed until their Gil is dropped;
+//!   the thread-local only caches them.
 //! - no std: there are no thread-locals, so every lookup scans the registry
 //!   under its lock, and states are never removed before their Gil is
 //!   dropped (nothing tells us that a thread ended).
@@ -98,7 +103,7 @@ fn register(state: &Arc<ThreadState>) {
 
 /// Removes an ended thread's states from the listing; keeps the pinned ones
 /// alive until their Gil drops.
-#[cfg(any(feature = "std", loom))]
+#[cfg(all(feature = "std", not(loom)))]
 fn thread_ended(states: Vec<Arc<ThreadState>>) {
     if states.is_empty() {
         return;
@@ -230,7 +235,7 @@ impl Local {
     }
 }
 
-#[cfg(any(feature = "std", loom))]
+#[cfg(all(feature = "std", not(loom)))]
 impl Drop for Local {
     fn drop(&mut self) {
         self.last.set((0, core::ptr::null()));

@@ -121,9 +121,14 @@ impl ThreadState {
     pub fn interrupt(&self) {
         // Dekker with the waiter (`set_waiting_on` then the flag check in
         // its `validate`): at least one side sees the other's write, and the
-        // park queue's lock orders the rest, so no wakeup is lost.
+        // park queue's lock orders the rest, so no wakeup is lost. Both
+        // sides use read-modify-writes where a SeqCst store and load would
+        // do: loom does not model the single total order of SeqCst accesses
+        // to different locations, and reports lost wakeups that cannot
+        // happen; read-modify-writes always see the latest value, there and
+        // on real hardware.
         self.breaker.set(INTERRUPT, Ordering::SeqCst);
-        let key = self.waiting_on.load(Ordering::SeqCst);
+        let key = self.waiting_on.fetch_add(0, Ordering::SeqCst);
         if key != 0 {
             let mine = self.token_bits();
             let filter = |token: ParkToken| {
@@ -161,7 +166,8 @@ impl ThreadState {
     /// lost. A wait woken with `park::TOKEN_INTERRUPTED` must call
     /// [`take_interrupt`](Self::take_interrupt) and return `Err(Interrupted)`.
     pub(crate) fn set_waiting_on(&self, key: usize) {
-        self.waiting_on.store(key, Ordering::SeqCst);
+        // A read-modify-write: see `interrupt`.
+        self.waiting_on.swap(key, Ordering::SeqCst);
     }
 
     /// Ends what [`set_waiting_on`](Self::set_waiting_on) began.
@@ -169,9 +175,10 @@ impl ThreadState {
         self.waiting_on.store(0, Ordering::SeqCst);
     }
 
-    /// Whether an interrupt is pending (SeqCst, for `validate` callbacks).
+    /// Whether an interrupt is pending, for `validate` callbacks: a
+    /// read-modify-write that changes nothing (see `interrupt`).
     pub(crate) fn interrupt_pending(&self) -> bool {
-        self.breaker.load(Ordering::SeqCst) & INTERRUPT != 0
+        self.breaker.set(0, Ordering::SeqCst) & INTERRUPT != 0
     }
 
     /// Consumes a pending interrupt; returns whether there was one.
@@ -195,7 +202,7 @@ impl ThreadState {
 
     /// Whether the state must outlive its thread: a guard (or a breaker
     /// reference bound to the Gil's lifetime) may still point at it.
-    #[cfg(any(feature = "std", loom))]
+    #[cfg(all(feature = "std", not(loom)))]
     pub(crate) fn pinned(&self) -> bool {
         self.depth.load(Ordering::Relaxed) != 0
             || self.status.load(Ordering::Relaxed) != DETACHED

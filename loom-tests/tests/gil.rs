@@ -1,0 +1,318 @@
+#![cfg(loom)]
+//! Loom models of the `Gil`: mutual exclusion, forced switching
+//! (invariant 4), drop requests only without a switch (invariant 5),
+//! detach/attach, interrupts (invariant 8) and timed acquisition racing the
+//! model timer (invariant 7).
+//!
+//! Run with
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test gil`.
+//!
+//! Switch intervals and timeouts run out only when a timer thread calls
+//! `gilock::model::fire_timeouts()`; loom explores that tick at every point
+//! where the timer thread can run.
+
+use gilock::{Gil, GilGuard, Interrupted, ThreadState};
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use std::time::Duration;
+
+/// Data that only the Gil protects; loom's `UnsafeCell` reports any access
+/// that is not ordered after the previous one, i.e. two holders at once.
+struct Shared(UnsafeCell<usize>);
+
+// SAFETY: accessed only through `bump`/`get`, which require a guard of the
+// one Gil each model uses with it.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn new() -> Self {
+        Self(UnsafeCell::new(0))
+    }
+
+    fn bump(&self, _guard: &GilGuard<'_>) {
+        // SAFETY: the caller holds the Gil (loom checks it).
+        self.0.with_mut(|p| unsafe { *p += 1 });
+    }
+
+    fn get(&self, _guard: &GilGuard<'_>) -> usize {
+        // SAFETY: as `bump`.
+        self.0.with(|p| unsafe { *p })
+    }
+}
+
+/// The calling thread's `ThreadState` for `gil`, registering the thread.
+fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
+    let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
+    gil.thread_states()
+        .into_iter()
+        .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
+        .expect("the calling thread is listed")
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+/// Two threads take the Gil, update data it protects, pass a checkpoint and
+/// let go; a timer may fire at any moment, so drop requests and forced
+/// switches happen in some executions.
+///
+/// Mutation: in `Gil::wait_for_gil`, took the Gil by compare-and-swap when
+/// the word was `LOCKED | PARKED` too (`state & PARKED == PARKED` instead
+/// of `state & LOCKED == 0`) → loom reported a concurrent write to the
+/// `UnsafeCell` (two holders at once).
+#[test]
+fn mutual_exclusion() {
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let data = Arc::new(Shared::new());
+        let worker = {
+            let (gil, data) = (gil.clone(), data.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                data.bump(&guard);
+                guard.checkpoint();
+                data.bump(&guard);
+            })
+        };
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        {
+            let mut guard = gil.acquire();
+            data.bump(&guard);
+            guard.checkpoint();
+            data.bump(&guard);
+        }
+        worker.join().unwrap();
+        timer.join().unwrap();
+        let guard = gil.acquire();
+        assert_eq!(data.get(&guard), 4);
+    });
+}
+
+/// The main thread holds the Gil; a waiter waits a (model) interval, asks
+/// for the Gil, and the main thread passes one checkpoint. Each thread logs
+/// its name when it gets the Gil. If the checkpoint reports a switch, the
+/// waiter must have held the Gil in between (invariant 4: the dropper does
+/// not take the Gil back before another thread held it). Some execution
+/// must take the forced-switch path, or the model checks nothing.
+///
+/// Mutation: in `Gil::wake_heir`'s callback, released the Gil (`state = 0`,
+/// no holder) and woke the heir with `DEFAULT_UNPARK_TOKEN` to compete for
+/// it, instead of handing it over → the dropper re-took the Gil by
+/// compare-and-swap before the heir ran: the log read `["main", "main"]`.
+#[test]
+fn forced_switching() {
+    static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut guard = gil.acquire();
+        log.lock().unwrap().push("main");
+        let waiter = {
+            let (gil, log) = (gil.clone(), log.clone());
+            thread::spawn(move || {
+                let _guard = gil.acquire();
+                log.lock().unwrap().push("waiter");
+            })
+        };
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        if guard.checkpoint().switched {
+            log.lock().unwrap().push("main");
+            SWITCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let log = log.lock().unwrap();
+            assert_eq!(*log, ["main", "waiter", "main"]);
+        }
+        drop(guard);
+        waiter.join().unwrap();
+        timer.join().unwrap();
+    });
+    assert!(SWITCHED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// The main thread holds the Gil while two threads wait; then it lets go and
+/// one of them (H) gets it. The model timer ticks once. If the tick came
+/// before the main thread let go, every waiter's interval that ran out began
+/// before the switch to H, so no drop request may reach H (invariant 5: a
+/// drop request only if no switch happened during the interval) — although
+/// one may reach the main thread, and in some executions does.
+///
+/// Mutation: in `Gil::wait_for_gil`'s `validate`, dropped the re-check that
+/// the switch number is still the one the interval began with → a waiter
+/// that timed out before the switch set the drop request on H after it
+/// ("drop request on a thread that took over during the interval").
+#[test]
+fn drop_request_only_without_a_switch() {
+    static REQUESTED_FROM_MAIN: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let fired = Arc::new(AtomicBool::new(false));
+        let tick_before_switch = Arc::new(AtomicBool::new(false));
+        let guard = gil.acquire();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (gil, tick_before_switch) = (gil.clone(), tick_before_switch.clone());
+                thread::spawn(move || {
+                    let guard = gil.acquire();
+                    if tick_before_switch.load(Ordering::SeqCst) {
+                        assert!(
+                            !guard.thread_state().eval_breaker().is_drop_requested(),
+                            "drop request on a thread that took over during the interval"
+                        );
+                    }
+                })
+            })
+            .collect();
+        let timer = {
+            let fired = fired.clone();
+            thread::spawn(move || {
+                gilock::model::fire_timeouts();
+                fired.store(true, Ordering::SeqCst);
+            })
+        };
+        if fired.load(Ordering::SeqCst) {
+            tick_before_switch.store(true, Ordering::SeqCst);
+        }
+        if guard.thread_state().eval_breaker().is_drop_requested() {
+            REQUESTED_FROM_MAIN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(guard);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        timer.join().unwrap();
+    });
+    assert!(REQUESTED_FROM_MAIN.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// The main thread detaches and, inside `detach`, joins a thread that needs
+/// the Gil: it must get it (no deadlock), exclusively, and the main thread
+/// must have it back afterwards.
+///
+/// Mutation: in `GilGuard::release_for_wait` (the start of `detach`),
+/// skipped `gil.release(..)` → loom reported a deadlock (the worker waits
+/// for a Gil the detached thread still holds).
+#[test]
+fn detach_and_attach() {
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let data = Arc::new(Shared::new());
+        let mut guard = gil.acquire();
+        data.bump(&guard);
+        let worker = {
+            let (gil, data) = (gil.clone(), data.clone());
+            thread::spawn(move || {
+                let guard = gil.acquire();
+                data.bump(&guard);
+            })
+        };
+        guard.detach(|| worker.join().unwrap());
+        assert!(gil.is_held_by_current_thread());
+        data.bump(&guard);
+        assert_eq!(data.get(&guard), 3);
+    });
+}
+
+/// A waiter blocks in `acquire_interruptible` while the main thread holds
+/// the Gil; the main thread interrupts it (if it has published its state
+/// yet) and then joins it still holding the Gil. An interrupted waiter must
+/// return `Err(Interrupted)` without the Gil, wherever the interrupt lands
+/// (before the call, before it parks, while parked), and the Gil must stay
+/// the main thread's, then be free (invariant 8).
+///
+/// Mutation: in `Gil::wait_for_gil`'s `validate`, dropped the
+/// `interrupt_pending` check → loom found the interleaving where the
+/// interrupt came between the waiter's last look at the flag and its
+/// joining the queue, and `interrupt`'s unpark found nobody: deadlock.
+#[test]
+fn interrupt() {
+    static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
+        let guard = gil.acquire();
+        let waiter = {
+            let (gil, published) = (gil.clone(), published.clone());
+            thread::spawn(move || {
+                *published.lock().unwrap() = Some(my_state(&gil));
+                let result = gil.acquire_interruptible().map(|_| ());
+                assert!(!gil.is_held_by_current_thread());
+                result
+            })
+        };
+        let target = published.lock().unwrap().clone();
+        if let Some(target) = target {
+            target.interrupt();
+            // Still holding the Gil: only the interrupt can end the wait.
+            assert_eq!(waiter.join().unwrap(), Err(Interrupted));
+            INTERRUPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(!target.eval_breaker().is_interrupt_pending());
+            assert!(gil.is_held_by_current_thread());
+            drop(guard);
+        } else {
+            drop(guard);
+            assert_eq!(waiter.join().unwrap(), Ok(()));
+        }
+        assert!(!gil.is_locked());
+        assert!(gil.try_acquire().is_some());
+    });
+    assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// The main thread holds the Gil; one waiter waits with a timeout, another
+/// without; the model timer may fire at any moment, and the main thread lets
+/// go at some point. Whichever side wins each race, the untimed waiter gets
+/// the Gil, the timed one gets it or times out, and at the end the Gil is
+/// free (invariant 7).
+///
+/// Mutation: in `Gil::wait_for_gil`'s `timed_out` callback, cleared `PARKED`
+/// even when other waiters remained (`if true` for `if was_last`) → the main
+/// thread's release took the fast path past the untimed waiter, which slept
+/// forever: loom reported a deadlock.
+#[test]
+fn timed_acquire_races_the_timer() {
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let data = Arc::new(Shared::new());
+        let guard = gil.acquire();
+        let timed = {
+            let (gil, data) = (gil.clone(), data.clone());
+            thread::spawn(
+                move || match gil.try_acquire_for(Duration::from_millis(1)) {
+                    Some(guard) => {
+                        data.bump(&guard);
+                        true
+                    }
+                    None => false,
+                },
+            )
+        };
+        let untimed = {
+            let (gil, data) = (gil.clone(), data.clone());
+            thread::spawn(move || {
+                let guard = gil.acquire();
+                data.bump(&guard);
+            })
+        };
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        drop(guard);
+        let got = timed.join().unwrap();
+        untimed.join().unwrap();
+        timer.join().unwrap();
+        assert!(!gil.is_locked());
+        let guard = gil.try_acquire().expect("the Gil is free");
+        assert_eq!(data.get(&guard), 1 + usize::from(got));
+    });
+}

@@ -362,7 +362,7 @@ fn rlock_held_n_levels_is_released_fully_and_restored() {
     {
         let _guard = lock.lock();
         assert_eq!(lock.recursion_count(), 1);
-        assert_eq!(cond.notify_one(), true);
+        assert!(cond.notify_one());
     }
     assert_eq!(waiter.join(), 3);
     assert!(!lock.locked());

@@ -107,6 +107,27 @@ fn notify_without_waiters_wakes_nobody() {
 }
 
 #[test]
+fn constructors_are_const_and_usable_from_statics() {
+    setup();
+    static COND: Condition = Condition::new();
+    static RAW: Condvar = Condvar::new();
+    static LOCK: Lock = Lock::new();
+    static RLOCK: RLock = RLock::new();
+    assert!(!COND.notify_one());
+    assert!(!RAW.notify_one());
+    let mut guard = LOCK.lock();
+    assert!(!COND.wait_timeout(&mut guard, Duration::from_millis(1)));
+    drop(guard);
+    let mut guard = RLOCK.lock();
+    assert!(!COND.wait_timeout(&mut guard, Duration::from_millis(1)));
+    assert_eq!(RLOCK.recursion_count(), 1);
+    assert_eq!(
+        format!("{:?}", Condition::default()),
+        "Condition { waiters: 0 }"
+    );
+}
+
+#[test]
 fn unacquired_wait_is_an_error_and_changes_nothing() {
     setup();
     let cond = Condition::new();

@@ -202,3 +202,71 @@ fn timed_out_waiter_racing_notify_keeps_counts_right() {
         assert_eq!(cond.notify_all(), 0);
     });
 }
+
+/// A thread waits through its `GilGuard` for a flag the Gil protects. The
+/// main thread interrupts it if it has published its `ThreadState` yet,
+/// then takes the Gil (possible only while the waiter waits, or before it
+/// started), sets the flag and notifies. An interrupted wait must return
+/// `Err(Interrupted)` wherever the interrupt lands (before the waiter
+/// queued, or while it sleeps), consume the interrupt, and hold the Gil
+/// again; without an interrupt the wait ends `Ok` by the notify.
+///
+/// Mutation: in the `GilGuard` target's `interrupt_pending` (checked in
+/// `validate`), returned `false` → loom found the interleaving where the
+/// interrupt landed after the waiter's `set_waiting_on` but before it
+/// queued: `interrupt`'s unpark found nobody, the waiter slept until the
+/// notify and returned `Ok(())` (`left: Ok(()), right: Err(Interrupted)`).
+#[test]
+fn gil_wait_interrupted_or_notified() {
+    use gilock::{Gil, Interrupted, ThreadState};
+    use loom::sync::Mutex;
+    use loom::sync::atomic::{AtomicBool, Ordering};
+
+    fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
+        let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
+        gil.thread_states()
+            .into_iter()
+            .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
+            .expect("the calling thread is listed")
+    }
+
+    /// Executions in which the interrupt was sent: the model must reach
+    /// that branch, or it checks nothing about interrupts.
+    static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    loom::model(|| {
+        let shared = Arc::new((Gil::new(), Condition::new(), AtomicBool::new(false)));
+        let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
+        let waiter = {
+            let (shared, published) = (shared.clone(), published.clone());
+            thread::spawn(move || {
+                let (gil, cond, flag) = &*shared;
+                let mut guard = gil.acquire();
+                *published.lock().unwrap() = Some(my_state(gil));
+                let result = cond.wait_while(&mut guard, |()| !flag.load(Ordering::Relaxed));
+                (result, gil.is_held_by_current_thread())
+            })
+        };
+        let (gil, cond, flag) = &*shared;
+        let target = published.lock().unwrap().clone();
+        if let Some(target) = &target {
+            target.interrupt();
+        }
+        {
+            let _guard = gil.acquire();
+            flag.store(true, Ordering::Relaxed);
+            cond.notify_one();
+        }
+        let (result, held) = waiter.join().unwrap();
+        assert!(held, "the Gil is held again when the wait returns");
+        match &target {
+            Some(target) => {
+                assert_eq!(result, Err(Interrupted));
+                assert!(!target.eval_breaker().is_interrupt_pending(), "consumed");
+                INTERRUPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None => assert_eq!(result, Ok(())),
+        }
+        assert_eq!(format!("{cond:?}"), "Condition { waiters: 0 }");
+    });
+    assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}

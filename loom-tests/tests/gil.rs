@@ -63,10 +63,10 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// let go; a timer may fire at any moment, so drop requests and forced
 /// switches happen in some executions.
 ///
-/// Mutation: in `Gil::wait_for_gil`, took the Gil by compare-and-swap when
-/// the word was `LOCKED | PARKED` too (`state & PARKED == PARKED` instead
-/// of `state & LOCKED == 0`) → loom reported a concurrent write to the
-/// `UnsafeCell` (two holders at once).
+/// Mutation: in `Gil::wake_heir`'s callback, handed the Gil over
+/// (`TOKEN_HANDOFF`) but left the word unlocked (`state = 0`) → loom
+/// reported "Concurrent write accesses to `UnsafeCell`": the heir and the
+/// dropper, re-taking the free word at its checkpoint, both held the Gil.
 #[test]
 fn mutual_exclusion() {
     model(|| {

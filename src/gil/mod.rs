@@ -463,10 +463,8 @@ impl Gil {
     /// compare-and-swap (a handoff does this in the releaser's callback).
     #[inline]
     fn publish_holder(&self, ts: &ThreadState) {
-        // A drop request left from an earlier hold is stale.
-        if ts.eval_breaker().load(Ordering::Relaxed) & DROP_REQUEST != 0 {
-            ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
-        }
+        // No drop request is pending on a thread that does not hold the Gil:
+        // every release clears it once nobody can set it any more.
         self.holder
             .store(ts as *const ThreadState as usize, Ordering::Release);
         if self.last_holder.load(Ordering::Relaxed) != ts.ident() {
@@ -644,18 +642,21 @@ impl Gil {
     /// is one. Returns whether it was handed to another thread.
     fn release(&self, ts: &ThreadState, forced: bool) -> bool {
         ts.set_status(ThreadStatus::Detached);
-        if self.state.load(Ordering::Relaxed) == LOCKED {
-            self.holder.store(0, Ordering::Relaxed);
+        // Unpublished before the word is released (see the module docs); if
+        // waiters make the fast path fail, the slow path names the heir.
+        self.holder.store(0, Ordering::Relaxed);
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            // A waiter that asked us (and then left) did so before `holder`
+            // was cleared; nobody can ask us now, so this clear is final and
+            // the next acquisition starts without a stale request.
             if ts.eval_breaker().load(Ordering::Relaxed) & DROP_REQUEST != 0 {
                 ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
             }
-            if self
-                .state
-                .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-                .is_ok()
-            {
-                return false;
-            }
+            return false;
         }
         self.release_slow(ts, forced)
     }
@@ -1001,6 +1002,8 @@ impl Drop for GilGuard<'_> {
             ts.depth.store(depth - 1, Ordering::Relaxed);
             return;
         }
+        // Never release a Gil this thread does not hold, whatever a misuse
+        // did to the count (one load of a line the release touches anyway).
         if depth == 0 || !self.gil.held_by(ts) {
             // Only reachable by moving a guard into another guard's detach
             // closure: the Gil is not ours to release.

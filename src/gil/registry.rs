@@ -149,10 +149,13 @@ fn find_or_create(gil_id: u64) -> NonNull<ThreadState> {
 pub(super) fn current(gil_id: u64) -> NonNull<ThreadState> {
     #[cfg(any(feature = "std", loom))]
     {
-        match LOCAL.try_with(|local| local.get(gil_id)) {
-            Ok(ptr) => ptr,
-            Err(_) => find_or_create(gil_id),
+        let (id, ptr) = LAST.with(Cell::get);
+        if id == gil_id
+            && let Some(ptr) = NonNull::new(ptr.cast_mut())
+        {
+            return ptr;
         }
+        current_slow(gil_id)
     }
     #[cfg(not(any(feature = "std", loom)))]
     {
@@ -160,10 +163,28 @@ pub(super) fn current(gil_id: u64) -> NonNull<ThreadState> {
     }
 }
 
+#[cfg(any(feature = "std", loom))]
+#[cold]
+fn current_slow(gil_id: u64) -> NonNull<ThreadState> {
+    match LOCAL.try_with(|local| local.get(gil_id)) {
+        Ok(ptr) => {
+            LAST.with(|last| last.set((gil_id, ptr.as_ptr())));
+            ptr
+        }
+        Err(_) => find_or_create(gil_id),
+    }
+}
+
 /// The calling thread's state for the Gil if it has one; never creates it.
 pub(super) fn existing(gil_id: u64) -> Option<NonNull<ThreadState>> {
     #[cfg(any(feature = "std", loom))]
     {
+        let (id, ptr) = LAST.with(Cell::get);
+        if id == gil_id
+            && let Some(ptr) = NonNull::new(ptr.cast_mut())
+        {
+            return Some(ptr);
+        }
         if let Ok(found) = LOCAL.try_with(|local| local.find(gil_id)) {
             return found;
         }
@@ -180,10 +201,9 @@ pub(super) fn existing(gil_id: u64) -> Option<NonNull<ThreadState>> {
 #[cfg(any(feature = "std", loom))]
 use core::cell::{Cell, RefCell};
 
+/// The thread's states, one per Gil it used.
 #[cfg(any(feature = "std", loom))]
 struct Local {
-    /// The Gil id and state used last: the fast path.
-    last: Cell<(u64, *const ThreadState)>,
     states: RefCell<Vec<Arc<ThreadState>>>,
 }
 
@@ -191,20 +211,8 @@ struct Local {
 impl Local {
     const fn new() -> Self {
         Self {
-            last: Cell::new((0, core::ptr::null())),
             states: RefCell::new(Vec::new()),
         }
-    }
-
-    #[inline]
-    fn get(&self, gil_id: u64) -> NonNull<ThreadState> {
-        let (id, ptr) = self.last.get();
-        if id == gil_id
-            && let Some(ptr) = NonNull::new(ptr.cast_mut())
-        {
-            return ptr;
-        }
-        self.get_slow(gil_id)
     }
 
     fn find(&self, gil_id: u64) -> Option<NonNull<ThreadState>> {
@@ -215,9 +223,8 @@ impl Local {
             .map(|s| NonNull::from(&**s))
     }
 
-    #[cold]
-    fn get_slow(&self, gil_id: u64) -> NonNull<ThreadState> {
-        let ptr = match self.find(gil_id) {
+    fn get(&self, gil_id: u64) -> NonNull<ThreadState> {
+        match self.find(gil_id) {
             Some(ptr) => ptr,
             None => {
                 let state = Arc::new(ThreadState::new(gil_id));
@@ -229,26 +236,30 @@ impl Local {
                 states.push(state);
                 ptr
             }
-        };
-        self.last.set((gil_id, ptr.as_ptr()));
-        ptr
+        }
     }
 }
 
 #[cfg(all(feature = "std", not(loom)))]
 impl Drop for Local {
     fn drop(&mut self) {
-        self.last.set((0, core::ptr::null()));
+        // The states may be freed now: nothing may find them in the cache.
+        let _ = LAST.try_with(|last| last.set((0, core::ptr::null())));
         thread_ended(core::mem::take(self.states.get_mut()));
     }
 }
 
+// Two thread-locals: the cache of the state used last has no destructor,
+// so reading it is a plain load from thread-local storage (the fast path of
+// every acquire); the list of states has one, and is touched only on a miss.
 #[cfg(all(feature = "std", not(loom)))]
 std::thread_local! {
+    static LAST: Cell<(u64, *const ThreadState)> = const { Cell::new((0, core::ptr::null())) };
     static LOCAL: Local = const { Local::new() };
 }
 
 #[cfg(loom)]
 loom::thread_local! {
+    static LAST: Cell<(u64, *const ThreadState)> = Cell::new((0, core::ptr::null()));
     static LOCAL: Local = Local::new();
 }

@@ -114,6 +114,7 @@ impl GilCounters {
 
 /// A thread's live counters; all written by that thread only.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct ThreadCounters {
     pub(crate) acquisitions: AtomicU64,
     pub(crate) total_wait: AtomicU64,

@@ -291,7 +291,7 @@ impl RLock {
 
     /// Overwrites the recursion count of the owning thread (unit tests of
     /// the overflow check).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std", not(loom)))]
     fn set_count_for_test(&self, levels: usize) {
         assert!(self.is_owned());
         // SAFETY: we are the owner.

@@ -6,7 +6,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
-pub(crate) use core::sync::atomic::{Ordering, fence};
+pub(crate) use core::sync::atomic::Ordering;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
 
@@ -97,11 +97,6 @@ pub(crate) fn yield_thread() {
     for _ in 0..64 {
         core::hint::spin_loop();
     }
-}
-
-#[cfg(loom)]
-pub(crate) fn yield_thread() {
-    loom::thread::yield_now();
 }
 
 /// A value that loom requires to be created inside the model, but that a

@@ -7,6 +7,7 @@
 //! - no std: the user supplies the identity with
 //!   [`set_thread_id_source`](crate::set_thread_id_source).
 
+#[cfg(any(feature = "std", loom))]
 use core::num::NonZeroU64;
 #[cfg(any(feature = "std", loom))]
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -25,7 +25,7 @@ pub(crate) mod clock;
 #[cfg(all(feature = "std", not(loom)))]
 mod parking_lot;
 #[cfg(all(feature = "std", not(loom)))]
-pub(crate) use self::parking_lot::{park, unpark_all, unpark_filter, unpark_one};
+pub(crate) use self::parking_lot::{park, unpark_filter, unpark_one};
 #[cfg(all(feature = "std", not(loom)))]
 pub(crate) use parking_lot_core::{FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
 
@@ -37,12 +37,12 @@ pub(crate) use self::queue::{FilterOp, ParkResult, ParkToken, UnparkResult, Unpa
 #[cfg(loom)]
 pub(crate) mod model;
 #[cfg(loom)]
-pub(crate) use self::model::{park, unpark_all, unpark_filter, unpark_one};
+pub(crate) use self::model::{park, unpark_filter, unpark_one};
 
 #[cfg(all(not(feature = "std"), not(loom)))]
 mod spin;
 #[cfg(all(not(feature = "std"), not(loom)))]
-pub(crate) use self::spin::{park, unpark_all, unpark_filter, unpark_one};
+pub(crate) use self::spin::{park, unpark_filter, unpark_one};
 
 pub(crate) use self::clock::Instant;
 

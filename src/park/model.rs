@@ -10,17 +10,22 @@
 use super::queue::{self, FilterOp, ParkResult, ParkToken, Queue, UnparkResult, UnparkToken};
 use super::Instant;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicI64, Ordering};
+use core::cell::Cell;
 use loom::sync::Mutex;
 use loom::thread::Thread;
 
-/// Ticks of the model clock. Only its order matters, so it need not be reset
-/// between executions; it is a plain atomic because its value is a function
-/// of the schedule loom already controls (it changes under the lot's lock).
-static TICKS: AtomicI64 = AtomicI64::new(0);
+// Ticks of the model clock. Only their order matters, so they are not reset
+// between executions. A thread-local of the OS thread is per model: loom runs
+// all model threads of one `loom::model` on the test's OS thread, and tests
+// running in parallel must not advance each other's clocks. The value changes
+// only under the lot's loom mutex, so it is a function of the schedule loom
+// controls.
+std::thread_local! {
+    static TICKS: Cell<i64> = const { Cell::new(0) };
+}
 
 pub(crate) fn ticks() -> i64 {
-    TICKS.load(Ordering::SeqCst)
+    TICKS.with(Cell::get)
 }
 
 struct Slot {
@@ -81,13 +86,13 @@ pub(crate) unsafe fn park(
                 let (_, token) = lot.handed.swap_remove(index);
                 return ParkResult::Unparked(token);
             }
-            if deadline.is_some_and(|d| d.has_passed()) {
-                if let Some((key, was_last)) = lot.queue.remove(|s| s.id == id) {
-                    if let Some(timed_out) = timed_out.take() {
-                        timed_out(key, was_last);
-                    }
-                    return ParkResult::TimedOut;
+            if deadline.is_some_and(|d| d.has_passed())
+                && let Some((key, was_last)) = lot.queue.remove(|s| s.id == id)
+            {
+                if let Some(timed_out) = timed_out.take() {
+                    timed_out(key, was_last);
                 }
+                return ParkResult::TimedOut;
             }
         }
         loom::thread::park();
@@ -124,21 +129,12 @@ pub(crate) unsafe fn unpark_one(
     unsafe { unpark_filter(key, queue::first_only(), callback) }
 }
 
-/// Unparks every thread on `key`.
-///
-/// # Safety
-/// As [`park`].
-pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
-    // SAFETY: same contract.
-    unsafe { unpark_filter(key, |_| FilterOp::Unpark, |_| token) }.unparked_threads
-}
-
 /// Advances the model clock by one tick: every deadline taken so far has
 /// passed, and every thread in a timed park wakes to time out (unless an
 /// unpark reaches it first). Returns how many timed waiters were woken.
 pub(crate) fn fire_timeouts() -> usize {
     let lot = LOT.lock().unwrap();
-    TICKS.fetch_add(1, Ordering::SeqCst);
+    TICKS.with(|ticks| ticks.set(ticks.get() + 1));
     let mut woken = 0;
     for slot in lot.queue.slots().filter(|s| s.timed) {
         slot.thread.unpark();

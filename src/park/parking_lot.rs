@@ -57,13 +57,3 @@ pub(crate) unsafe fn unpark_filter(
     // SAFETY: forwarded from this function's contract.
     unsafe { parking_lot_core::unpark_filter(key, filter, callback) }
 }
-
-/// Unparks every thread on `key`; returns how many.
-///
-/// # Safety
-/// As [`park`].
-#[inline]
-pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { parking_lot_core::unpark_all(key, token) }
-}

@@ -135,12 +135,3 @@ pub(crate) unsafe fn unpark_one(
     // SAFETY: same contract.
     unsafe { unpark_filter(key, queue::first_only(), callback) }
 }
-
-/// Unparks every thread on `key`.
-///
-/// # Safety
-/// As [`park`].
-pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
-    // SAFETY: same contract.
-    unsafe { unpark_filter(key, |_| FilterOp::Unpark, |_| token) }.unparked_threads
-}

@@ -647,3 +647,75 @@ fn switch_interval_clamps() {
     static STATIC_GIL: Gil = Gil::with_switch_interval(Duration::from_millis(2));
     assert_eq!(STATIC_GIL.switch_interval(), Duration::from_millis(2));
 }
+
+/// B holds the Gil and detaches; A, CPU-bound, takes it and runs with
+/// checkpoints; C arrives and queues; then B comes back. Returns how long B
+/// waited to get the Gil back and whether C held it before B did.
+fn thread_back_from_detach(policy: gilock::SwitchPolicy, interval: Duration) -> (Duration, bool) {
+    let gil = Arc::new(Gil::with_switch_interval(interval));
+    gil.set_policy(policy);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut b = gil.acquire();
+    let a = {
+        let (gil, stop) = (gil.clone(), stop.clone());
+        spawn(move || {
+            let mut guard = gil.acquire();
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::black_box(0u64);
+                guard.checkpoint();
+            }
+        })
+    };
+    let c_acquired = Arc::new(AtomicBool::new(false));
+    let c = {
+        let (gil, c_acquired) = (gil.clone(), c_acquired.clone());
+        move || {
+            spawn(move || {
+                let _guard = gil.acquire();
+                c_acquired.store(true, Ordering::SeqCst);
+            })
+        }
+    };
+    let c = b.detach(|| {
+        wait_until("A holds the Gil", || {
+            gil.thread_states()
+                .iter()
+                .any(|s| s.status() == ThreadStatus::Attached)
+        });
+        let c = c();
+        // C queues behind A (it sets the waiters bit right before parking).
+        wait_until("C queues", || format!("{gil:?}").contains("waiters: true"));
+        c
+    });
+    // `detach` returned: B has the Gil back.
+    let c_first = c_acquired.load(Ordering::SeqCst);
+    let b_wait = b.thread_state().stats().longest_wait;
+    stop.store(true, Ordering::Relaxed);
+    drop(b);
+    a.join();
+    c.join();
+    (b_wait, c_first)
+}
+
+#[test]
+fn fifo_serves_the_earlier_waiter_first() {
+    setup();
+    // Under Fifo, C, which queued first, gets the Gil before B comes back
+    // in; B waits for C's interval at least.
+    let interval = Duration::from_millis(100);
+    let (b_wait, c_first) = thread_back_from_detach(gilock::SwitchPolicy::Fifo, interval);
+    assert!(c_first, "B overtook C under Fifo");
+    assert!(b_wait >= interval / 2, "{b_wait:?}");
+}
+
+#[test]
+fn interactive_lets_a_thread_back_from_detach_go_first() {
+    setup();
+    // Under Interactive, B asks for the Gil at once and outranks C, which
+    // was preempted: it gets the Gil within a checkpoint of A, far sooner
+    // than the interval that C (and B, under Fifo) waits.
+    let interval = Duration::from_millis(500);
+    let (b_wait, c_first) = thread_back_from_detach(gilock::SwitchPolicy::Interactive, interval);
+    assert!(!c_first, "C went first under Interactive");
+    assert!(b_wait < interval / 2, "{b_wait:?}");
+}

@@ -20,9 +20,11 @@
 //!
 //! Every release with waiters is such a handoff, so waiters are served in
 //! order. Re-parking after an interval puts a waiter at the tail of the park
-//! queue, so it carries an `AGED` flag in its park token, and the heir is
-//! the first aged waiter, else the first one: aged waiters timed out in the
-//! order they came, so this is arrival order (up to clock jitter).
+//! queue, so each waiter takes a ticket when it starts waiting and keeps it;
+//! a release looks over the queue for the lowest ticket (a second pass under
+//! the queue lock, only when someone waits) and hands the Gil to that
+//! waiter. Under `SwitchPolicy::Interactive`, waiters back from a voluntary
+//! release carry a `PRIORITY` flag in their park token and come first.
 //!
 //! # Who may touch the holder's `ThreadState`
 //!
@@ -65,11 +67,9 @@ use thread_state::TOKEN_FLAGS;
 const LOCKED: u8 = 0b01;
 const PARKED: u8 = 0b10;
 
-/// Park-token flag: the waiter has waited at least one whole interval.
-const AGED: usize = 0b001;
 /// Park-token flag: the waiter comes back from a voluntary release and the
 /// policy is `Interactive`.
-const PRIORITY: usize = 0b010;
+const PRIORITY: usize = 0b001;
 
 /// The Gil is yours: the releaser left `LOCKED` set and made you the holder.
 const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
@@ -135,6 +135,8 @@ pub struct Gil {
     /// The ident of the thread that took the Gil last, to count switches.
     last_holder: AtomicU64,
     interval_micros: AtomicU64,
+    /// Waiters' tickets: their arrival order.
+    next_ticket: AtomicU64,
     policy: AtomicU8,
     /// Assigned at first use (see `registry`); never a loom atomic.
     id: core::sync::atomic::AtomicU64,
@@ -184,6 +186,7 @@ impl Gil {
                 holder: AtomicUsize::new(0),
                 last_holder: AtomicU64::new(0),
                 interval_micros: AtomicU64::new(interval_to_micros(interval)),
+                next_ticket: AtomicU64::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 id: core::sync::atomic::AtomicU64::new(0),
                 counters: GilCounters::new(),
@@ -512,8 +515,12 @@ impl Gil {
     }
 
     fn wait_for_gil(&self, ts: &ThreadState, wait: Wait) -> Outcome {
+        // Arrival order, kept across re-parks (see `find_heir`).
+        ts.ticket.store(
+            self.next_ticket.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         let mut spin = SpinWait::new();
-        let mut aged = false;
         // The switch number at the start of the interval that just ran out
         // without a switch, if one did: ask the holder to drop the Gil.
         let mut request_drop: Option<u64> = None;
@@ -563,9 +570,6 @@ impl Gil {
             let interval_ends = Instant::now().checked_add(interval);
             let deadline = earliest(wait.deadline, interval_ends);
             let mut token = ts.park_token().0;
-            if aged {
-                token |= AGED;
-            }
             if priority {
                 token |= PRIORITY;
             }
@@ -627,7 +631,6 @@ impl Gil {
                     if wait.deadline.is_some_and(|d| d.has_passed()) {
                         return Outcome::TimedOut;
                     }
-                    aged = true;
                     if self.counters.switches.load(Ordering::Relaxed) == interval_start_switches {
                         request_drop = Some(interval_start_switches);
                     }
@@ -663,38 +666,60 @@ impl Gil {
 
     #[cold]
     fn release_slow(&self, ts: &ThreadState, forced: bool) -> bool {
-        let ranks: &[usize] = if self.policy() == SwitchPolicy::Interactive {
-            &[PRIORITY, AGED, 0]
-        } else {
-            &[AGED, 0]
-        };
-        for (i, &rank) in ranks.iter().enumerate() {
-            if let Some(handed) = self.wake_heir(ts, rank, i + 1 == ranks.len(), forced) {
+        loop {
+            let heir = self.find_heir();
+            if let Some(handed) = self.wake_heir(ts, heir, forced) {
                 return handed;
             }
+            // The heir left (timed out, interrupted) or someone queued
+            // between the two looks: look again.
         }
-        unreachable!("the last pass always releases")
     }
 
-    /// Hands the Gil to the first waiter whose token has `rank` (any waiter
-    /// when `rank` is 0). With nobody of that rank: when `last`, releases the
-    /// Gil and returns `Some(false)`; otherwise changes nothing and returns
-    /// `None`.
-    fn wake_heir(&self, ts: &ThreadState, rank: usize, last: bool, forced: bool) -> Option<bool> {
-        let heir = Cell::new(0usize);
+    /// The token of the waiter that should get the Gil next: under
+    /// `Interactive` one back from a voluntary release (`PRIORITY`) first;
+    /// then the one that started waiting first (lowest ticket). A waiter
+    /// keeps its ticket when it re-parks after an interval, so this is
+    /// arrival order although re-parking moves it to the tail of the queue.
+    fn find_heir(&self) -> Option<ParkToken> {
+        let best: Cell<Option<(bool, u64, ParkToken)>> = Cell::new(None);
         let filter = |token: ParkToken| {
-            if heir.get() != 0 {
+            // SAFETY: a parked waiter's state is alive while it is parked,
+            // and it cannot leave the queue while we hold the queue lock.
+            let waiter = unsafe { &*((token.0 & !TOKEN_FLAGS) as *const ThreadState) };
+            let rank = (
+                token.0 & PRIORITY == 0,
+                waiter.ticket.load(Ordering::Relaxed),
+            );
+            if best.get().is_none_or(|(p, t, _)| rank < (p, t)) {
+                best.set(Some((rank.0, rank.1, token)));
+            }
+            FilterOp::Skip
+        };
+        // SAFETY: our own key; the filter only reads waiters' states (alive,
+        // see above) and nothing here unwinds.
+        unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
+        best.get().map(|(_, _, token)| token)
+    }
+
+    /// Hands the Gil to the waiter parked with `heir`, or with `None`
+    /// releases it if nobody waits. Returns `Some(handed)`, or `None` when
+    /// the queue changed since `find_heir` (nothing changed then).
+    fn wake_heir(&self, ts: &ThreadState, heir: Option<ParkToken>, forced: bool) -> Option<bool> {
+        let found = Cell::new(false);
+        let filter = |token: ParkToken| {
+            if found.get() {
                 return FilterOp::Stop;
             }
-            if rank != 0 && token.0 & rank == 0 {
-                return FilterOp::Skip;
+            if Some(token) == heir {
+                found.set(true);
+                return FilterOp::Unpark;
             }
-            heir.set(token.0 & !TOKEN_FLAGS);
-            FilterOp::Unpark
+            FilterOp::Skip
         };
         let callback = |result: UnparkResult| {
             if result.unparked_threads == 0 {
-                if last {
+                if heir.is_none() && !result.have_more_threads {
                     self.holder.store(0, Ordering::Relaxed);
                     ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
                     // A swap, not a store: a waiter may be setting PARKED
@@ -706,14 +731,15 @@ impl Gil {
                 }
                 return park::DEFAULT_UNPARK_TOKEN;
             }
+            let heir = heir.map_or(0, |t| t.0 & !TOKEN_FLAGS);
             // SAFETY: the heir was parked until this moment and is not woken
             // before the callback returns, so its state is alive.
-            let heir_state = unsafe { &*(heir.get() as *const ThreadState) };
+            let heir_state = unsafe { &*(heir as *const ThreadState) };
             heir_state
                 .eval_breaker()
                 .clear(DROP_REQUEST, Ordering::Relaxed);
             ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
-            self.holder.store(heir.get(), Ordering::Release);
+            self.holder.store(heir, Ordering::Release);
             if self.last_holder.load(Ordering::Relaxed) != heir_state.ident() {
                 self.last_holder
                     .store(heir_state.ident(), Ordering::Relaxed);
@@ -732,7 +758,7 @@ impl Gil {
         let result = unsafe { park::unpark_filter(self.key(), filter, callback) };
         if result.unparked_threads != 0 {
             Some(true)
-        } else if last {
+        } else if heir.is_none() && !result.have_more_threads {
             Some(false)
         } else {
             None

@@ -3,7 +3,7 @@
 use super::breaker::{EvalBreaker, INTERRUPT};
 use super::stats::{ThreadCounters, ThreadStats};
 use crate::park::{self, FilterOp, ParkToken};
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use alloc::string::String;
 use core::fmt;
 
@@ -25,7 +25,7 @@ const WAITING: u8 = 1;
 const ATTACHED: u8 = 2;
 
 /// Low bits of a park token that the Gil uses for a waiter's rank; the rest
-/// is the waiter's `ThreadState` address, which is aligned to 8.
+/// is the waiter's `ThreadState` address, which is aligned to 64.
 pub(crate) const TOKEN_FLAGS: usize = 0b111;
 
 /// One thread's record for one [`Gil`](crate::Gil) (CPython's `PyThreadState`).
@@ -63,6 +63,9 @@ pub struct ThreadState {
     pub(crate) counters: ThreadCounters,
     /// The park key of the interruptible wait the thread is in, or 0.
     waiting_on: AtomicUsize,
+    /// The thread's place in the Gil's queue while it waits (written by the
+    /// thread before it parks, read by releasers under the queue lock).
+    pub(crate) ticket: AtomicU64,
     gil_id: u64,
     name: Option<String>,
 }
@@ -76,6 +79,7 @@ impl ThreadState {
             status: AtomicU8::new(DETACHED),
             breaker: EvalBreaker::new(),
             waiting_on: AtomicUsize::new(0),
+            ticket: AtomicU64::new(0),
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),

@@ -389,16 +389,22 @@ impl Gil {
     }
 
     /// The states of every live thread that has used this Gil, including
-    /// threads blocked waiting for it (`ThreadStatus::Waiting`). A thread's
-    /// state leaves the list when the thread ends (with `std`; without it,
-    /// when the Gil is dropped).
+    /// threads blocked waiting for it (`ThreadStatus::Waiting`), in no
+    /// particular order. A thread's state leaves the list when the thread
+    /// ends, from its thread-local destructor (with `std`). Without `std`
+    /// nothing reports a thread's end, so states stay listed until the Gil
+    /// is dropped; the same holds under loom, whose model threads drop their
+    /// locals after `join` returns.
     pub fn thread_states(&self) -> Vec<Arc<ThreadState>> {
         registry::states_of(self.id())
     }
 
     /// The calling thread's eval breaker for this Gil: for the holder, the
     /// flags its checkpoints act on (the same as
-    /// `guard.thread_state().eval_breaker()`).
+    /// `guard.thread_state().eval_breaker()`). Registers the thread if it
+    /// had not used the Gil yet. Because the reference lives as long as the
+    /// Gil, the thread's state is then kept (unlisted) until the Gil drops,
+    /// even if the thread ends first.
     pub fn eval_breaker(&self) -> &EvalBreaker {
         let ts = self.current_state();
         // The reference lives as long as the Gil: keep the state until the

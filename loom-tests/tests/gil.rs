@@ -316,3 +316,27 @@ fn timed_acquire_races_the_timer() {
         assert_eq!(data.get(&guard), 1 + usize::from(got));
     });
 }
+
+loom::lazy_static! {
+    static ref STATIC_GIL: Gil = Gil::new();
+}
+
+/// A Gil in a loom `lazy_static`, as a user's model may keep it: loom drops
+/// it with the other statics when the model ends, in any order, and that
+/// must not fail; meanwhile it works like any other.
+///
+/// Mutation: listed every Gil's thread states in one global
+/// `loom::lazy_static` registry, as an earlier version did under loom,
+/// instead of a list per Gil → loom panicked "attempted to access
+/// lazy_static during shutdown" when the Gil was dropped after the registry.
+#[test]
+fn gil_in_a_lazy_static() {
+    model(|| {
+        let worker = thread::spawn(|| {
+            let _guard = STATIC_GIL.acquire();
+        });
+        drop(STATIC_GIL.acquire());
+        worker.join().unwrap();
+        assert_eq!(STATIC_GIL.thread_states().len(), 2);
+    });
+}

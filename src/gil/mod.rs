@@ -141,6 +141,7 @@ pub struct Gil {
     /// Assigned at first use (see `registry`); never a loom atomic.
     id: core::sync::atomic::AtomicU64,
     counters: GilCounters,
+    listing: registry::Listing,
 }
 
 static_assertions::assert_impl_all!(Gil: Send, Sync);
@@ -190,6 +191,7 @@ impl Gil {
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 id: core::sync::atomic::AtomicU64::new(0),
                 counters: GilCounters::new(),
+                listing: registry::Listing::new(),
             }
         }
     }
@@ -376,7 +378,7 @@ impl Gil {
 
     /// Whether the calling thread holds the Gil.
     pub fn is_held_by_current_thread(&self) -> bool {
-        match registry::existing(self.id()) {
+        match registry::existing(&self.listing, self.id()) {
             // SAFETY: the calling thread's own state, alive while it runs.
             Some(ptr) => self.held_by(unsafe { ptr.as_ref() }),
             None => false,
@@ -396,7 +398,7 @@ impl Gil {
     /// is dropped; the same holds under loom, whose model threads drop their
     /// locals after `join` returns.
     pub fn thread_states(&self) -> Vec<Arc<ThreadState>> {
-        registry::states_of(self.id())
+        registry::states_of(&self.listing, self.id())
     }
 
     /// The calling thread's eval breaker for this Gil: for the holder, the
@@ -437,7 +439,7 @@ impl Gil {
 
     #[inline]
     fn current_state(&self) -> &ThreadState {
-        let ptr = registry::current(self.id());
+        let ptr = registry::current(&self.listing, self.id());
         // SAFETY: the calling thread's state for this Gil; it lives while
         // the thread does, and is kept until the Gil drops if it is pinned
         // (a guard or a lent breaker) when the thread ends. The returned
@@ -808,7 +810,7 @@ impl Drop for Gil {
     fn drop(&mut self) {
         let id = self.id.load(core::sync::atomic::Ordering::Relaxed);
         if id != 0 {
-            registry::gil_dropped(id);
+            registry::gil_dropped(&self.listing, id);
         }
     }
 }

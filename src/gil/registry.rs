@@ -4,6 +4,7 @@
 //! - A global registry (behind a `FairMutex`) lists every live thread's
 //!   state per Gil id, for `Gil::thread_states`. It is only touched when a
 //!   thread first uses a Gil, when it ends, and when a Gil is dropped.
+//!   (Under loom each Gil has a list of its own, see `Listing`.)
 //! - std and loom: a thread-local cache maps Gil ids to the thread's states,
 //!   with the last one used in a `Cell`, so the uncontended acquire finds its
 //!   state without a lock. Its destructor removes the thread's states from
@@ -34,23 +35,50 @@ struct Registry {
     retired: Vec<Arc<ThreadState>>,
 }
 
+impl Registry {
+    const fn new() -> Self {
+        Self {
+            live: Vec::new(),
+            retired: Vec::new(),
+        }
+    }
+}
+
 type Lock<T> = lock_api::Mutex<RawFairMutex, T>;
 
 #[cfg(not(loom))]
-static REGISTRY: Lock<Registry> = Lock::from_raw(
-    RawFairMutex::new(),
-    Registry {
-        live: Vec::new(),
-        retired: Vec::new(),
-    },
-);
+static REGISTRY: Lock<Registry> = Lock::from_raw(RawFairMutex::new(), Registry::new());
 
-#[cfg(loom)]
-loom::lazy_static! {
-    static ref REGISTRY: Lock<Registry> = Lock::from_raw(
-        RawFairMutex::new(),
-        Registry { live: Vec::new(), retired: Vec::new() },
-    );
+/// Where a Gil's thread states are listed: the global registry, or under
+/// loom a list of the Gil's own. (Loom drops its statics in no particular
+/// order when a model ends, so a Gil kept in a `loom::lazy_static` could
+/// outlive a global registry; and with no removal at thread end under loom,
+/// nothing needs a list that outlives the Gil.)
+pub(super) struct Listing {
+    #[cfg(loom)]
+    own: Lock<Registry>,
+}
+
+impl Listing {
+    crate::sync::const_fn! {
+        pub(super) const fn new() -> Self {
+            Self {
+                #[cfg(loom)]
+                own: Lock::from_raw(RawFairMutex::new(), Registry::new()),
+            }
+        }
+    }
+
+    fn lock(&self) -> &Lock<Registry> {
+        #[cfg(not(loom))]
+        {
+            &REGISTRY
+        }
+        #[cfg(loom)]
+        {
+            &self.own
+        }
+    }
 }
 
 /// A fresh Gil id. Not a loom atomic: it carries uniqueness, not
@@ -62,8 +90,8 @@ pub(super) fn fresh_gil_id() -> u64 {
 }
 
 /// The live states of a Gil's threads.
-pub(super) fn states_of(gil_id: u64) -> Vec<Arc<ThreadState>> {
-    let registry = REGISTRY.lock();
+pub(super) fn states_of(listing: &Listing, gil_id: u64) -> Vec<Arc<ThreadState>> {
+    let registry = listing.lock().lock();
     registry
         .live
         .iter()
@@ -73,11 +101,11 @@ pub(super) fn states_of(gil_id: u64) -> Vec<Arc<ThreadState>> {
 }
 
 /// Forgets a dropped Gil's states (the thread-locals keep theirs until the
-/// thread ends, unlisted).
-pub(super) fn gil_dropped(gil_id: u64) {
+/// thread ends, unlisted). Under loom the Gil's own list goes with it.
+pub(super) fn gil_dropped(listing: &Listing, gil_id: u64) {
     let removed: Vec<Arc<ThreadState>>;
     {
-        let mut registry = REGISTRY.lock();
+        let mut registry = listing.lock().lock();
         let mut taken = Vec::new();
         let Registry { live, retired } = &mut *registry;
         for list in [live, retired] {
@@ -97,8 +125,8 @@ pub(super) fn gil_dropped(gil_id: u64) {
 }
 
 #[cfg(any(feature = "std", loom))]
-fn register(state: &Arc<ThreadState>) {
-    REGISTRY.lock().live.push(Arc::clone(state));
+fn register(listing: &Listing, state: &Arc<ThreadState>) {
+    listing.lock().lock().live.push(Arc::clone(state));
 }
 
 /// Removes an ended thread's states from the listing; keeps the pinned ones
@@ -124,20 +152,27 @@ fn thread_ended(states: Vec<Arc<ThreadState>>) {
 /// The calling thread's state for a Gil, looked up (or created) in the
 /// registry itself: the no-std path, and the std path once the thread's
 /// locals are gone. Such states stay listed until the Gil drops.
-fn find_or_create(gil_id: u64) -> NonNull<ThreadState> {
+fn find_or_create(listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
+    if let Some(ptr) = find_listed(listing, gil_id) {
+        return ptr;
+    }
+    // Created outside the lock; only this thread can add its own state, so
+    // nobody else adds it meanwhile.
+    let fresh = Arc::new(ThreadState::new(gil_id));
+    let ptr = NonNull::from(&*fresh);
+    listing.lock().lock().live.push(fresh);
+    ptr
+}
+
+/// The calling thread's listed state for the Gil, if any.
+fn find_listed(listing: &Listing, gil_id: u64) -> Option<NonNull<ThreadState>> {
     let ident = crate::thread_id::current().get();
-    let mut registry = REGISTRY.lock();
-    if let Some(state) = registry
+    let registry = listing.lock().lock();
+    registry
         .live
         .iter()
         .find(|s| s.gil_id() == gil_id && s.ident() == ident)
-    {
-        return NonNull::from(&**state);
-    }
-    let state = Arc::new(ThreadState::new(gil_id));
-    let ptr = NonNull::from(&*state);
-    registry.live.push(state);
-    ptr
+        .map(|s| NonNull::from(&**s))
 }
 
 /// The calling thread's state for the Gil `gil_id`, created on first use.
@@ -146,7 +181,7 @@ fn find_or_create(gil_id: u64) -> NonNull<ThreadState> {
 /// Gil is dropped if the state is pinned when the thread ends (see the
 /// module docs).
 #[inline]
-pub(super) fn current(gil_id: u64) -> NonNull<ThreadState> {
+pub(super) fn current(listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
     #[cfg(any(feature = "std", loom))]
     {
         let (id, ptr) = LAST.with(Cell::get);
@@ -155,28 +190,28 @@ pub(super) fn current(gil_id: u64) -> NonNull<ThreadState> {
         {
             return ptr;
         }
-        current_slow(gil_id)
+        current_slow(listing, gil_id)
     }
     #[cfg(not(any(feature = "std", loom)))]
     {
-        find_or_create(gil_id)
+        find_or_create(listing, gil_id)
     }
 }
 
 #[cfg(any(feature = "std", loom))]
 #[cold]
-fn current_slow(gil_id: u64) -> NonNull<ThreadState> {
-    match LOCAL.try_with(|local| local.get(gil_id)) {
+fn current_slow(listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
+    match LOCAL.try_with(|local| local.get(listing, gil_id)) {
         Ok(ptr) => {
             LAST.with(|last| last.set((gil_id, ptr.as_ptr())));
             ptr
         }
-        Err(_) => find_or_create(gil_id),
+        Err(_) => find_or_create(listing, gil_id),
     }
 }
 
 /// The calling thread's state for the Gil if it has one; never creates it.
-pub(super) fn existing(gil_id: u64) -> Option<NonNull<ThreadState>> {
+pub(super) fn existing(listing: &Listing, gil_id: u64) -> Option<NonNull<ThreadState>> {
     #[cfg(any(feature = "std", loom))]
     {
         let (id, ptr) = LAST.with(Cell::get);
@@ -189,13 +224,7 @@ pub(super) fn existing(gil_id: u64) -> Option<NonNull<ThreadState>> {
             return found;
         }
     }
-    let ident = crate::thread_id::current().get();
-    let registry = REGISTRY.lock();
-    registry
-        .live
-        .iter()
-        .find(|s| s.gil_id() == gil_id && s.ident() == ident)
-        .map(|s| NonNull::from(&**s))
+    find_listed(listing, gil_id)
 }
 
 #[cfg(any(feature = "std", loom))]
@@ -223,12 +252,12 @@ impl Local {
             .map(|s| NonNull::from(&**s))
     }
 
-    fn get(&self, gil_id: u64) -> NonNull<ThreadState> {
+    fn get(&self, listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
         match self.find(gil_id) {
             Some(ptr) => ptr,
             None => {
                 let state = Arc::new(ThreadState::new(gil_id));
-                register(&state);
+                register(listing, &state);
                 let ptr = NonNull::from(&*state);
                 let mut states = self.states.borrow_mut();
                 // Drop states of Gils that are gone (only we still hold them).

@@ -9,10 +9,14 @@
 //!
 //! Scenarios:
 //! - uncontended lock + unlock on one thread: ns per pair, the median of
-//!   several rounds;
+//!   9 rounds of about 20 ms;
 //! - 2 and 4 threads incrementing one shared counter for a fixed time:
 //!   throughput, each thread's share (min / max, Jain's fairness index) and
 //!   the longest single `lock()` call any thread saw.
+//!
+//! Each figure is taken in rounds, the four mutexes in a rotating order, so
+//! load from other processes that comes and goes hits all of them alike;
+//! a contended figure sums 4 runs of a quarter of the duration.
 //!
 //! Every lock call in the contended runs is timed with the CPU's time-stamp
 //! counter (a few ns on x86_64; `Instant` elsewhere), and only the maximum is
@@ -125,7 +129,7 @@ mod stamp {
 }
 
 struct Options {
-    /// Length of each contended run.
+    /// Time each mutex spends in each contended scenario.
     secs: f64,
 }
 
@@ -154,11 +158,9 @@ impl Options {
 
 // ------------------------------------------------------------- uncontended
 
-/// ns per lock + unlock on one thread: the median of `rounds` rounds of
-/// about 20 ms each.
-fn uncontended<M: BenchMutex>(rounds: usize) -> f64 {
+/// Iterations of lock + unlock that take about 20 ms on one thread.
+fn size_round<M: BenchMutex>() -> u64 {
     let m = M::new();
-    // Size a round: double the iterations until one takes 20 ms.
     let mut iters: u64 = 1 << 12;
     loop {
         let start = Instant::now();
@@ -166,32 +168,44 @@ fn uncontended<M: BenchMutex>(rounds: usize) -> f64 {
             black_box(&m).increment();
         }
         if start.elapsed() >= Duration::from_millis(20) {
-            break;
+            return iters;
         }
         iters *= 2;
     }
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                black_box(&m).increment();
-            }
-            start.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+}
+
+/// ns per lock + unlock on one thread, over `iters` iterations.
+fn uncontended<M: BenchMutex>(iters: u64) -> f64 {
+    let m = M::new();
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(&m).increment();
+    }
+    start.elapsed().as_nanos() as f64 / iters as f64
 }
 
 // --------------------------------------------------------------- contended
 
 struct Contended {
+    /// How long the runs merged here took in all.
+    secs: f64,
     ops_per_sec: f64,
     per_thread: Vec<u64>,
     longest_wait: Duration,
 }
 
 impl Contended {
+    /// Adds another run of the same scenario (thread `i` to thread `i`).
+    fn merge(&mut self, other: Contended, secs: f64) {
+        let total = self.ops_per_sec * self.secs + other.ops_per_sec * secs;
+        self.secs += secs;
+        self.ops_per_sec = total / self.secs;
+        for (mine, theirs) in self.per_thread.iter_mut().zip(other.per_thread) {
+            *mine += theirs;
+        }
+        self.longest_wait = self.longest_wait.max(other.longest_wait);
+    }
+
     fn jain(&self) -> f64 {
         let n = self.per_thread.len() as f64;
         let sum: f64 = self.per_thread.iter().map(|&x| x as f64).sum();
@@ -242,6 +256,7 @@ fn contended<M: BenchMutex>(threads: usize, secs: f64) -> Contended {
     let per_thread: Vec<u64> = results.iter().map(|r| r.0).collect();
     let longest = results.iter().map(|r| r.1).max().unwrap_or(0);
     Contended {
+        secs: elapsed.as_secs_f64(),
         ops_per_sec: per_thread.iter().sum::<u64>() as f64 / elapsed.as_secs_f64(),
         per_thread,
         longest_wait: Duration::from_nanos((longest as f64 / per_ns) as u64),
@@ -256,15 +271,70 @@ struct Row {
     contended: Vec<Contended>,
 }
 
-fn measure<M: BenchMutex>(secs: f64, thread_counts: &[usize]) -> Row {
-    Row {
+/// One scenario for one mutex type, as a function the interleaving loop
+/// can call in any order.
+struct Contender {
+    name: &'static str,
+    size: fn() -> u64,
+    uncontended: fn(u64) -> f64,
+    contended: fn(usize, f64) -> Contended,
+}
+
+fn contender<M: BenchMutex>() -> Contender {
+    Contender {
         name: M::NAME,
-        uncontended_ns: uncontended::<M>(9),
-        contended: thread_counts
-            .iter()
-            .map(|&t| contended::<M>(t, secs))
-            .collect(),
+        size: size_round::<M>,
+        uncontended: uncontended::<M>,
+        contended: contended::<M>,
     }
+}
+
+/// Every figure is measured in rounds, the mutexes in a different order in
+/// each round, so that load from other processes that comes and goes falls
+/// on all of them alike.
+fn measure(contenders: &[Contender], secs: f64, thread_counts: &[usize]) -> Vec<Row> {
+    const UNCONTENDED_ROUNDS: usize = 9;
+    const CONTENDED_ROUNDS: usize = 4;
+    let n = contenders.len();
+    let order = |round: usize| (0..n).map(move |i| (i + round) % n);
+
+    let iters = contenders.iter().map(|c| (c.size)()).max().unwrap_or(1);
+    let mut samples = vec![Vec::new(); n];
+    for round in 0..UNCONTENDED_ROUNDS {
+        for i in order(round) {
+            samples[i].push((contenders[i].uncontended)(iters));
+        }
+    }
+
+    let mut contended: Vec<Vec<Option<Contended>>> = (0..n)
+        .map(|_| thread_counts.iter().map(|_| None).collect())
+        .collect();
+    let slice = secs / CONTENDED_ROUNDS as f64;
+    for (t, &threads) in thread_counts.iter().enumerate() {
+        for round in 0..CONTENDED_ROUNDS {
+            for i in order(round) {
+                let run = (contenders[i].contended)(threads, slice);
+                match &mut contended[i][t] {
+                    Some(acc) => acc.merge(run, slice),
+                    slot => *slot = Some(run),
+                }
+            }
+        }
+    }
+
+    contenders
+        .iter()
+        .zip(samples)
+        .zip(contended)
+        .map(|((c, mut samples), runs)| {
+            samples.sort_by(f64::total_cmp);
+            Row {
+                name: c.name,
+                uncontended_ns: samples[samples.len() / 2],
+                contended: runs.into_iter().map(|r| r.expect("measured")).collect(),
+            }
+        })
+        .collect()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -280,18 +350,21 @@ fn main() {
     let thread_counts = [2, 4];
     let cpus = thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "FairMutex bench: {cpus} CPUs, {} s per contended run, FairMutex interval {:?}",
+        "FairMutex bench: {cpus} CPUs, {} s per mutex per contended scenario (4 interleaved runs), FairMutex interval {:?}",
         options.secs, INTERVAL
     );
     println!("(contended lock calls are each timed with the TSC; all mutexes pay that alike)\n");
 
-    // Interleave by scenario so that a burst of noise hits all four.
-    let rows = [
-        measure::<gilock::FairMutex<u64>>(options.secs, &thread_counts),
-        measure::<parking_lot::Mutex<u64>>(options.secs, &thread_counts),
-        measure::<parking_lot::FairMutex<u64>>(options.secs, &thread_counts),
-        measure::<std::sync::Mutex<u64>>(options.secs, &thread_counts),
-    ];
+    let rows = measure(
+        &[
+            contender::<gilock::FairMutex<u64>>(),
+            contender::<parking_lot::Mutex<u64>>(),
+            contender::<parking_lot::FairMutex<u64>>(),
+            contender::<std::sync::Mutex<u64>>(),
+        ],
+        options.secs,
+        &thread_counts,
+    );
     let peer = &rows[1];
 
     print!("{:<24} {:>15}", "mutex", "uncontended");

@@ -685,6 +685,8 @@ fn thread_back_from_detach(policy: gilock::SwitchPolicy, interval: Duration) -> 
         let c = c();
         // C queues behind A (it sets the waiters bit right before parking).
         wait_until("C queues", || format!("{gil:?}").contains("waiters: true"));
+        // B comes back a while later (time passing is the scenario).
+        thread::sleep(interval / 5);
         c
     });
     // `detach` returned: B has the Gil back.
@@ -718,4 +720,58 @@ fn interactive_lets_a_thread_back_from_detach_go_first() {
     let (b_wait, c_first) = thread_back_from_detach(gilock::SwitchPolicy::Interactive, interval);
     assert!(!c_first, "C went first under Interactive");
     assert!(b_wait < interval / 2, "{b_wait:?}");
+}
+
+#[test]
+fn yield_now_switches_only_when_someone_waits() {
+    setup();
+    let gil = Arc::new(Gil::new());
+    let mut guard = gil.acquire();
+    assert!(!guard.yield_now(), "nobody waits");
+    let ran = Arc::new(AtomicBool::new(false));
+    let other = {
+        let (gil, ran) = (gil.clone(), ran.clone());
+        spawn(move || {
+            let _guard = gil.acquire();
+            ran.store(true, Ordering::SeqCst);
+        })
+    };
+    // It sets the waiters bit right before it parks.
+    wait_until("the other thread queues", || {
+        format!("{gil:?}").contains("waiters: true")
+    });
+    assert!(guard.yield_now());
+    // The waiter held the Gil in between, and we have it back.
+    assert!(ran.load(Ordering::SeqCst));
+    assert!(gil.is_held_by_current_thread());
+    assert_eq!(guard.thread_state().stats().voluntary_releases, 1);
+    drop(guard);
+    other.join();
+}
+
+#[test]
+fn the_holders_breaker_shows_the_drop_request() {
+    setup();
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_millis(1)));
+    let mut guard = gil.acquire();
+    let breaker = gil.eval_breaker();
+    assert!(std::ptr::eq(breaker, guard.thread_state().eval_breaker()));
+    let other = {
+        let gil = gil.clone();
+        spawn(move || drop(gil.acquire()))
+    };
+    wait_until("the waiter asks for the Gil", || {
+        breaker.is_drop_requested()
+    });
+    assert!(guard.should_yield());
+    assert!(guard.checkpoint().switched);
+    assert!(!breaker.is_drop_requested());
+    drop(guard);
+    other.join();
+    // A thread that never used the Gil does not hold it, and asking does
+    // not register it.
+    let gil2 = gil.clone();
+    let listed_before = gil.thread_states().len();
+    assert!(!spawn(move || gil2.is_held_by_current_thread()).join());
+    assert_eq!(gil.thread_states().len(), listed_before);
 }

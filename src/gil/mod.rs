@@ -137,6 +137,8 @@ pub struct Gil {
     interval_micros: AtomicU64,
     /// Waiters' tickets: their arrival order.
     next_ticket: AtomicU64,
+    /// Waiters between an interval's end and their next park (`Transit`).
+    in_transit: AtomicUsize,
     policy: AtomicU8,
     /// Assigned at first use (see `registry`); never a loom atomic.
     id: core::sync::atomic::AtomicU64,
@@ -188,6 +190,7 @@ impl Gil {
                 last_holder: AtomicU64::new(0),
                 interval_micros: AtomicU64::new(interval_to_micros(interval)),
                 next_ticket: AtomicU64::new(0),
+                in_transit: AtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 id: core::sync::atomic::AtomicU64::new(0),
                 counters: GilCounters::new(),
@@ -532,6 +535,10 @@ impl Gil {
         // The switch number at the start of the interval that just ran out
         // without a switch, if one did: ask the holder to drop the Gil.
         let mut request_drop: Option<u64> = None;
+        let transit = Transit {
+            gil: self,
+            counted: Cell::new(false),
+        };
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if wait.interruptible && ts.interrupt_pending() {
@@ -583,6 +590,7 @@ impl Gil {
             }
             let me = ts.park_token().0;
             let validate = || {
+                transit.leave();
                 if wait.interruptible && ts.interrupt_pending() {
                     return false;
                 }
@@ -611,6 +619,10 @@ impl Gil {
             let timed_out = |_key: usize, was_last: bool| {
                 if was_last {
                     self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                }
+                if !wait.deadline.is_some_and(|d| d.has_passed()) {
+                    // Only an interval ran out: it parks again at once.
+                    transit.enter();
                 }
             };
             // SAFETY: the key is this Gil's own address; the callbacks touch
@@ -800,6 +812,36 @@ impl Gil {
     }
 }
 
+/// A waiter between the end of an interval and its next park: out of the
+/// park queue for a moment, but still waiting, with its ticket. Counted, so
+/// that a forced switch waits a checkpoint for it instead of handing the Gil
+/// past it to a later waiter. Leaves the count when it parks again or stops
+/// waiting (drop).
+struct Transit<'g> {
+    gil: &'g Gil,
+    counted: Cell<bool>,
+}
+
+impl Transit<'_> {
+    fn enter(&self) {
+        if !self.counted.replace(true) {
+            self.gil.in_transit.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn leave(&self) {
+        if self.counted.replace(false) {
+            self.gil.in_transit.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Transit<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
 impl Default for Gil {
     fn default() -> Self {
         Self::new()
@@ -890,6 +932,10 @@ impl<'a> GilGuard<'a> {
     /// when nothing is asked. Pending calls are left for the caller
     /// ([`EvalBreaker::take_pending_call`]).
     ///
+    /// While a waiter is re-parking after an interval (microseconds), the
+    /// switch is put off and the request stays set, so that the waiter does
+    /// not lose its turn: a later checkpoint switches.
+    ///
     /// # Panics
     /// If called on a guard whose thread has the Gil released (a guard
     /// moved into another guard's `detach` closure).
@@ -910,7 +956,11 @@ impl<'a> GilGuard<'a> {
         };
         if bits & DROP_REQUEST != 0 {
             self.assert_held("checkpoint");
-            if self.gil.has_waiters() {
+            if self.gil.in_transit.load(Ordering::Relaxed) != 0 {
+                // A waiter is re-parking after an interval and would lose
+                // its turn: keep the request and switch at a later
+                // checkpoint, a moment from now.
+            } else if self.gil.has_waiters() {
                 let (gil, ts) = (self.gil, self.ts);
                 let handed = gil.release(ts, true);
                 if handed {

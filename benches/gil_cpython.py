@@ -9,8 +9,10 @@ object on stdout (all times in ms). Standalone:
 Scenarios (sys.setswitchinterval = interval):
   c  two CPU-bound threads doing ~1 us of work per iteration. A thread cannot
      see the GIL, so a gap between two consecutive iterations longer than
-     GAP_MS is taken as "lost the GIL and waited to get it back": its length
-     is the wait, the time between gaps is a slice. Throughput of the pair is
+     GAP_MS, during which the other thread made progress, is taken as "lost
+     the GIL and waited to get it back": its length is the wait, the time
+     between such gaps is a slice. (Gaps during which neither thread ran are
+     the OS preempting the process, and are not counted.) Throughput of the pair is
      compared with one thread alone, per wall-clock second and per CPU-second
      of the threads (time.thread_time).
   d  the same two CPU threads plus one thread that sleeps 1 ms in a loop
@@ -19,6 +21,7 @@ Scenarios (sys.setswitchinterval = interval):
      with no other thread running.
 """
 
+import bisect
 import json
 import os
 import statistics
@@ -40,6 +43,32 @@ def percentile(xs, p):
     xs = sorted(xs)
     rank = max(1, min(len(xs), -(-len(xs) * p // 100)))
     return xs[int(rank) - 1]
+
+
+def active_time(w, t0, t1):
+    """How long worker `w` made progress between t0 and t1."""
+    lo, hi = max(t0, w["start"]), min(t1, w["end"])
+    if hi <= lo:
+        return 0.0
+    t = hi - lo
+    gaps = w["gaps"]
+    i = max(0, bisect.bisect_left(gaps, (lo,)) - 1)
+    while i < len(gaps) and gaps[i][0] < hi:
+        g0, g1 = gaps[i]
+        t -= max(0.0, min(g1, hi) - max(g0, lo))
+        i += 1
+    return t
+
+
+def gil_gaps(me, other):
+    """The gaps of `me` during which `other` ran: `me` had lost the GIL.
+
+    A gap during which the other thread did not run either was the OS
+    preempting `me` (other processes use the CPUs too), not a GIL switch;
+    counting those would make CPython look as if it switched more often and
+    had shorter slices than it does.
+    """
+    return [(g0, g1) for g0, g1 in me["gaps"] if active_time(other, g0, g1) > 0.5 * (g1 - g0)]
 
 
 def calibrate():
@@ -150,12 +179,16 @@ def main():
     # Per CPU-second of the threads: meaningful even when other processes
     # take CPUs away, which wall-clock rates are not.
     pair_cpu_rate = sum(w["n"] for w in pair) / sum(w["cpu"] for w in pair)
-    waits, slices = [], []
-    for w in pair:
-        waits += [b - a for a, b in w["gaps"]]
-        # A slice runs from the end of one gap to the start of the next.
-        slices += [w["gaps"][i + 1][0] - w["gaps"][i][1] for i in range(len(w["gaps"]) - 1)]
-    switches = sum(len(w["gaps"]) for w in pair)
+    waits, slices, switches = [], [], 0
+    for a, b in pair_runs:
+        for me, other in ((a, b), (b, a)):
+            lost = gil_gaps(me, other)
+            switches += len(lost)
+            waits += [g1 - g0 for g0, g1 in lost]
+            # A slice runs from the end of one GIL gap to the start of the
+            # next (OS preemptions inside it count as part of it, as in the
+            # Rust bench, which times slices by the clock too).
+            slices += [lost[i + 1][0] - lost[i][1] for i in range(len(lost) - 1)]
 
     # (d) two CPU threads + a thread sleeping 1 ms in a loop.
     base = []

@@ -37,6 +37,15 @@ fn env_f64(name: &str, default: f64) -> f64 {
     }
 }
 
+/// The 1-minute load average (Linux), printed with the results: with other
+/// processes on the CPUs, switch timings stretch for CPython and us alike.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -373,9 +382,11 @@ fn main() {
     let interval = Duration::from_secs_f64(env_f64("GILOCK_BENCH_INTERVAL_MS", 5.0) / 1e3);
     let iv = ms(interval);
     println!(
-        "gil bench: interval {iv} ms, timed phases {:.1} s each (GILOCK_BENCH_SECS), {} CPUs",
+        "gil bench: interval {iv} ms, timed phases {:.1} s each (GILOCK_BENCH_SECS), {} CPUs, \
+         load average {}",
         run_for.as_secs_f64(),
-        thread::available_parallelism().map_or(0, |n| n.get())
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
     );
 
     println!("(a, b) uncontended ...");
@@ -593,11 +604,13 @@ fn main() {
     );
     println!();
     t.print();
+    println!("(load average now {})", load_average());
     println!();
     match &py {
         Ok(p) => println!(
             "CPython {} with sys.setswitchinterval({}); its waits are inferred from gaps in a \
-             thread's progress ((c)) and from sleep time minus the uncontended sleep ((d)).",
+             thread's progress while the other thread ran ((c)) and from sleep time minus the \
+             uncontended sleep ((d)).",
             p.version(),
             interval.as_secs_f64()
         ),

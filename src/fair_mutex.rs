@@ -17,6 +17,13 @@
 //! of the queue, which is why the handoff picks the first *overdue* waiter
 //! and not simply the first one: overdue waiters are ordered by when their
 //! interval ran out, which is the order in which they came.
+//!
+//! Without a drop request, unlock releases the lock first and only then
+//! wakes the oldest waiter to compete for it (parking_lot's way), so running
+//! threads keep the lock busy while the wake-up goes through the queue. If
+//! that waiter turns out to be overdue (its request came up after the
+//! unlocker looked) and the lock is still free, it is taken for the waiter
+//! and handed over.
 
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::{AtomicU8, Ordering, SpinWait, const_fn};
@@ -208,7 +215,10 @@ impl RawFairMutex {
     #[cold]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
         let word = self.word();
-        let interval_ends = Instant::now().checked_add(self.switch_interval());
+        // The interval starts when the thread first parks: reading the clock
+        // costs about as much as the rest of a contended lock, and most
+        // contended locks are won while spinning, before any park.
+        let mut interval_ends: Option<Option<Instant>> = None;
         let mut overdue = false;
         let mut spin = SpinWait::new();
         let mut state = word.load(Ordering::Relaxed);
@@ -264,6 +274,8 @@ impl RawFairMutex {
             let (token, park_deadline) = if overdue {
                 (TOKEN_OVERDUE, deadline)
             } else {
+                let interval_ends = *interval_ends
+                    .get_or_insert_with(|| Instant::now().checked_add(self.switch_interval()));
                 (TOKEN_PATIENT, earliest(deadline, interval_ends))
             };
             // SAFETY: the key is our own address; the callbacks only touch
@@ -320,42 +332,33 @@ impl RawFairMutex {
 
     #[cold]
     fn unlock_slow(&self, fair: bool) {
-        let handoff = fair || self.word().load(Ordering::Relaxed) & DROP_REQUESTED != 0;
-        if handoff && self.wake_heir(true, true) {
+        let word = self.word();
+        if fair || word.load(Ordering::Relaxed) & DROP_REQUESTED != 0 {
+            if !self.hand_off(true) {
+                self.hand_off(false);
+            }
             return;
         }
-        self.wake_heir(false, handoff);
+        // Nobody is owed the lock: release it before waking anyone, as
+        // parking_lot does, so that a running thread can take it while the
+        // wake-up goes through the park queue. (Holding it over the queue
+        // made every thread that came by meanwhile park: 0.7x parking_lot's
+        // contended throughput.)
+        let state = word.fetch_and(!LOCKED, Ordering::Release);
+        if state & PARKED != 0 {
+            self.wake_to_retry();
+        }
     }
 
-    /// Wakes the heir: the first overdue waiter, or with `only_overdue` unset
-    /// the first waiter of all. With `handoff` (or a drop request raised
-    /// meanwhile, or an overdue heir) the lock passes to it still locked;
-    /// otherwise it is released and the heir competes for it.
+    /// Hands the still-locked mutex to the heir: the first overdue waiter,
+    /// or with `only_overdue` unset the first waiter of all (and with no
+    /// waiter at all, releases it).
     ///
     /// Returns whether a thread was woken; when `only_overdue` finds nobody,
     /// nothing changes and the caller still holds the lock.
-    fn wake_heir(&self, only_overdue: bool, handoff: bool) -> bool {
+    fn hand_off(&self, only_overdue: bool) -> bool {
         let word = self.word();
-        let chosen = Cell::new(false);
-        let heir_overdue = Cell::new(false);
-        let more_overdue = Cell::new(false);
-        // Scanning past the heir keeps DROP_REQUESTED exact: it stays up only
-        // while an overdue waiter remains parked.
-        let filter = |token: ParkToken| {
-            if chosen.get() {
-                if token == TOKEN_OVERDUE {
-                    more_overdue.set(true);
-                    return FilterOp::Stop;
-                }
-                return FilterOp::Skip;
-            }
-            if only_overdue && token != TOKEN_OVERDUE {
-                return FilterOp::Skip;
-            }
-            chosen.set(true);
-            heir_overdue.set(token == TOKEN_OVERDUE);
-            FilterOp::Unpark
-        };
+        let heir = Heir::new(only_overdue);
         let callback = |result: UnparkResult| {
             if result.unparked_threads == 0 {
                 if !only_overdue {
@@ -363,25 +366,37 @@ impl RawFairMutex {
                 }
                 return TOKEN_RETRY;
             }
-            let parked = if result.have_more_threads { PARKED } else { 0 };
-            let drop = if more_overdue.get() {
-                DROP_REQUESTED
-            } else {
-                0
-            };
-            let requested = word.load(Ordering::Relaxed) & DROP_REQUESTED != 0;
-            if handoff || requested || heir_overdue.get() {
-                word.store(LOCKED | parked | drop, Ordering::Relaxed);
-                TOKEN_HANDOFF
-            } else {
-                word.store(parked | drop, Ordering::Release);
-                TOKEN_RETRY
-            }
+            word.store(LOCKED | heir.bits_left(result), Ordering::Relaxed);
+            TOKEN_HANDOFF
         };
         // SAFETY: our own key; the callbacks only touch our state word and
         // cannot unwind.
-        let result = unsafe { park::unpark_filter(self.key(), filter, callback) };
+        let result = unsafe { park::unpark_filter(self.key(), |t| heir.filter(t), callback) };
         result.unparked_threads != 0
+    }
+
+    /// After a release: wakes the first waiter to compete for the lock, or,
+    /// if it is overdue (its drop request came up after the unlocker looked)
+    /// and the lock is still free, takes the lock for it and hands it over.
+    fn wake_to_retry(&self) {
+        let word = self.word();
+        let heir = Heir::new(false);
+        let callback = |result: UnparkResult| {
+            // Another thread may hold the lock by now: only our bits change.
+            let stale = (PARKED | DROP_REQUESTED) & !heir.bits_left(result);
+            if result.unparked_threads != 0
+                && heir.overdue.get()
+                && word.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0
+            {
+                word.fetch_and(!stale, Ordering::Relaxed);
+                return TOKEN_HANDOFF;
+            }
+            word.fetch_and(!stale, Ordering::Relaxed);
+            TOKEN_RETRY
+        };
+        // SAFETY: our own key; the callbacks only touch our state word and
+        // cannot unwind.
+        unsafe { park::unpark_filter(self.key(), |t| heir.filter(t), callback) };
     }
 
     /// Whether any thread is parked waiting for the lock.
@@ -431,6 +446,55 @@ const_fn! {
         {
             crate::sync::LoomLazy::eager(AtomicU8::new(0))
         }
+    }
+}
+
+/// The choice of one heir in a scan of the park queue, oldest first.
+struct Heir {
+    only_overdue: bool,
+    chosen: Cell<bool>,
+    overdue: Cell<bool>,
+    more_overdue: Cell<bool>,
+}
+
+impl Heir {
+    fn new(only_overdue: bool) -> Self {
+        Self {
+            only_overdue,
+            chosen: Cell::new(false),
+            overdue: Cell::new(false),
+            more_overdue: Cell::new(false),
+        }
+    }
+
+    /// Picks the first (overdue) waiter. Scanning on past it keeps
+    /// DROP_REQUESTED exact: it stays up only while an overdue waiter
+    /// remains parked.
+    fn filter(&self, token: ParkToken) -> FilterOp {
+        if self.chosen.get() {
+            if token == TOKEN_OVERDUE {
+                self.more_overdue.set(true);
+                return FilterOp::Stop;
+            }
+            return FilterOp::Skip;
+        }
+        if self.only_overdue && token != TOKEN_OVERDUE {
+            return FilterOp::Skip;
+        }
+        self.chosen.set(true);
+        self.overdue.set(token == TOKEN_OVERDUE);
+        FilterOp::Unpark
+    }
+
+    /// The PARKED and DROP_REQUESTED bits that the queue still justifies.
+    fn bits_left(&self, result: UnparkResult) -> u8 {
+        let parked = if result.have_more_threads { PARKED } else { 0 };
+        let drop = if self.more_overdue.get() {
+            DROP_REQUESTED
+        } else {
+            0
+        };
+        parked | drop
     }
 }
 

@@ -81,12 +81,13 @@ fn timer() -> thread::JoinHandle<()> {
 /// out at any moment, so the overdue re-park, the drop request and the
 /// handoff on plain unlock are all part of what must stay exclusive.
 ///
-/// Mutation: in `wake_heir`'s callback the handoff branch stored
-/// `parked | drop` (LOCKED cleared) while still sending TOKEN_HANDOFF →
-/// loom reported "Causality violation: Concurrent write accesses to
-/// `UnsafeCell`" (the other thread's second lock barged in on the heir).
-/// Each worker locks twice for that reason: with one lock each, nobody is
-/// left to barge.
+/// Mutation: `hand_off`'s callback stored the remaining bits without
+/// LOCKED while still sending TOKEN_HANDOFF → loom reported "Causality
+/// violation: Concurrent write accesses to `UnsafeCell`" (the other
+/// thread's second lock barged in on the heir). Also caught: `wake_to_retry`
+/// handing the lock to an overdue heir without first taking LOCKED for it
+/// (the `fetch_or` test replaced by `true`) → the same report. Each worker
+/// locks twice for that reason: with one lock each, nobody is left to barge.
 #[test]
 fn exclusion_two_threads_with_timer() {
     loom::model(|| {
@@ -118,8 +119,9 @@ fn exclusion_two_threads_with_timer() {
 /// (`ParkResult::Unparked(_) => return true`) → loom reported "Causality
 /// violation: Concurrent write accesses to `UnsafeCell`" (a thread woken to
 /// retry entered while a barger held the lock). Also caught: the unlock
-/// fast path's CAS with `Relaxed` instead of `Release` → the same report
-/// (the next holder's access is not ordered after the last one).
+/// fast path's CAS, or the slow path's releasing `fetch_and`, with
+/// `Relaxed` instead of `Release` → the same report (the next holder's
+/// access is not ordered after the last one).
 #[test]
 fn exclusion_three_threads() {
     loom::model(|| {
@@ -172,12 +174,12 @@ fn exclusion_three_threads_with_timer() {
 /// main, re-locking at once, and a newcomer trying to barge must both find
 /// it taken until the waiter has had it.
 ///
-/// Mutation: plain unlock never hands off (`unlock_slow` with
-/// `handoff = fair`, and the callback's handoff test reduced to `handoff`,
-/// ignoring the drop request and an overdue heir) → "the overdue waiter
-/// must get the lock before the releasing holder re-takes it" failed; with
-/// that assertion removed, "a newcomer barged past the overdue waiter"
-/// failed instead, so both checks are live.
+/// Mutation: plain unlock never hands off (`unlock_slow` branching on
+/// `fair` alone, ignoring the drop request, and `wake_to_retry` never
+/// handing over to an overdue heir) → "the overdue waiter must get the lock
+/// before the releasing holder re-takes it" failed; with that assertion
+/// removed, "a newcomer barged past the overdue waiter" failed instead, so
+/// both checks are live.
 #[test]
 fn drop_request_hands_off_to_the_overdue_waiter() {
     loom::model(|| {
@@ -251,10 +253,7 @@ fn drop_request_hands_off_to_the_overdue_waiter() {
 /// Mutation: the `timed_out` callback of `lock_slow` cleared PARKED even
 /// when other waiters remained (`was_last` ignored) → loom reported a
 /// deadlock: an unlock took the fast path and the untimed waiter stayed
-/// parked. Also caught: a timed waiter handed the lock just as its
-/// deadline passed returned `false` (`Unparked(TOKEN_HANDOFF)` checked
-/// against the deadline) → deadlock, the handed-over lock was never
-/// released. (Leaving PARKED set when the *last* waiter times out is not
+/// parked. (Leaving PARKED set when the *last* waiter times out is not
 /// caught, and rightly: the next unlock's slow path clears it, so it only
 /// costs time.)
 #[test]

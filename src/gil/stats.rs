@@ -73,8 +73,10 @@ pub(crate) fn nanos(counter: &AtomicU64) -> Duration {
     Duration::from_nanos(counter.load(Ordering::Relaxed))
 }
 
-/// A Gil's live counters.
+/// A Gil's live counters (C layout: the two every acquisition may touch
+/// first).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct GilCounters {
     /// Written by the holder only.
     pub(crate) acquisitions: AtomicU64,

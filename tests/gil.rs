@@ -775,3 +775,33 @@ fn the_holders_breaker_shows_the_drop_request() {
     assert!(!spawn(move || gil2.is_held_by_current_thread()).join());
     assert_eq!(gil.thread_states().len(), listed_before);
 }
+
+#[test]
+fn a_thread_that_ends_holding_a_leaked_guard_leaves_the_gil_locked_safely() {
+    setup();
+    // Leaking a guard leaks the Gil (as CPython's GIL stays taken by a
+    // thread that exits without releasing it). Its state must stay valid:
+    // waiters still read the holder's breaker to ask it to drop the Gil.
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_millis(1)));
+    let ident = {
+        let gil = gil.clone();
+        spawn(move || {
+            let guard = gil.acquire();
+            let ident = guard.thread_state().ident();
+            std::mem::forget(guard);
+            ident
+        })
+        .join()
+    };
+    #[cfg(feature = "std")]
+    wait_until("the ended thread leaves the list", || {
+        state_of(&gil, ident).is_none()
+    });
+    #[cfg(not(feature = "std"))]
+    let _ = ident;
+    assert!(gil.is_locked());
+    // Waits several intervals, asking the (gone) holder to drop the Gil.
+    assert!(gil.try_acquire_for(Duration::from_millis(20)).is_none());
+    assert!(gil.stats().drop_requests >= 1, "{:?}", gil.stats());
+    assert!(gil.is_locked());
+}

@@ -896,9 +896,12 @@ pub struct Checkpoint {
 }
 
 /// Proof that the calling thread holds the [`Gil`]; the Gil is released
-/// when the thread's last guard drops.
+/// when the thread's last guard drops (guards from [`Gil::ensure`] nest).
 ///
-/// Not `Send`: the Gil belongs to a thread.
+/// Not `Send`: the Gil belongs to a thread. Leaking a guard
+/// (`mem::forget`) leaves the Gil taken for good, as a CPython thread that
+/// exits holding the GIL does; nothing unsound follows, other threads just
+/// wait (or time out).
 pub struct GilGuard<'a> {
     gil: &'a Gil,
     ts: &'a ThreadState,

@@ -77,6 +77,44 @@ fn timer() -> thread::JoinHandle<()> {
     })
 }
 
+/// A waiter: takes the lock (blocking), and notes that it had it.
+fn spawn_waiter(g: &Arc<Guarded>, had: &Arc<AtomicBool>) -> thread::JoinHandle<()> {
+    let (g, had) = (g.clone(), had.clone());
+    thread::spawn(move || {
+        let guard = g.mutex.lock();
+        g.critical();
+        had.store(true, Ordering::Relaxed);
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+    })
+}
+
+/// A newcomer: tries once to take the lock without queueing. If it gets it
+/// after a release that owed the lock to the waiter (`due`), the waiter must
+/// have had it first. Whatever the releasing thread stored in `due` before
+/// releasing is visible here: the lock's Release/Acquire chain (or the
+/// handoff through the park queue) runs from that release to this thread.
+fn spawn_newcomer(
+    g: &Arc<Guarded>,
+    had: &Arc<AtomicBool>,
+    due: &Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    let (g, had, due) = (g.clone(), had.clone(), due.clone());
+    thread::spawn(move || {
+        if let Some(guard) = g.mutex.try_lock() {
+            if due.load(Ordering::Relaxed) {
+                assert!(
+                    had.load(Ordering::Relaxed),
+                    "a newcomer barged past the waiter the lock was owed to"
+                );
+            }
+            g.critical();
+            // SAFETY: `guard` came from this mutex.
+            unsafe { g.mutex.unlock(guard) };
+        }
+    })
+}
+
 /// Two threads increment under the lock while the switch interval may run
 /// out at any moment, so the overdue re-park, the drop request and the
 /// handoff on plain unlock are all part of what must stay exclusive.
@@ -178,8 +216,8 @@ fn exclusion_three_threads_with_timer() {
 /// `fair` alone, ignoring the drop request, and `wake_to_retry` never
 /// handing over to an overdue heir) → "the overdue waiter must get the lock
 /// before the releasing holder re-takes it" failed; with that assertion
-/// removed, "a newcomer barged past the overdue waiter" failed instead, so
-/// both checks are live.
+/// removed, "a newcomer barged past the waiter the lock was owed to" failed
+/// instead, so both checks are live.
 #[test]
 fn drop_request_hands_off_to_the_overdue_waiter() {
     loom::model(|| {
@@ -188,34 +226,8 @@ fn drop_request_hands_off_to_the_overdue_waiter() {
         let handoff_due = Arc::new(AtomicBool::new(false));
         let guard = g.mutex.lock();
 
-        let waiter = {
-            let (g, had) = (g.clone(), waiter_had_it.clone());
-            thread::spawn(move || {
-                let guard = g.mutex.lock();
-                g.critical();
-                had.store(true, Ordering::Relaxed);
-                // SAFETY: `guard` came from this mutex.
-                unsafe { g.mutex.unlock(guard) };
-            })
-        };
-        let newcomer = {
-            let (g, had, due) = (g.clone(), waiter_had_it.clone(), handoff_due.clone());
-            thread::spawn(move || {
-                if let Some(guard) = g.mutex.try_lock() {
-                    // Whatever main saw is visible here: the lock's
-                    // Release/Acquire chain runs from main's unlock to us.
-                    if due.load(Ordering::Relaxed) {
-                        assert!(
-                            had.load(Ordering::Relaxed),
-                            "a newcomer barged past the overdue waiter"
-                        );
-                    }
-                    g.critical();
-                    // SAFETY: `guard` came from this mutex.
-                    unsafe { g.mutex.unlock(guard) };
-                }
-            })
-        };
+        let waiter = spawn_waiter(&g, &waiter_had_it);
+        let newcomer = spawn_newcomer(&g, &waiter_had_it, &handoff_due);
         let timer = timer();
 
         g.critical();
@@ -301,28 +313,26 @@ fn waiter_is_parked() -> bool {
 }
 
 /// `unlock_fair` hands the lock to a parked waiter: main, re-locking at
-/// once, must queue behind it.
+/// once, and a newcomer trying to barge must both find it taken until the
+/// waiter has had it.
 ///
 /// Mutation: `unlock_fair_raw` called `unlock_slow(false)` (a plain unlock)
 /// → "unlock_fair must hand the lock to the parked waiter" failed (main
-/// re-took the lock while the woken waiter had not run yet).
+/// re-took the lock while the woken waiter had not run yet); with that
+/// assertion removed, "a newcomer barged past the waiter the lock was owed
+/// to" failed instead.
 #[test]
 fn unlock_fair_hands_off() {
     loom::model(|| {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
+        let handoff_due = Arc::new(AtomicBool::new(false));
         let guard = g.mutex.lock();
-        let waiter = {
-            let (g, had) = (g.clone(), waiter_had_it.clone());
-            thread::spawn(move || {
-                let guard = g.mutex.lock();
-                g.critical();
-                had.store(true, Ordering::Relaxed);
-                // SAFETY: `guard` came from this mutex.
-                unsafe { g.mutex.unlock(guard) };
-            })
-        };
+        let waiter = spawn_waiter(&g, &waiter_had_it);
+        let newcomer = spawn_newcomer(&g, &waiter_had_it, &handoff_due);
+        g.critical();
         let parked = waiter_is_parked();
+        handoff_due.store(parked, Ordering::Relaxed);
         // SAFETY: `guard` came from this mutex.
         unsafe { g.mutex.unlock_fair(guard) };
         let guard = g.mutex.lock();
@@ -336,35 +346,31 @@ fn unlock_fair_hands_off() {
         // SAFETY: `guard` came from this mutex.
         unsafe { g.mutex.unlock(guard) };
         waiter.join().unwrap();
-        assert_eq!(g.value(), 2);
+        newcomer.join().unwrap();
         assert_eq!(g.state(), IDLE);
     });
 }
 
-/// `bump` lets a parked waiter run and takes the lock back; with nobody
-/// parked it may keep the lock. Exclusion holds across it.
+/// `bump` lets a parked waiter run (no newcomer barges in between) and
+/// takes the lock back; with nobody parked it may keep the lock. Exclusion
+/// holds across it.
 ///
 /// Mutation: `bump_raw` released with `unlock_raw` instead of
 /// `unlock_fair_raw` → "bump must let the parked waiter have the lock"
-/// failed.
+/// failed; with that assertion removed, "a newcomer barged past the waiter
+/// the lock was owed to" failed instead.
 #[test]
 fn bump_lets_the_waiter_run() {
     loom::model(|| {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
+        let handoff_due = Arc::new(AtomicBool::new(false));
         let mut guard = g.mutex.lock();
-        let waiter = {
-            let (g, had) = (g.clone(), waiter_had_it.clone());
-            thread::spawn(move || {
-                let guard = g.mutex.lock();
-                g.critical();
-                had.store(true, Ordering::Relaxed);
-                // SAFETY: `guard` came from this mutex.
-                unsafe { g.mutex.unlock(guard) };
-            })
-        };
+        let waiter = spawn_waiter(&g, &waiter_had_it);
+        let newcomer = spawn_newcomer(&g, &waiter_had_it, &handoff_due);
         g.critical();
         let parked = waiter_is_parked();
+        handoff_due.store(parked, Ordering::Relaxed);
         // SAFETY: `guard` came from this mutex and is held.
         unsafe { g.mutex.bump(&mut guard) };
         if parked {
@@ -377,7 +383,7 @@ fn bump_lets_the_waiter_run() {
         // SAFETY: `guard` came from this mutex.
         unsafe { g.mutex.unlock(guard) };
         waiter.join().unwrap();
-        assert_eq!(g.value(), 3);
+        newcomer.join().unwrap();
         assert_eq!(g.state(), IDLE);
     });
 }

@@ -84,6 +84,7 @@ fn raw<T>(m: &FairMutex<T>) -> &RawFairMutex {
 }
 
 /// Whether a thread is parked on the mutex, as its `Debug` output tells.
+#[cfg(feature = "std")]
 fn has_waiters<T>(m: &FairMutex<T>) -> bool {
     format!("{:?}", raw(m)).contains("waiters: true")
 }

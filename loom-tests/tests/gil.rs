@@ -340,3 +340,50 @@ fn gil_in_a_lazy_static() {
         assert_eq!(STATIC_GIL.thread_states().len(), 2);
     });
 }
+
+/// Under `SwitchPolicy::Interactive`, a thread back from `detach` asks for
+/// the Gil at once and outranks waiters that were there before it. The main
+/// thread detaches and comes back while V holds the Gil (passing one
+/// checkpoint) and W waits; no timer runs, so only the main thread's
+/// request can make V switch, and then the Gil must go to the main thread,
+/// even when W queued first. Some execution must take that path.
+///
+/// Mutation: in `Gil::find_heir`, ranked waiters by ticket alone (ignoring
+/// the `PRIORITY` flag) → V's forced switch handed the Gil to W, which had
+/// queued first: the log read `["V", "W", "main"]`.
+#[test]
+fn interactive_priority() {
+    static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        gil.set_policy(gilock::SwitchPolicy::Interactive);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut guard = gil.acquire();
+        let v = {
+            let (gil, log) = (gil.clone(), log.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                log.lock().unwrap().push("V");
+                if guard.checkpoint().switched {
+                    SWITCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let log = log.lock().unwrap();
+                    let me = log.iter().position(|&who| who == "V").unwrap();
+                    assert_eq!(log[me + 1], "main", "{:?}", *log);
+                }
+            })
+        };
+        let w = {
+            let (gil, log) = (gil.clone(), log.clone());
+            thread::spawn(move || {
+                let _guard = gil.acquire();
+                log.lock().unwrap().push("W");
+            })
+        };
+        guard.detach(|| {});
+        log.lock().unwrap().push("main");
+        drop(guard);
+        v.join().unwrap();
+        w.join().unwrap();
+    });
+    assert!(SWITCHED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}

@@ -770,6 +770,10 @@ fn the_holders_breaker_shows_the_drop_request() {
     other.join();
     // A thread that never used the Gil does not hold it, and asking does
     // not register it.
+    #[cfg(feature = "std")]
+    wait_until("the ended waiter leaves the list", || {
+        gil.thread_states().len() == 1
+    });
     let gil2 = gil.clone();
     let listed_before = gil.thread_states().len();
     assert!(!spawn(move || gil2.is_held_by_current_thread()).join());

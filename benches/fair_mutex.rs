@@ -128,6 +128,49 @@ mod stamp {
     }
 }
 
+/// How busy the machine was with *other* processes, from Linux's
+/// `/proc` (the share of all CPU time that neither idled nor ran this
+/// process); `None` where that cannot be read.
+mod load {
+    fn machine() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        let idle = ticks.get(3)? + ticks.get(4)?;
+        let total: u64 = ticks.iter().take(8).sum();
+        Some((total - idle, total))
+    }
+
+    fn own() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of the whole line.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+
+    pub struct Sample(Option<((u64, u64), u64)>);
+
+    impl Sample {
+        pub fn take() -> Self {
+            Self(machine().zip(own()))
+        }
+
+        /// Percent of all CPU time used by other processes since `self`.
+        pub fn others_percent(&self) -> Option<f64> {
+            let ((busy0, total0), own0) = self.0?;
+            let ((busy1, total1), own1) = Self::take().0?;
+            let total = total1.checked_sub(total0).filter(|&t| t > 0)?;
+            let others = (busy1 - busy0).saturating_sub(own1 - own0);
+            Some(100.0 * others as f64 / total as f64)
+        }
+    }
+}
+
 struct Options {
     /// Time each mutex spends in each contended scenario.
     secs: f64,
@@ -355,6 +398,7 @@ fn main() {
     );
     println!("(contended lock calls are each timed with the TSC; all mutexes pay that alike)\n");
 
+    let load = load::Sample::take();
     let rows = measure(
         &[
             contender::<gilock::FairMutex<u64>>(),
@@ -398,6 +442,17 @@ fn main() {
             );
         }
         println!();
+    }
+
+    if let Some(others) = load.others_percent() {
+        println!(
+            "\nOther processes used {others:.0}% of the CPUs meanwhile{}",
+            if others > 10.0 {
+                ": the figures are indicative only"
+            } else {
+                ""
+            }
+        );
     }
 
     let ours = &rows[0];

@@ -4,9 +4,9 @@
 //! here, so that a `--cfg loom` build runs the same code on loom's model
 //! types and the models check the real thing.
 
+pub(crate) use core::sync::atomic::Ordering;
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
-pub(crate) use core::sync::atomic::Ordering;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
 
@@ -86,6 +86,27 @@ impl SpinWait {
     pub(crate) fn spin(&mut self) -> bool {
         false
     }
+
+    /// Spins a few rounds with pause instructions only, never yielding:
+    /// for waits where the next event is a timer. On a loaded machine one
+    /// `yield_now` can give the CPU away for a whole scheduler slice (about
+    /// 4 ms seen here), which would push back the start of a switch interval.
+    #[cfg(not(loom))]
+    pub(crate) fn spin_without_yield(&mut self) -> bool {
+        if self.counter >= 3 {
+            return false;
+        }
+        self.counter += 1;
+        for _ in 0..(1u32 << self.counter) {
+            core::hint::spin_loop();
+        }
+        true
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn spin_without_yield(&mut self) -> bool {
+        false
+    }
 }
 
 /// Gives up the CPU for a moment when the OS can be asked to.
@@ -154,6 +175,8 @@ impl<T> LoomLazy<T> {
                 self.synced.lock().unwrap().push(me);
             }
         }
-        self.cell.get().expect("initialised above or at construction")
+        self.cell
+            .get()
+            .expect("initialised above or at construction")
     }
 }

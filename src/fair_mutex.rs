@@ -238,7 +238,10 @@ impl RawFairMutex {
 
             // Spinning only helps while nobody is queued: with a queue, the
             // lock goes to the queue first once a drop request is up.
-            if state & PARKED == 0 && spin.spin() {
+            // An overdue waiter does not spin: it should be queued (and its
+            // drop request up) at once, and a yield inside the spin can cost
+            // a whole scheduler slice on a loaded machine.
+            if !overdue && state & PARKED == 0 && spin.spin() {
                 state = word.load(Ordering::Relaxed);
                 continue;
             }

@@ -50,12 +50,13 @@ mod rlock;
 mod sync;
 mod thread_id;
 
+pub use condition::{Condition, RawCondition, WaitGuard};
 pub use error::{Interrupted, ReleaseError};
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 pub use gil::{
-    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, SwitchPolicy, ThreadState, ThreadStats, ThreadStatus,
+    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, SwitchPolicy, ThreadState, ThreadStats,
+    ThreadStatus,
 };
-pub use condition::{Condition, RawCondition, WaitGuard};
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 

@@ -134,7 +134,8 @@ pub(crate) mod user_clock {
         // SAFETY: the only non-null value ever stored is a `fn() -> Duration`
         // cast to a pointer in `install`; function pointers and data pointers
         // have the same size on every target Rust supports without std.
-        let now: fn() -> Duration = unsafe { core::mem::transmute::<*mut (), fn() -> Duration>(ptr) };
+        let now: fn() -> Duration =
+            unsafe { core::mem::transmute::<*mut (), fn() -> Duration>(ptr) };
         now()
     }
 }

@@ -7,8 +7,8 @@
 //! point where the timer thread can run, which is "a timeout can fire at any
 //! moment".
 
-use super::queue::{self, FilterOp, ParkResult, ParkToken, Queue, UnparkResult, UnparkToken};
 use super::Instant;
+use super::queue::{self, FilterOp, ParkResult, ParkToken, Queue, UnparkResult, UnparkToken};
 use alloc::vec::Vec;
 use core::cell::Cell;
 use loom::sync::Mutex;

@@ -1,8 +1,8 @@
 //! The no-std backend: the shared FIFO queue behind a spin lock, each waiter
 //! spinning on a flag in its own stack frame until an unparker sets it.
 
-use super::queue::{self, FilterOp, ParkResult, ParkToken, Queue, UnparkResult, UnparkToken};
 use super::Instant;
+use super::queue::{self, FilterOp, ParkResult, ParkToken, Queue, UnparkResult, UnparkToken};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

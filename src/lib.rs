@@ -30,8 +30,8 @@
 //!
 //! - `std` (default): blocking waits through the OS, timed waits on the
 //!   monotonic clock. Without it, waits spin, time comes from a clock the
-//!   user installs with [`set_clock`], and thread identity from
-//!   [`set_thread_id_source`].
+//!   user installs with `set_clock`, and thread identity from
+//!   `set_thread_id_source` (both exist only without `std`).
 #![no_std]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

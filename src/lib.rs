@@ -110,3 +110,8 @@ pub fn set_clock(now: fn() -> core::time::Duration) {
 pub fn set_thread_id_source(current: fn() -> core::num::NonZeroU64) {
     thread_id::install(current);
 }
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,83 @@
+//! What every integration test file needs: bounded joins (a deadlock fails
+//! the test instead of hanging it) and the clock and thread identity that the
+//! no-std build takes from the user.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Far beyond any mechanism under test; reached only by a deadlock.
+pub const BOUND: Duration = Duration::from_secs(10);
+
+/// Installs the clock and thread identity the no-std build needs (a no-op
+/// with `std`).
+pub fn setup() {
+    #[cfg(not(feature = "std"))]
+    {
+        use std::num::NonZeroU64;
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static START: OnceLock<Instant> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        START.get_or_init(Instant::now);
+        gilock::set_clock(|| START.get().unwrap().elapsed());
+        std::thread_local!(static ID: NonZeroU64 =
+            NonZeroU64::new(NEXT.fetch_add(1, Ordering::Relaxed)).unwrap());
+        gilock::set_thread_id_source(|| ID.with(|id| *id));
+    }
+}
+
+/// A thread whose `join` waits at most [`BOUND`].
+pub struct Bounded<T> {
+    rx: mpsc::Receiver<thread::Result<T>>,
+}
+
+/// Runs `f` on a new thread.
+pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
+    spawn_named(None, f)
+}
+
+/// Runs `f` on a new thread with the given std thread name.
+pub fn spawn_named<T: Send + 'static>(
+    name: Option<&str>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Bounded<T> {
+    let (tx, rx) = mpsc::channel();
+    let mut builder = thread::Builder::new();
+    if let Some(name) = name {
+        builder = builder.name(name.to_string());
+    }
+    builder
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(result);
+        })
+        .expect("spawn a test thread");
+    Bounded { rx }
+}
+
+impl<T> Bounded<T> {
+    /// The thread's result; its panic is resumed here; fails after [`BOUND`].
+    pub fn join(self) -> T {
+        match self.rx.recv_timeout(BOUND) {
+            Ok(Ok(value)) => value,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("thread did not finish within {BOUND:?}: deadlock?"),
+        }
+    }
+
+    /// Whether the thread finished within `d` (its result is dropped).
+    pub fn finished_within(&self, d: Duration) -> bool {
+        self.rx.recv_timeout(d).is_ok()
+    }
+}
+
+/// Polls `cond` until it holds; fails the test after [`BOUND`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "timed out waiting until {what}");
+        thread::sleep(Duration::from_micros(200));
+    }
+}

@@ -74,6 +74,12 @@ const PARKED: u8 = 0b10;
 /// policy is `Interactive`.
 const PRIORITY: usize = 0b001;
 
+/// The starvation bound of `SwitchPolicy::Interactive`: after this many
+/// handoffs in a row to waiters back from a voluntary release that passed
+/// over a preempted waiter, the oldest preempted waiter is served next.
+/// (1 under loom, so that a model reaches the bound with few threads.)
+pub(crate) const MAX_OVERTAKES: usize = if cfg!(loom) { 1 } else { 4 };
+
 /// The Gil is yours: the releaser left `LOCKED` set and made you the holder.
 const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
 
@@ -149,6 +155,10 @@ pub struct Gil {
     next_ticket: AtomicU64,
     /// Waiters between an interval's end and their next park (`Transit`).
     in_transit: AtomicUsize,
+    /// Handoffs in a row to a `PRIORITY` waiter that passed over a waiter
+    /// without it (the starvation bound, see `find_heir`). Only a releaser
+    /// touches it, under the park queue's lock.
+    overtakes: AtomicUsize,
     listing: registry::Listing,
 }
 
@@ -197,6 +207,7 @@ impl Gil {
                 interval_micros: AtomicU64::new(interval_to_micros(interval)),
                 next_ticket: AtomicU64::new(0),
                 in_transit: AtomicUsize::new(0),
+                overtakes: AtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 id: core::sync::atomic::AtomicU64::new(0),
                 counters: GilCounters::new(),
@@ -707,36 +718,56 @@ impl Gil {
         }
     }
 
-    /// The token of the waiter that should get the Gil next: under
-    /// `Interactive` one back from a voluntary release (`PRIORITY`) first;
-    /// then the one that started waiting first (lowest ticket). A waiter
-    /// keeps its ticket when it re-parks after an interval, so this is
-    /// arrival order although re-parking moves it to the tail of the queue.
-    fn find_heir(&self) -> Option<ParkToken> {
-        let best: Cell<Option<(bool, u64, ParkToken)>> = Cell::new(None);
+    /// The waiter that should get the Gil next: under `Interactive` one
+    /// back from a voluntary release (`PRIORITY`) first, unless
+    /// `MAX_OVERTAKES` such handoffs in a row have passed over a waiter
+    /// without the flag (a preempted thread): then that one, so that it
+    /// cannot starve. Within each rank, the one that started waiting first
+    /// (lowest ticket). A waiter keeps its ticket when it re-parks after an
+    /// interval, so this is arrival order although re-parking moves it to
+    /// the tail of the queue.
+    fn find_heir(&self) -> Option<Heir> {
+        // The lowest ticket with and without the PRIORITY flag.
+        let first: Cell<[Option<(u64, ParkToken)>; 2]> = Cell::new([None; 2]);
         let filter = |token: ParkToken| {
             // SAFETY: a parked waiter's state is alive while it is parked,
             // and it cannot leave the queue while we hold the queue lock.
             let waiter = unsafe { &*((token.0 & !TOKEN_FLAGS) as *const ThreadState) };
-            let rank = (
-                token.0 & PRIORITY == 0,
-                waiter.ticket.load(Ordering::Relaxed),
-            );
-            if best.get().is_none_or(|(p, t, _)| rank < (p, t)) {
-                best.set(Some((rank.0, rank.1, token)));
+            let ticket = waiter.ticket.load(Ordering::Relaxed);
+            let rank = usize::from(token.0 & PRIORITY == 0);
+            let mut best = first.get();
+            if best[rank].is_none_or(|(t, _)| ticket < t) {
+                best[rank] = Some((ticket, token));
+                first.set(best);
             }
             FilterOp::Skip
         };
         // SAFETY: our own key; the filter only reads waiters' states (alive,
         // see above) and nothing here unwinds.
         unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
-        best.get().map(|(_, _, token)| token)
+        match first.get() {
+            [Some((_, token)), Some(_)]
+                if self.overtakes.load(Ordering::Relaxed) < MAX_OVERTAKES =>
+            {
+                Some(Heir {
+                    token,
+                    overtakes: true,
+                })
+            }
+            [_, Some((_, token))] | [Some((_, token)), None] => Some(Heir {
+                token,
+                overtakes: false,
+            }),
+            [None, None] => None,
+        }
     }
 
     /// Hands the Gil to the waiter parked with `heir`, or with `None`
     /// releases it if nobody waits. Returns `Some(handed)`, or `None` when
     /// the queue changed since `find_heir` (nothing changed then).
-    fn wake_heir(&self, ts: &ThreadState, heir: Option<ParkToken>, forced: bool) -> Option<bool> {
+    fn wake_heir(&self, ts: &ThreadState, heir: Option<Heir>, forced: bool) -> Option<bool> {
+        let overtakes = heir.is_some_and(|h| h.overtakes);
+        let heir = heir.map(|h| h.token);
         let found = Cell::new(false);
         let filter = |token: ParkToken| {
             if found.get() {
@@ -761,6 +792,16 @@ impl Gil {
                     self.state.swap(0, Ordering::Release);
                 }
                 return park::DEFAULT_UNPARK_TOKEN;
+            }
+            let rank = heir.map_or(0, |t| t.0 & PRIORITY);
+            if overtakes {
+                self.overtakes.store(
+                    self.overtakes.load(Ordering::Relaxed) + 1,
+                    Ordering::Relaxed,
+                );
+            } else if rank == 0 {
+                // A waiter without priority got its turn: the count restarts.
+                self.overtakes.store(0, Ordering::Relaxed);
             }
             let heir = heir.map_or(0, |t| t.0 & !TOKEN_FLAGS);
             // SAFETY: the heir was parked until this moment and is not woken
@@ -821,6 +862,14 @@ impl Gil {
         ts.depth.store(depth, Ordering::Relaxed);
         waited
     }
+}
+
+/// The waiter `find_heir` chose.
+#[derive(Clone, Copy)]
+struct Heir {
+    token: ParkToken,
+    /// It has `PRIORITY` and a waiter without it is passed over.
+    overtakes: bool,
 }
 
 /// A waiter between the end of an interval and its next park: out of the

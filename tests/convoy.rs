@@ -1,0 +1,234 @@
+//! The switch policies against the convoy effect: under
+//! `SwitchPolicy::Interactive` a thread back from `detach` gets the Gil
+//! before a preempted thread, yet CPU-bound threads never starve however
+//! hard I/O threads hammer; under `SwitchPolicy::Fifo` a returning thread
+//! queues behind the waiting CPU thread, as in CPython.
+//!
+//! Every join is bounded, so a deadlock fails the test instead of hanging
+//! it; sleeps only let time pass (a run's length), never sequence threads.
+
+use gilock::{Gil, SwitchPolicy, ThreadStatus};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Far beyond any mechanism here; reached only by a deadlock.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Runs `f` on a new thread named `name`; `join` waits at most `BOUND`.
+struct Bounded<T> {
+    rx: mpsc::Receiver<thread::Result<T>>,
+}
+
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(result);
+        })
+        .unwrap();
+    Bounded { rx }
+}
+
+impl<T> Bounded<T> {
+    fn join(self) -> T {
+        match self.rx.recv_timeout(BOUND) {
+            Ok(Ok(value)) => value,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("thread did not finish within {BOUND:?}: deadlock?"),
+        }
+    }
+}
+
+/// Polls `cond` until it holds; fails the test after `BOUND`.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "timed out waiting until {what}");
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn status_of(gil: &Gil, name: &str) -> Option<ThreadStatus> {
+    gil.thread_states()
+        .iter()
+        .find(|s| s.name() == Some(name))
+        .map(|s| s.status())
+}
+
+/// Whether some thread is parked on the Gil (the waiters bit, which a
+/// waiter sets after taking its place in the queue).
+fn has_waiters(gil: &Gil) -> bool {
+    format!("{gil:?}").contains("waiters: true")
+}
+
+/// The main thread ("B") holds the Gil and detaches. Inside, C takes the
+/// Gil and runs with checkpoints; A queues for it; C yields to A, so that C
+/// is a preempted waiter (back in the queue without priority) while A runs
+/// CPU-bound. Then B comes back from detach. Returns the order in which the
+/// threads held the Gil until B got it back.
+fn returning_thread_vs_preempted(policy: SwitchPolicy, interval: Duration) -> Vec<&'static str> {
+    let gil = Arc::new(Gil::with_switch_interval(interval));
+    gil.set_policy(policy);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let yield_now = Arc::new(AtomicBool::new(false));
+    let cpu_loop = |name: &'static str, yielder: bool| {
+        let (gil, log, stop, yield_now) =
+            (gil.clone(), log.clone(), stop.clone(), yield_now.clone());
+        move || {
+            let start = Instant::now();
+            let mut guard = gil.acquire();
+            log.lock().unwrap().push(name);
+            let mut yielded = false;
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < BOUND {
+                std::hint::black_box(0u64);
+                if guard.checkpoint().switched {
+                    log.lock().unwrap().push(name);
+                }
+                if yielder && !yielded && yield_now.load(Ordering::Relaxed) {
+                    yielded = true;
+                    assert!(guard.yield_now(), "A was waiting: C must switch");
+                    log.lock().unwrap().push(name);
+                }
+            }
+        }
+    };
+    let mut b = gil.acquire();
+    let (a, c) = b.detach(|| {
+        let c = spawn("C", cpu_loop("C", true));
+        wait_until("C holds the Gil", || {
+            status_of(&gil, "C") == Some(ThreadStatus::Attached)
+        });
+        let a = spawn("A", cpu_loop("A", false));
+        wait_until("A queues", || {
+            status_of(&gil, "A") == Some(ThreadStatus::Waiting) && has_waiters(&gil)
+        });
+        yield_now.store(true, Ordering::Relaxed);
+        wait_until("A runs and C waits preempted", || {
+            status_of(&gil, "A") == Some(ThreadStatus::Attached)
+                && status_of(&gil, "C") == Some(ThreadStatus::Waiting)
+                && has_waiters(&gil)
+        });
+        (a, c)
+    });
+    // `detach` returned: B holds the Gil again.
+    let order = log.lock().unwrap().clone();
+    stop.store(true, Ordering::Relaxed);
+    drop(b);
+    a.join();
+    c.join();
+    order
+}
+
+#[test]
+fn interactive_serves_a_thread_back_from_detach_before_a_preempted_one() {
+    // The interval is far longer than the test: no waiter ever asks for a
+    // switch on its own, so A switches only because B, back from detach,
+    // asks at once; and then B, not C (queued first), must get the Gil.
+    let order = returning_thread_vs_preempted(SwitchPolicy::Interactive, Duration::from_secs(600));
+    assert_eq!(order, ["C", "A"], "C held the Gil again before B");
+}
+
+#[test]
+fn fifo_queues_a_thread_back_from_detach_behind_a_preempted_one() {
+    // CPython's order: B takes its place at the tail, behind C; whichever
+    // of them asks A to drop the Gil first, C gets it, and B only after C's
+    // slice.
+    let order = returning_thread_vs_preempted(SwitchPolicy::Fifo, Duration::from_millis(20));
+    assert_eq!(order, ["C", "A", "C"], "B overtook C under Fifo");
+}
+
+/// Microseconds since `epoch`.
+fn micros_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_micros() as u64
+}
+
+#[test]
+fn interactive_never_starves_cpu_threads_under_hammering_io_threads() {
+    // Four threads go through detach in a tight loop, each coming back with
+    // priority; without a bound they would hand the Gil among themselves
+    // for ever, passing over the two CPU-bound threads. With the bound
+    // (a preempted waiter is served after a few priority handoffs) each CPU
+    // thread gets the Gil within a few slices; 1 s is hundreds of times
+    // that.
+    const RUN: Duration = Duration::from_secs(3);
+    const LONGEST_GAP: Duration = Duration::from_secs(1);
+    let gil = Arc::new(Gil::new());
+    gil.set_policy(SwitchPolicy::Interactive);
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let io: Vec<_> = (0..4)
+        .map(|i| {
+            let (gil, stop) = (gil.clone(), stop.clone());
+            spawn(&format!("io{i}"), move || {
+                let mut guard = gil.acquire();
+                let mut round_trips = 0u64;
+                while !stop.load(Ordering::Relaxed) && epoch.elapsed() < BOUND {
+                    guard.detach(|| std::hint::black_box(0u64));
+                    for _ in 0..20 {
+                        std::hint::black_box(round_trips);
+                    }
+                    round_trips += 1;
+                }
+                round_trips
+            })
+        })
+        .collect();
+    // Per CPU thread: when it last ran, and the longest gap between runs.
+    let cpu: Vec<_> = (0..2)
+        .map(|i| {
+            let (gil, stop) = (gil.clone(), stop.clone());
+            let last = Arc::new(AtomicU64::new(0));
+            let gap = Arc::new(AtomicU64::new(0));
+            let (last2, gap2) = (last.clone(), gap.clone());
+            let handle = spawn(&format!("cpu{i}"), move || {
+                let mut guard = gil.acquire();
+                let mut work = 0u64;
+                while !stop.load(Ordering::Relaxed) && epoch.elapsed() < BOUND {
+                    let now = micros_since(epoch);
+                    let prev = last2.swap(now, Ordering::Relaxed);
+                    gap2.fetch_max(now - prev, Ordering::Relaxed);
+                    for _ in 0..100 {
+                        work = std::hint::black_box(work + 1);
+                    }
+                    guard.checkpoint();
+                }
+                work
+            });
+            (handle, last, gap)
+        })
+        .collect();
+    thread::sleep(RUN);
+    // Before the I/O threads stop: a starved CPU thread would show here as
+    // a last run long ago.
+    let now = micros_since(epoch);
+    let gaps: Vec<Duration> = cpu
+        .iter()
+        .map(|(_, last, gap)| {
+            let open = now - last.load(Ordering::Relaxed);
+            Duration::from_micros(open.max(gap.load(Ordering::Relaxed)))
+        })
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    let round_trips: Vec<u64> = io.into_iter().map(Bounded::join).collect();
+    let work: Vec<u64> = cpu.into_iter().map(|(h, _, _)| h.join()).collect();
+    assert!(
+        round_trips.iter().all(|&n| n > 0),
+        "an I/O thread never ran: {round_trips:?}"
+    );
+    assert!(
+        work.iter().all(|&n| n > 0),
+        "a CPU thread never ran: {work:?}"
+    );
+    eprintln!("gaps {gaps:?}, CPU work {work:?}, I/O round trips {round_trips:?}");
+    for gap in &gaps {
+        assert!(
+            *gap < LONGEST_GAP,
+            "a CPU thread went {gap:?} without the Gil (gaps {gaps:?}, I/O round trips {round_trips:?})"
+        );
+    }
+}

@@ -50,3 +50,46 @@ impl fmt::Display for Interrupted {
 }
 
 impl core::error::Error for Interrupted {}
+
+/// A [`Barrier`](crate::Barrier) wait failed because the barrier is broken:
+/// it was aborted, a waiter timed out or was interrupted, or it was reset
+/// while the thread waited. Python's `threading.BrokenBarrierError`.
+///
+/// ```
+/// use gilock::{Barrier, BrokenBarrierError};
+///
+/// let barrier = Barrier::new(2);
+/// barrier.abort();
+/// assert_eq!(barrier.wait(), Err(BrokenBarrierError));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct BrokenBarrierError;
+
+impl fmt::Display for BrokenBarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("barrier is broken (aborted, reset, or a waiter timed out)")
+    }
+}
+
+impl core::error::Error for BrokenBarrierError {}
+
+/// [`BoundedSemaphore::release`](crate::BoundedSemaphore::release) would
+/// have raised the free permits above the initial count; nothing was
+/// released. Python's `ValueError: Semaphore released too many times`.
+///
+/// ```
+/// use gilock::{BoundedSemaphore, SemaphoreReleaseError};
+///
+/// let sem = BoundedSemaphore::new(1);
+/// assert_eq!(sem.release_one(), Err(SemaphoreReleaseError));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SemaphoreReleaseError;
+
+impl fmt::Display for SemaphoreReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Semaphore released too many times")
+    }
+}
+
+impl core::error::Error for SemaphoreReleaseError {}

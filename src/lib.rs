@@ -17,6 +17,10 @@
 //!   restored to N); notifications wake the oldest waiters first and return
 //!   exact counts. [`RawCondition`] makes `lock_api::Condvar` a drop-in
 //!   condition variable for [`FairMutex`].
+//! - [`Semaphore`], [`BoundedSemaphore`], [`Event`] and [`Barrier`]: the
+//!   rest of Python's `threading` toolkit, FIFO-fair (permits are handed to
+//!   waiters in arrival order), each with waits that release the Gil held
+//!   through a [`GilGuard`] and can be interrupted.
 //!
 //! Every primitive's algorithm is written once against two internal layers,
 //! a `sync` shim (atomics) and a `park` layer (sleeping and waking); only
@@ -40,18 +44,23 @@ extern crate alloc;
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+mod barrier;
 mod condition;
 mod error;
+mod event;
 mod fair_mutex;
 mod gil;
 mod lock;
 mod park;
 mod rlock;
+mod semaphore;
 mod sync;
 mod thread_id;
 
+pub use barrier::Barrier;
 pub use condition::{Condition, RawCondition, WaitGuard};
-pub use error::{Interrupted, ReleaseError};
+pub use error::{BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError};
+pub use event::Event;
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 pub use gil::{
     Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, SwitchPolicy, ThreadState, ThreadStats,
@@ -59,6 +68,7 @@ pub use gil::{
 };
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore};
 
 /// Support for loom models (only under `--cfg loom`).
 ///

@@ -1,0 +1,429 @@
+//! `Barrier`: Python's `threading.Barrier` on the park layer.
+//!
+//! The state (arrival count, generation, broken flag) is written only with
+//! the barrier's park queue locked, so that lock is the barrier's mutex:
+//! - every arrival first runs an unpark with the queue locked: if it
+//!   completes the barrier it releases every parked thread of its
+//!   generation in that same critical section (starting the next one), and
+//!   returns without sleeping;
+//! - otherwise it counts itself and parks in one critical section (the
+//!   park's `validate`), retrying if another arrival came in between.
+//!
+//! So every parked thread belongs to the current generation, and each
+//! wake-up (release, abort, reset, the break after a timeout or interrupt)
+//! is decided with the queue locked and applies to all of them: the token
+//! a waiter is woken with is its answer.
+
+use crate::error::{BrokenBarrierError, Interrupted};
+use crate::gil::GilGuard;
+use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
+use crate::semaphore::Waiter;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, const_fn};
+use core::cell::Cell;
+use core::fmt;
+use core::time::Duration;
+
+/// The barrier was complete: pass.
+const TOKEN_RELEASED: UnparkToken = UnparkToken(1);
+/// The barrier was broken, aborted or reset while the thread waited.
+const TOKEN_BROKEN: UnparkToken = UnparkToken(2);
+static_assertions::const_assert!(TOKEN_RELEASED.0 != park::TOKEN_INTERRUPTED.0);
+static_assertions::const_assert!(TOKEN_BROKEN.0 != park::TOKEN_INTERRUPTED.0);
+
+/// What an arrival found, decided with the queue locked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    Broken,
+    Interrupted,
+    Last,
+    NotLast,
+}
+
+/// What the park's `validate` decided.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Broken,
+    Interrupted,
+    /// Another thread arrived since: ours would be the last arrival.
+    Retry,
+}
+
+/// A barrier for a fixed number of threads: Python's `threading.Barrier`.
+///
+/// Each of `parties` threads calls [`wait`](Self::wait); all of them block
+/// until the last one arrives, then all pass, and the barrier is ready for
+/// the next round at once (it is cyclic). `wait` returns the thread's
+/// arrival index, `0` for the first to arrive and `parties - 1` for the
+/// last, as Python does (so exactly one thread can be picked to do
+/// something after each round).
+///
+/// A barrier is *broken* by [`abort`](Self::abort), by a
+/// [`wait_timeout`](Self::wait_timeout) that times out, and by a wait
+/// through a [`GilGuard`] that is interrupted: every waiter, and every
+/// later `wait`, then gets [`BrokenBarrierError`] until
+/// [`reset`](Self::reset). `reset` also breaks the round in progress, for
+/// its waiters only.
+///
+/// **With the Gil.** [`wait_with`](Self::wait_with) and
+/// [`wait_timeout_with`](Self::wait_timeout_with) release the Gil held
+/// through `&mut` a [`GilGuard`] while the thread waits and can be
+/// interrupted by [`ThreadState::interrupt`](crate::ThreadState::interrupt);
+/// they return `Result<_, Interrupted>` around what the plain form returns,
+/// as [`Condition`](crate::Condition) waits through a `GilGuard` do. An
+/// interrupt that ends the wait of a thread already counted breaks the
+/// barrier (in Python the exception raised inside `wait` does the same).
+///
+/// # Example
+///
+/// ```
+/// use gilock::Barrier;
+/// use std::sync::Arc;
+///
+/// let barrier = Arc::new(Barrier::new(3));
+/// let threads: Vec<_> = (0..3)
+///     .map(|_| {
+///         let barrier = Arc::clone(&barrier);
+///         std::thread::spawn(move || barrier.wait().unwrap())
+///     })
+///     .collect();
+/// let mut indices: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+/// indices.sort();
+/// assert_eq!(indices, [0, 1, 2]);
+/// ```
+pub struct Barrier {
+    parties: usize,
+    count: AtomicUsize,
+    generation: AtomicUsize,
+    broken: AtomicBool,
+}
+
+static_assertions::assert_impl_all!(Barrier: Send, Sync);
+
+impl Barrier {
+    const_fn! {
+        /// A barrier for `parties` threads.
+        ///
+        /// `const` except under `--cfg loom`.
+        ///
+        /// # Panics
+        ///
+        /// If `parties` is zero (Python's `ValueError`).
+        #[must_use]
+        pub const fn new(parties: usize) -> Self {
+            assert!(parties > 0, "a Barrier needs at least one party");
+            Self {
+                parties,
+                count: AtomicUsize::new(0),
+                generation: AtomicUsize::new(0),
+                broken: AtomicBool::new(false),
+            }
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The number of threads that must call `wait` for them all to pass.
+    pub fn parties(&self) -> usize {
+        self.parties
+    }
+
+    /// How many threads are waiting in the current round (0 while the
+    /// barrier is broken). A snapshot.
+    ///
+    /// ```
+    /// use gilock::Barrier;
+    ///
+    /// assert_eq!(Barrier::new(2).n_waiting(), 0);
+    /// ```
+    pub fn n_waiting(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether the barrier is broken (until [`reset`](Self::reset)).
+    pub fn broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    /// Waits until all parties have called `wait`; returns this thread's
+    /// arrival index (`0..parties`).
+    ///
+    /// # Errors
+    ///
+    /// [`BrokenBarrierError`] when the barrier is broken, or is broken,
+    /// aborted or reset while the thread waits.
+    pub fn wait(&self) -> Result<usize, BrokenBarrierError> {
+        uninterrupted(self.wait_inner(None, &Waiter::plain()))
+    }
+
+    /// As [`wait`](Self::wait), but if the barrier is not complete within
+    /// `timeout` it breaks (as Python's `wait(timeout)`): this thread and
+    /// every other waiter get [`BrokenBarrierError`].
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait), and on timeout.
+    ///
+    /// ```
+    /// use gilock::{Barrier, BrokenBarrierError};
+    /// use std::time::Duration;
+    ///
+    /// let barrier = Barrier::new(2);
+    /// assert_eq!(barrier.wait_timeout(Duration::from_millis(5)), Err(BrokenBarrierError));
+    /// assert!(barrier.broken());
+    /// barrier.reset();
+    /// assert!(!barrier.broken());
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
+        let deadline = park::clock::deadline_after(timeout);
+        uninterrupted(self.wait_inner(deadline, &Waiter::plain()))
+    }
+
+    /// As [`wait`](Self::wait), holding the Gil through `guard`: the Gil is
+    /// released while the thread waits and held again when the call
+    /// returns, however it ends.
+    ///
+    /// # Errors
+    ///
+    /// `Err(`[`Interrupted`]`)` when
+    /// [`ThreadState::interrupt`](crate::ThreadState::interrupt) ended the
+    /// wait (which breaks the barrier if this thread had arrived), or was
+    /// pending when it began (consumed, and the thread did not arrive);
+    /// otherwise what [`wait`](Self::wait) returns.
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread does not hold the Gil through `guard`.
+    ///
+    /// ```
+    /// use gilock::{Barrier, Gil};
+    ///
+    /// let gil = Gil::new();
+    /// let barrier = Barrier::new(2);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let mut g = gil.acquire();
+    ///         barrier.wait_with(&mut g).unwrap().unwrap()
+    ///     });
+    ///     let mut g = gil.acquire();
+    ///     // The other thread can take the Gil while this one waits.
+    ///     let index = barrier.wait_with(&mut g).unwrap().unwrap();
+    ///     assert!(index < 2);
+    /// });
+    /// ```
+    pub fn wait_with(
+        &self,
+        guard: &mut GilGuard<'_>,
+    ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
+        self.wait_inner(None, &Waiter::gil(guard))
+    }
+
+    /// As [`wait_timeout`](Self::wait_timeout), holding the Gil through
+    /// `guard`, released while waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_with`](Self::wait_with) and
+    /// [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_timeout_with(
+        &self,
+        guard: &mut GilGuard<'_>,
+        timeout: Duration,
+    ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
+        let deadline = park::clock::deadline_after(timeout);
+        self.wait_inner(deadline, &Waiter::gil(guard))
+    }
+
+    /// Breaks the barrier: every waiter and every later `wait` gets
+    /// [`BrokenBarrierError`] until [`reset`](Self::reset) (Python's
+    /// `abort()`).
+    ///
+    /// ```
+    /// use gilock::{Barrier, BrokenBarrierError};
+    ///
+    /// let barrier = Barrier::new(2);
+    /// barrier.abort();
+    /// assert_eq!(barrier.wait(), Err(BrokenBarrierError));
+    /// ```
+    pub fn abort(&self) {
+        self.wake_all(|| {
+            self.broken.store(true, Ordering::Relaxed);
+            self.count.store(0, Ordering::Relaxed);
+        });
+    }
+
+    /// Returns the barrier to its empty, unbroken state (Python's
+    /// `reset()`): threads waiting in the current round get
+    /// [`BrokenBarrierError`]; later waits start a new round.
+    pub fn reset(&self) {
+        self.wake_all(|| {
+            self.broken.store(false, Ordering::Relaxed);
+            self.count.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// Wakes every parked thread with `TOKEN_BROKEN` after running
+    /// `update`, both with the queue locked.
+    fn wake_all(&self, update: impl FnOnce()) {
+        let callback = |_: UnparkResult| {
+            update();
+            TOKEN_BROKEN
+        };
+        // SAFETY: our own key; the callbacks touch only our atomics.
+        unsafe { park::unpark_filter(self.key(), |_| FilterOp::Unpark, callback) };
+    }
+
+    /// After this thread left a round it had arrived in without being
+    /// woken (timeout, interrupt): breaks that round if it is still the
+    /// current one, and wakes its waiters.
+    fn break_round(&self, generation: usize) {
+        let current = Cell::new(None);
+        let check = || {
+            if current.get().is_none() {
+                current.set(Some(self.generation.load(Ordering::Relaxed) == generation));
+            }
+            current.get() == Some(true)
+        };
+        let filter = |_| if check() { FilterOp::Unpark } else { FilterOp::Stop };
+        let callback = |_: UnparkResult| {
+            if check() {
+                self.broken.store(true, Ordering::Relaxed);
+                self.count.store(0, Ordering::Relaxed);
+            }
+            TOKEN_BROKEN
+        };
+        // SAFETY: our own key; the callbacks touch only our atomics.
+        unsafe { park::unpark_filter(self.key(), filter, callback) };
+    }
+
+    fn wait_inner(
+        &self,
+        deadline: Option<Instant>,
+        waiter: &Waiter,
+    ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
+        if waiter.interrupt_pending() {
+            waiter.end(true);
+            return Err(Interrupted);
+        }
+        let key = self.key();
+        waiter.begin(key);
+        let result = loop {
+            // First critical section: complete the barrier, or learn that
+            // this arrival does not.
+            let arrival: Cell<Option<Arrival>> = Cell::new(None);
+            let decide = || {
+                if arrival.get().is_none() {
+                    arrival.set(Some(if self.broken.load(Ordering::Relaxed) {
+                        Arrival::Broken
+                    } else if waiter.interrupt_pending() {
+                        Arrival::Interrupted
+                    } else if self.count.load(Ordering::Relaxed) + 1 == self.parties {
+                        Arrival::Last
+                    } else {
+                        Arrival::NotLast
+                    }));
+                }
+                arrival.get().expect("set above")
+            };
+            let filter = |_: ParkToken| {
+                if decide() == Arrival::Last {
+                    FilterOp::Unpark
+                } else {
+                    FilterOp::Stop
+                }
+            };
+            let callback = |_: UnparkResult| {
+                if decide() == Arrival::Last {
+                    self.count.store(0, Ordering::Relaxed);
+                    self.generation.fetch_add(1, Ordering::Relaxed);
+                }
+                TOKEN_RELEASED
+            };
+            // SAFETY: our own key; the callbacks touch only our atomics and
+            // the caller's interrupt flag, and never park, unpark or unwind.
+            unsafe { park::unpark_filter(key, filter, callback) };
+            match decide() {
+                Arrival::Broken => break Ok(Err(BrokenBarrierError)),
+                Arrival::Interrupted => break Err(Interrupted),
+                Arrival::Last => break Ok(Ok(self.parties - 1)),
+                Arrival::NotLast => {}
+            }
+
+            // Second critical section: count ourselves and sleep.
+            let refusal: Cell<Option<Refusal>> = Cell::new(None);
+            let index = Cell::new(0);
+            let generation = Cell::new(0);
+            let validate = || {
+                let why = if waiter.interrupt_pending() {
+                    Refusal::Interrupted
+                } else if self.broken.load(Ordering::Relaxed) {
+                    Refusal::Broken
+                } else {
+                    let count = self.count.load(Ordering::Relaxed);
+                    if count + 1 == self.parties {
+                        Refusal::Retry
+                    } else {
+                        index.set(count);
+                        generation.set(self.generation.load(Ordering::Relaxed));
+                        self.count.store(count + 1, Ordering::Relaxed);
+                        return true;
+                    }
+                };
+                refusal.set(Some(why));
+                false
+            };
+            let timed_out = |_key, _was_last| {
+                // Our round is still on (its end would have woken us).
+                self.broken.store(true, Ordering::Relaxed);
+                self.count.store(0, Ordering::Relaxed);
+            };
+            let token = waiter.token(park::DEFAULT_PARK_TOKEN.0);
+            // SAFETY: our own key; the callbacks touch only our atomics and
+            // the caller's interrupt flag, and `before_sleep` releases the
+            // caller's Gil, which may unpark but never parks or unwinds.
+            let result =
+                unsafe { park::park(key, validate, || waiter.release(), timed_out, token, deadline) };
+            if matches!(result, ParkResult::Unparked(_) | ParkResult::TimedOut) {
+                waiter.reacquire();
+            }
+            match result {
+                ParkResult::Invalid => match refusal.get() {
+                    Some(Refusal::Retry) => continue,
+                    Some(Refusal::Broken) => break Ok(Err(BrokenBarrierError)),
+                    Some(Refusal::Interrupted) | None => break Err(Interrupted),
+                },
+                ParkResult::Unparked(TOKEN_RELEASED) => break Ok(Ok(index.get())),
+                ParkResult::Unparked(TOKEN_BROKEN) => break Ok(Err(BrokenBarrierError)),
+                ParkResult::Unparked(_) => {
+                    self.break_round(generation.get());
+                    break Err(Interrupted);
+                }
+                ParkResult::TimedOut => {
+                    self.break_round(generation.get());
+                    break Ok(Err(BrokenBarrierError));
+                }
+            }
+        };
+        waiter.end(result.is_err());
+        result
+    }
+}
+
+fn uninterrupted<R>(result: Result<R, Interrupted>) -> R {
+    match result {
+        Ok(value) => value,
+        Err(Interrupted) => unreachable!("only waits through a GilGuard are interrupted"),
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties)
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.broken())
+            .finish()
+    }
+}

@@ -142,6 +142,12 @@ impl RawSemaphore {
         self as *const Self as usize
     }
 
+    /// Whether threads may be waiting (true for a moment after the last
+    /// one was interrupted, until it tidies up).
+    fn has_waiters(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & WAITERS != 0
+    }
+
     fn permits(&self) -> usize {
         self.state.load(Ordering::Relaxed) >> 1
     }
@@ -580,6 +586,7 @@ impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")
             .field("available_permits", &self.available_permits())
+            .field("has_waiters", &self.raw.has_waiters())
             .finish()
     }
 }
@@ -665,6 +672,7 @@ impl fmt::Debug for BoundedSemaphore {
         f.debug_struct("BoundedSemaphore")
             .field("available_permits", &self.available_permits())
             .field("initial_permits", &self.initial)
+            .field("has_waiters", &self.raw.has_waiters())
             .finish()
     }
 }

@@ -14,7 +14,7 @@
 
 use gilock::{Condition, FairMutex, Gil, Interrupted, Lock, RLock, RawFairMutex, ReleaseError};
 use gilock::{ThreadState, ThreadStatus};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -788,4 +788,56 @@ fn an_uninterruptible_acquire_ignores_an_interrupt_and_the_checkpoint_reports_it
     // The plain acquire is not interruptible: it waits for the Gil, and
     // the interrupt stays pending for the checkpoint.
     assert!(waiter.join(), "the checkpoint after the acquire reports it");
+}
+
+#[test]
+fn a_late_interrupt_never_ends_an_uninterruptible_gil_wait() {
+    setup();
+    // Found by examples/stress.rs. `ThreadState::interrupt` reads the key
+    // of the wait the thread is in (`waiting_on`), then unparks the waiter
+    // carrying the thread's token on that key. If the thread meanwhile
+    // left its `acquire_interruptible` with the Gil, released it, and
+    // parked again on the same Gil in a plain (uninterruptible) `acquire`
+    // or a re-acquire after detach, checkpoint or a condition wait, that
+    // late unpark hands it TOKEN_INTERRUPTED, and the plain acquire panics
+    // with "unreachable: an untimed, uninterruptible wait ends with the
+    // Gil". An uninterruptible wait must ignore the wake-up and park again,
+    // leaving the interrupt pending for the next checkpoint.
+    let gil = Arc::new(Gil::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let targets: Vec<_> = (0..4)
+        .map(|_| {
+            let (gil, stop) = (gil.clone(), stop.clone());
+            spawn(move || {
+                let mut rounds = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = gil.acquire_interruptible();
+                    drop(gil.acquire());
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    let interrupters: Vec<_> = (0..4)
+        .map(|_| {
+            let (gil, stop) = (gil.clone(), stop.clone());
+            spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for state in gil.thread_states() {
+                        state.interrupt();
+                    }
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(2)); // the time the race gets to happen
+    stop.store(true, Ordering::Relaxed);
+    for i in interrupters {
+        i.join();
+    }
+    for t in targets {
+        assert!(t.join() > 0);
+    }
+    assert!(!gil.is_locked());
 }

@@ -345,10 +345,12 @@ fn interrupted_acquire_with_takes_nothing() {
     let sem = Arc::new(Semaphore::new(0));
     let (woke_tx, _woke_rx) = mpsc::channel();
     let waiter = queue_gil_waiter(&gil, &sem, 0, &woke_tx);
+    // The waiter's state is the one that is not ours.
+    let main_ident = gil.acquire().thread_state().ident();
     let states = gil.thread_states();
     let state = states
         .iter()
-        .find(|ts| ts.status() == gilock::ThreadStatus::Waiting)
+        .find(|ts| ts.ident() != main_ident)
         .expect("the waiter's state");
     state.interrupt();
     assert_eq!(waiter.join(), Err(Interrupted));

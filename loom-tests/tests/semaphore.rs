@@ -1,0 +1,121 @@
+#![cfg(loom)]
+//! Loom models of `Semaphore`: no permit is lost or duplicated, waiters are
+//! woken, and a waiter that times out at the head of the queue passes the
+//! permits it could not use to the one behind it.
+//!
+//! Run with
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test semaphore -- --test-threads=1`.
+
+use gilock::Semaphore;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use std::time::Duration;
+
+/// One permit, two threads that each take it and give it back, the main
+/// thread a third: at most one holder at a time, every thread gets
+/// through (a release reaches a parked waiter), and afterwards exactly the
+/// one permit is left.
+///
+/// Mutation: in `RawSemaphore::release`, ignored the `WAITERS` bit (added
+/// the permit with the fast-path compare-and-swap even while threads were
+/// parked, never calling `dispatch`) → loom found the schedule where a
+/// thread parked behind the holder was never woken ("deadlock": every
+/// thread blocked).
+#[test]
+fn no_lost_permit() {
+    loom::model(|| {
+        let shared = Arc::new((Semaphore::new(1), AtomicUsize::new(0)));
+        let use_permit = |shared: &(Semaphore, AtomicUsize)| {
+            let (sem, inside) = shared;
+            sem.acquire();
+            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+            inside.fetch_sub(1, Ordering::SeqCst);
+            sem.release_one();
+        };
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let shared = shared.clone();
+                thread::spawn(move || use_permit(&shared))
+            })
+            .collect();
+        use_permit(&shared);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (sem, _) = &*shared;
+        assert_eq!(sem.available_permits(), 1);
+        assert!(sem.try_acquire(), "a stale waiter blocks the fast path");
+    });
+}
+
+/// Requests of different sizes: a thread asks for two permits, another for
+/// one, and the main thread releases three, one by one. Both must be
+/// served and no permit may be left over or missing, in every order of
+/// arrival (a large request at the head is served before the small one
+/// behind it, so handoff must hand over the right counts).
+///
+/// Mutation: in `RawSemaphore::dispatch`'s filter, did not subtract the
+/// request from the permits still available after choosing to wake a
+/// waiter (`available.set(Some(avail))` on the `Unpark` path) → loom found
+/// a schedule where both waiters were woken from two permits and the final
+/// count was off (`left: 1, right: 0` on `available_permits`).
+#[test]
+fn mixed_requests_conserve_permits() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let big = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire_n(2))
+        };
+        let small = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire())
+        };
+        for _ in 0..3 {
+            sem.release_one();
+        }
+        big.join().unwrap();
+        small.join().unwrap();
+        assert_eq!(sem.available_permits(), 0);
+        assert!(!sem.try_acquire());
+    });
+}
+
+/// A thread asks for two permits with a timeout and queues; then another
+/// asks for one without, and one permit is released, while the model timer
+/// may fire at any moment. The timed request can never be met, so it times
+/// out; the untimed one, queued behind it (or arriving after the release,
+/// when it must not bypass the timed one either), must then get the permit
+/// that the head could not use.
+///
+/// Mutation: in `RawSemaphore::acquire_slow`, skipped the `dispatch(0)`
+/// that a timed-out waiter runs when others remain queued → loom found the
+/// schedule where the small request slept on behind the departed head with
+/// a free permit ("deadlock": every thread blocked).
+#[test]
+fn timed_out_head_passes_permits_on() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let timed = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire_n_timeout(2, Duration::from_millis(1)))
+        };
+        // Only a tick after the timed request took its deadline ends it.
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        let untimed = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire())
+        };
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        sem.release_one();
+        assert!(!timed.join().unwrap());
+        untimed.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(sem.available_permits(), 0);
+    });
+}

@@ -66,6 +66,9 @@ pub use gil::{
     Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, SwitchPolicy, ThreadState, ThreadStats,
     ThreadStatus,
 };
+pub use gil::{GilEvent, GilEventKind, GilHook, WaitHistogram};
+#[cfg(feature = "std")]
+pub use gil::{Span, SpanKind, TraceRecorder};
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore};

@@ -1,5 +1,6 @@
 //! Command-line flags, parsed by hand so the demo needs no dependency.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The scheduling policy asked for on the command line. Kept separate from
@@ -21,6 +22,8 @@ pub struct Args {
     /// How long the simulated device behind each I/O thread's socket takes
     /// to answer one request.
     pub io_latency: Duration,
+    /// Where to write a Chrome trace-event timeline of the Gil, if asked.
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for Args {
@@ -32,6 +35,7 @@ impl Default for Args {
             run_for: Duration::from_secs(3),
             policy: Policy::Fifo,
             io_latency: Duration::from_millis(1),
+            trace: None,
         }
     }
 }
@@ -50,6 +54,8 @@ FLAGS:
     --policy fifo|interactive
                            who gets the Gil after a voluntary release [default: fifo]
     --io-latency MS        reply delay of the loopback echo device    [default: 1]
+    --trace FILE           write the Gil's timeline as Chrome trace-event JSON
+                           (open it in https://ui.perfetto.dev or chrome://tracing)
     -h, --help             print this help
 
 Every VM thread runs bytecode with the Gil held and polls the Gil's eval
@@ -86,6 +92,7 @@ pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Command, String> 
             "--io-threads" => args.io_threads = count(&flag, &value()?)?,
             "--switch-interval" => args.switch_interval = millis(&flag, &value()?)?,
             "--io-latency" => args.io_latency = millis(&flag, &value()?)?,
+            "--trace" => args.trace = Some(PathBuf::from(value()?)),
             "--seconds" => {
                 let v = value()?;
                 let s: f64 = v

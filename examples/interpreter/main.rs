@@ -19,15 +19,18 @@
 //!
 //! The run prints progress once a second, then a per-thread table, the Gil's
 //! statistics, an integrity check of the shared state (exit code 1 if it
-//! fails) and histograms of how long threads waited for the Gil.
+//! fails) and histograms of how long threads waited for the Gil, and a
+//! contention table from the library's own statistics. `--trace FILE` records
+//! the Gil's timeline (every thread's holding and waiting spans) through an
+//! event hook and writes it as Chrome trace-event JSON for Perfetto.
 
 mod args;
 mod report;
 mod vm;
 
 use args::{Args, Command, Policy};
-use gilock::{Gil, SwitchPolicy};
-use report::{Row, histogram, ms, si, table};
+use gilock::{Gil, SwitchPolicy, ThreadStats, TraceRecorder};
+use report::{ContentionRow, Row, contention_table, histogram, ms, si, table};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -60,6 +63,8 @@ struct Finished {
     acquisitions: u64,
     forced_releases: u64,
     voluntary_releases: u64,
+    /// The library's counters for this thread.
+    stats: ThreadStats,
 }
 
 /// Counters a VM thread publishes for the progress line. Updated once per
@@ -98,6 +103,13 @@ fn run(args: &Args) -> Result<(), String> {
         Policy::Interactive => SwitchPolicy::Interactive,
     });
     let interp = Interp::new(gil);
+    // The recorder is registered before any VM thread starts, so every
+    // thread's whole timeline is in the trace.
+    let recorder = args.trace.as_ref().map(|_| {
+        let recorder = TraceRecorder::new();
+        interp.gil.set_event_hook(Some(recorder.hook()));
+        recorder
+    });
     let cpu_code = vm::cpu_program();
     let io_code = vm::io_program();
 
@@ -178,6 +190,17 @@ fn run(args: &Args) -> Result<(), String> {
     // Threads finish the program run they are in after the stop flag, so
     // rates use the time until the last one returned.
     let elapsed = started.elapsed();
+    if let (Some(recorder), Some(path)) = (&recorder, &args.trace) {
+        interp.gil.set_event_hook(None);
+        recorder
+            .write_to_file(path)
+            .map_err(|e| format!("--trace {}: {e}", path.display()))?;
+        println!(
+            "\ntrace: {} spans written to {} (open it in https://ui.perfetto.dev or chrome://tracing)",
+            recorder.spans().len(),
+            path.display()
+        );
+    }
 
     // Per-thread table.
     println!();
@@ -230,6 +253,18 @@ fn run(args: &Args) -> Result<(), String> {
         st.drop_requests,
         ms(st.total_wait),
     );
+
+    // The library's own view of contention: per thread, then the Gil's.
+    println!("\ncontention (gilock's ThreadStats / GilStats):");
+    let contention: Vec<ContentionRow> = finished
+        .iter()
+        .map(|f| ContentionRow {
+            name: f.name.clone(),
+            stats: f.stats,
+        })
+        .collect();
+    contention_table(&contention, elapsed);
+    print!("{st}");
 
     let state = interp.into_state();
     let integrity = check_integrity(&state, &finished);
@@ -336,6 +371,7 @@ fn vm_thread(
         acquisitions: stats.acquisitions,
         forced_releases: stats.forced_releases,
         voluntary_releases: stats.voluntary_releases,
+        stats,
     }
 }
 

@@ -107,3 +107,32 @@ pub fn table(rows: &[Row]) {
         );
     }
 }
+
+/// One thread's line in the contention table: the library's counters.
+pub struct ContentionRow {
+    pub name: String,
+    pub stats: gilock::ThreadStats,
+}
+
+/// Per thread: how often it waited for the Gil, for how long, and what share
+/// of the run that was; from `ThreadState::stats`, no sampling of our own.
+pub fn contention_table(rows: &[ContentionRow], run: Duration) {
+    println!(
+        "{:<8} {:>9} {:>8} {:>10} {:>10} {:>11} {:>8} {:>8}",
+        "thread", "acquired", "waited", "mean ms", "max ms", "waiting %", "forced", "volunt."
+    );
+    for r in rows {
+        let s = &r.stats;
+        println!(
+            "{:<8} {:>9} {:>8} {:>10.3} {:>10.3} {:>10.1}% {:>8} {:>8}",
+            r.name,
+            s.acquisitions,
+            s.waits(),
+            ms(s.mean_wait()),
+            ms(s.longest_wait),
+            100.0 * s.total_wait.as_secs_f64() / run.as_secs_f64(),
+            s.forced_releases,
+            s.voluntary_releases,
+        );
+    }
+}

@@ -136,6 +136,7 @@ fn thread_ended(states: Vec<Arc<ThreadState>>) {
     if states.is_empty() {
         return;
     }
+    super::hooks::thread_ended(&states);
     let mut registry = REGISTRY.lock();
     for state in &states {
         if let Some(i) = registry.live.iter().position(|s| Arc::ptr_eq(s, state)) {

@@ -68,6 +68,9 @@ pub struct ThreadState {
     pub(crate) ticket: AtomicU64,
     gil_id: u64,
     name: Option<String>,
+    /// The event hook generation that has seen this thread's `Started`
+    /// (see `hooks`); written by the thread itself only.
+    pub(crate) hook_gen: core::sync::atomic::AtomicU64,
 }
 
 impl ThreadState {
@@ -83,6 +86,7 @@ impl ThreadState {
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),
+            hook_gen: core::sync::atomic::AtomicU64::new(0),
         }
     }
 

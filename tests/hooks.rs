@@ -1,0 +1,366 @@
+//! Event hooks and statistics: the order of each thread's events under
+//! contention, unregistering while threads run, and counters that agree with
+//! the events and with each other.
+#![cfg(feature = "std")]
+
+mod common;
+
+use common::{spawn_named, wait_until};
+use gilock::{Gil, GilEvent, GilEventKind, GilHook, WaitHistogram};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+type Log = Arc<Mutex<Vec<(u64, GilEventKind, Instant)>>>;
+
+fn logging_hook() -> (Log, Arc<GilHook>) {
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    let hook: Arc<GilHook> = Arc::new(move |e: &GilEvent<'_>| {
+        sink.lock().unwrap().push((e.thread.ident(), e.kind, e.at));
+    });
+    (log, hook)
+}
+
+/// Checks one thread's events against the documented order
+/// `Started (Ready (Resumed Suspended | GaveUp) | Resumed Suspended)* Exited?`
+/// for a thread that did not hold the Gil when the hook was registered.
+fn check_order(ident: u64, kinds: &[GilEventKind]) {
+    #[derive(Debug, PartialEq)]
+    enum S {
+        New,
+        Idle,
+        Waiting,
+        Holding,
+        Gone,
+    }
+    let mut s = S::New;
+    for (i, k) in kinds.iter().enumerate() {
+        s = match (s, k) {
+            (S::New, GilEventKind::Started) => S::Idle,
+            (S::Idle, GilEventKind::Ready) => S::Waiting,
+            (S::Idle | S::Waiting, GilEventKind::Resumed) => S::Holding,
+            (S::Waiting, GilEventKind::GaveUp) => S::Idle,
+            (S::Holding, GilEventKind::Suspended { .. }) => S::Idle,
+            (S::Idle, GilEventKind::Exited) => S::Gone,
+            (s, k) => panic!(
+                "thread {ident}: event {i} is {k:?} in state {s:?}; events: {:?}",
+                &kinds[i.saturating_sub(4)..(i + 2).min(kinds.len())]
+            ),
+        };
+    }
+}
+
+#[test]
+fn each_threads_events_come_in_order_under_contention() {
+    common::setup();
+    const THREADS: usize = 4;
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_micros(200)));
+    let (log, hook) = logging_hook();
+    assert!(gil.set_event_hook(Some(hook)).is_none());
+    assert!(gil.has_event_hook());
+    let start = Arc::new(Barrier::new(THREADS));
+    let before = gil.stats();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (gil, start) = (Arc::clone(&gil), Arc::clone(&start));
+            spawn_named(Some(&format!("worker-{i}")), move || {
+                start.wait();
+                let deadline = Instant::now() + Duration::from_millis(150);
+                let mut rounds = 0u32;
+                while Instant::now() < deadline {
+                    rounds += 1;
+                    // Every kind of transition: a timed acquire that may
+                    // give up, checkpoints that may be forced, a detach, a
+                    // yield and the last guard's drop.
+                    if let Some(g) = gil.try_acquire_for(Duration::from_micros(50)) {
+                        drop(g);
+                    }
+                    let mut g = gil.acquire();
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(400) {
+                        if g.should_yield() {
+                            g.checkpoint();
+                        }
+                    }
+                    if rounds.is_multiple_of(3) {
+                        g.detach(|| std::thread::sleep(Duration::from_micros(100)));
+                    }
+                    g.yield_now();
+                }
+                let me = gil
+                    .thread_states()
+                    .into_iter()
+                    .find(|s| s.name() == std::thread::current().name());
+                (format!("worker-{i}"), me.expect("listed").stats())
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    // `Exited` comes from each thread's thread-local destructor, after its
+    // result was sent.
+    wait_until("every worker's Exited event", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.1 == GilEventKind::Exited)
+            .count()
+            == THREADS
+    });
+    gil.set_event_hook(None);
+    let after = gil.stats();
+
+    let log = log.lock().unwrap().clone();
+    let mut per_thread: HashMap<u64, Vec<GilEventKind>> = HashMap::new();
+    for (ident, kind, _) in &log {
+        per_thread.entry(*ident).or_default().push(*kind);
+    }
+    assert_eq!(per_thread.len(), THREADS, "one track per worker");
+    let mut forced = 0;
+    let mut readies = 0;
+    let mut gave_up = 0;
+    for (ident, kinds) in &per_thread {
+        check_order(*ident, kinds);
+        assert_eq!(kinds.last(), Some(&GilEventKind::Exited));
+        forced += kinds
+            .iter()
+            .filter(|k| **k == GilEventKind::Suspended { forced: true })
+            .count();
+        readies += kinds.iter().filter(|k| **k == GilEventKind::Ready).count();
+        gave_up += kinds.iter().filter(|k| **k == GilEventKind::GaveUp).count();
+    }
+    // The run was contended for real: threads waited and were switched out.
+    assert!(readies > 0, "no thread ever waited");
+    assert!(
+        forced > 0,
+        "no forced switch in 150 ms at a 0.2 ms interval"
+    );
+
+    // Counters agree with the events: every acquisition is a `Resumed`,
+    // every wait that ended with the Gil a `Ready` that was not given up.
+    let resumed = log.iter().filter(|e| e.1 == GilEventKind::Resumed).count() as u64;
+    assert_eq!(after.acquisitions - before.acquisitions, resumed);
+    let waits = after.waits() - before.waits();
+    assert_eq!(waits, (readies - gave_up) as u64);
+    for (name, stats) in &results {
+        assert!(name.starts_with("worker-"));
+        assert!(stats.acquisitions > 0);
+        assert_eq!(stats.wait_histogram.total(), stats.waits());
+    }
+
+    // Timestamps of one thread's events never go backwards.
+    for ident in per_thread.keys() {
+        let times: Vec<Instant> = log.iter().filter(|e| e.0 == *ident).map(|e| e.2).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    }
+}
+
+#[test]
+fn a_thread_already_holding_sees_started_then_suspended() {
+    common::setup();
+    let gil = Gil::new();
+    let guard = gil.acquire();
+    let (log, hook) = logging_hook();
+    gil.set_event_hook(Some(hook));
+    drop(guard);
+    drop(gil.acquire());
+    gil.set_event_hook(None);
+    drop(gil.acquire()); // not seen
+    let kinds: Vec<_> = log.lock().unwrap().iter().map(|e| e.1).collect();
+    assert_eq!(
+        kinds,
+        [
+            GilEventKind::Started,
+            GilEventKind::Suspended { forced: false },
+            GilEventKind::Resumed,
+            GilEventKind::Suspended { forced: false },
+        ]
+    );
+}
+
+#[test]
+fn a_timed_out_acquire_reports_ready_then_gave_up() {
+    common::setup();
+    let gil = Arc::new(Gil::new());
+    let (log, hook) = logging_hook();
+    gil.set_event_hook(Some(hook));
+    let guard = gil.acquire();
+    let other = Arc::clone(&gil);
+    let t = spawn_named(None, move || {
+        assert!(other.try_acquire_for(Duration::from_millis(5)).is_none());
+    });
+    t.join();
+    drop(guard);
+    gil.set_event_hook(None);
+    let log = log.lock().unwrap();
+    let others: Vec<_> = {
+        let main_ident = log[0].0;
+        log.iter()
+            .filter(|e| e.0 != main_ident)
+            .map(|e| e.1)
+            .collect()
+    };
+    assert_eq!(
+        &others[..3],
+        [
+            GilEventKind::Started,
+            GilEventKind::Ready,
+            GilEventKind::GaveUp
+        ]
+    );
+}
+
+#[test]
+fn unregistering_while_threads_run_stops_the_calls() {
+    common::setup();
+    const THREADS: usize = 3;
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_micros(200)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (gil, stop) = (Arc::clone(&gil), Arc::clone(&stop));
+            spawn_named(None, move || {
+                while !stop.load(Relaxed) {
+                    let mut g = gil.acquire();
+                    if g.should_yield() {
+                        g.checkpoint();
+                    }
+                    g.yield_now();
+                }
+            })
+        })
+        .collect();
+    let acquisitions = || gil.stats().acquisitions;
+    for round in 0..20 {
+        let calls = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&calls);
+        let hook: Arc<GilHook> = Arc::new(move |_: &GilEvent<'_>| {
+            counter.fetch_add(1, Relaxed);
+        });
+        // Every other round replaces the previous hook instead of starting
+        // from none.
+        if round % 2 == 1 {
+            let (_, noop) = logging_hook();
+            gil.set_event_hook(Some(noop));
+        }
+        gil.set_event_hook(Some(hook));
+        wait_until("the hook is called", || calls.load(Relaxed) > 50);
+        let old = gil.set_event_hook(None).expect("the hook was registered");
+        assert!(!gil.has_event_hook());
+        // Calls under way when it was removed hold clones; once they are
+        // gone, no call can start.
+        wait_until("calls in flight finish", || Arc::strong_count(&old) == 1);
+        let seen = calls.load(Relaxed);
+        let now = acquisitions();
+        wait_until("the threads go on", || acquisitions() > now + 200);
+        assert_eq!(calls.load(Relaxed), seen, "a removed hook was called");
+    }
+    stop.store(true, Relaxed);
+    for t in threads {
+        t.join();
+    }
+}
+
+#[test]
+fn stats_move_and_the_histograms_add_up() {
+    common::setup();
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_micros(500)));
+    let start = Arc::new(Barrier::new(2));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (gil, start) = (Arc::clone(&gil), Arc::clone(&start));
+            spawn_named(None, move || {
+                start.wait();
+                let mut g = gil.acquire();
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(60) {
+                    if g.should_yield() {
+                        g.checkpoint();
+                    }
+                }
+                g.detach(|| ());
+                g.thread_state().stats()
+            })
+        })
+        .collect();
+    let per_thread: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    let st = gil.stats();
+    assert!(st.acquisitions >= 4, "{st:?}");
+    assert!(
+        st.forced_switches > 0,
+        "two CPU threads, 60 ms, 0.5 ms interval: {st:?}"
+    );
+    assert!(st.switches >= st.forced_switches);
+    assert!(st.drop_requests > 0);
+    assert!(st.waits() > 0 && st.waits() <= st.acquisitions);
+    assert_eq!(st.wait_histogram.total(), st.waits());
+    // The Gil's histogram is the sum of its threads'.
+    let mut sum = WaitHistogram::default();
+    for t in &per_thread {
+        for (s, c) in sum.counts.iter_mut().zip(t.wait_histogram.counts) {
+            *s += c;
+        }
+        assert!(t.forced_releases > 0 || t.voluntary_releases > 0);
+        assert!(t.longest_wait >= t.mean_wait());
+    }
+    assert_eq!(sum, st.wait_histogram);
+    assert!(st.total_wait > Duration::ZERO);
+    assert!(st.longest_wait >= st.mean_wait() && st.longest_wait <= st.total_wait);
+    // Forced switches make waits of about an interval: not all in the
+    // first bucket (< 0.1 ms).
+    assert!(
+        st.wait_histogram.counts[1..].iter().sum::<u64>() > 0,
+        "{st:?}"
+    );
+    // Bucket boundaries are exclusive upper bounds.
+    assert_eq!(WaitHistogram::bucket_of(Duration::from_micros(99)), 0);
+    assert_eq!(WaitHistogram::bucket_of(Duration::from_micros(100)), 1);
+    assert_eq!(WaitHistogram::bucket_of(Duration::from_millis(100)), 9);
+}
+
+#[test]
+fn display_prints_the_counters() {
+    common::setup();
+    let gil = Gil::new();
+    for _ in 0..3 {
+        drop(gil.acquire());
+    }
+    let st = gil.stats();
+    let text = st.to_string();
+    assert!(text.contains("acquisitions"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("acquisitions"))
+        .unwrap();
+    assert!(line.trim_end().ends_with(" 3"), "{line}");
+    for label in [
+        "switches",
+        "forced switches",
+        "drop requests",
+        "total wait",
+        "longest wait",
+    ] {
+        assert!(text.contains(label), "no {label} in\n{text}");
+    }
+    let me = gil.acquire();
+    let text = me.thread_state().stats().to_string();
+    for label in [
+        "acquisitions",
+        "forced releases",
+        "voluntary releases",
+        "longest wait",
+    ] {
+        assert!(text.contains(label), "no {label} in\n{text}");
+    }
+    drop(me);
+    // A histogram prints one line per non-empty bucket.
+    let mut h = WaitHistogram::default();
+    h.counts[0] = 3;
+    h.counts[9] = 1;
+    let text = h.to_string();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("0 - 0.1"), "{text}");
+    assert!(text.contains(">= 100"), "{text}");
+    assert!(text.contains("75.0%"), "{text}");
+}

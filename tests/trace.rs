@@ -1,0 +1,406 @@
+//! The trace recorder: the file it writes is JSON in the Chrome trace-event
+//! format, with one named track per thread, holding spans that never overlap
+//! across threads and waiting spans.
+#![cfg(feature = "std")]
+
+mod common;
+
+use common::spawn_named;
+use gilock::{Gil, SpanKind, TraceRecorder};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// Just enough JSON to check the trace: a strict parser (it rejects
+/// trailing commas, bare words, control characters in strings and trailing
+/// text), so that "parses" means what a JSON reader would say.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(BTreeMap<String, Json>),
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn parse(text: &str) -> Result<Json, String> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing text at {}", p.i));
+        }
+        Ok(v)
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && b" \t\r\n".contains(&self.s[self.i]) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at {}", c as char, self.i))
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut m = BTreeMap::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(m));
+                }
+                loop {
+                    self.ws();
+                    let Json::Str(k) = self.string()? else {
+                        unreachable!()
+                    };
+                    self.eat(b':')?;
+                    let v = self.value()?;
+                    if m.insert(k.clone(), v).is_some() {
+                        return Err(format!("duplicate key {k}"));
+                    }
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(m));
+                        }
+                        _ => return Err(format!("bad object at {}", self.i)),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(a));
+                }
+                loop {
+                    a.push(self.value()?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(a));
+                        }
+                        _ => return Err(format!("bad array at {}", self.i)),
+                    }
+                }
+            }
+            Some(b'"') => self.string(),
+            Some(b't') => self.word("true", Json::Bool(true)),
+            Some(b'f') => self.word("false", Json::Bool(false)),
+            Some(b'n') => self.word("null", Json::Null),
+            Some(_) => self.number(),
+            None => Err("unexpected end".into()),
+        }
+    }
+
+    fn word(&mut self, w: &str, v: Json) -> Result<Json, String> {
+        if self.s[self.i..].starts_with(w.as_bytes()) {
+            self.i += w.len();
+            Ok(v)
+        } else {
+            Err(format!("bad word at {}", self.i))
+        }
+    }
+
+    fn number(&mut self) -> Result<Json, String> {
+        let start = self.i;
+        if self.s.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let digits = |p: &mut Self| {
+            let s = p.i;
+            while p.i < p.s.len() && p.s[p.i].is_ascii_digit() {
+                p.i += 1;
+            }
+            p.i - s
+        };
+        let int_start = self.i;
+        if digits(self) == 0 {
+            return Err(format!("bad number at {start}"));
+        }
+        if self.s[int_start] == b'0' && self.i - int_start > 1 {
+            return Err(format!("leading zero at {start}"));
+        }
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if digits(self) == 0 {
+                return Err(format!("bad fraction at {start}"));
+            }
+        }
+        if matches!(self.s.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.s.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(format!("bad exponent at {start}"));
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap();
+        text.parse().map(Json::Num).map_err(|e| e.to_string())
+    }
+
+    fn string(&mut self) -> Result<Json, String> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return Err(format!("expected a string at {}", self.i));
+        }
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let c = *self.s.get(self.i).ok_or("unterminated string")?;
+            self.i += 1;
+            match c {
+                b'"' => return Ok(Json::Str(out)),
+                b'\\' => {
+                    let e = *self.s.get(self.i).ok_or("unterminated escape")?;
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'u' => {
+                            let hex = std::str::from_utf8(&self.s[self.i..self.i + 4])
+                                .map_err(|e| e.to_string())?;
+                            let n = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                            out.push(char::from_u32(n).ok_or("bad \\u")?);
+                            self.i += 4;
+                        }
+                        _ => return Err(format!("bad escape at {}", self.i)),
+                    }
+                }
+                c if c < 0x20 => return Err(format!("control character at {}", self.i)),
+                _ => {
+                    // Copy the whole UTF-8 sequence.
+                    let start = self.i - 1;
+                    while self.i < self.s.len() && (self.s[self.i] & 0xC0) == 0x80 {
+                        self.i += 1;
+                    }
+                    out.push_str(std::str::from_utf8(&self.s[start..self.i]).unwrap());
+                }
+            }
+        }
+    }
+}
+
+impl Json {
+    fn get(&self, k: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(m) => m.get(k),
+            _ => None,
+        }
+    }
+    fn str(&self, k: &str) -> Option<&str> {
+        match self.get(k) {
+            Some(Json::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn num(&self, k: &str) -> Option<f64> {
+        match self.get(k) {
+            Some(Json::Num(n)) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn the_json_checker_rejects_what_json_rejects() {
+    for bad in [
+        "[1,]",
+        "{\"a\":1,}",
+        "[01]",
+        "nul",
+        "\"a\nb\"",
+        "{} x",
+        "[1.]",
+        "{a:1}",
+    ] {
+        assert!(Parser::parse(bad).is_err(), "accepted {bad:?}");
+    }
+    let ok = Parser::parse(r#"{"a":[1,-2.5e3,"x\"\u00e9",true,null],"b":{}}"#).unwrap();
+    assert_eq!(
+        ok.get("a")
+            .map(|a| matches!(a, Json::Arr(v) if v.len() == 5)),
+        Some(true)
+    );
+}
+
+/// Three named threads compete for a Gil with a short interval, detach now
+/// and then, and one waits with a timeout that may run out.
+fn contended_run(recorder: &Arc<TraceRecorder>) -> Arc<Gil> {
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_micros(300)));
+    gil.set_event_hook(Some(recorder.hook()));
+    let start = Arc::new(Barrier::new(3));
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            let (gil, start) = (Arc::clone(&gil), Arc::clone(&start));
+            spawn_named(Some(&format!("vm \"{i}\"")), move || {
+                start.wait();
+                let deadline = Instant::now() + Duration::from_millis(80);
+                let mut g = gil.acquire();
+                let mut n = 0u32;
+                while Instant::now() < deadline {
+                    n += 1;
+                    if g.should_yield() {
+                        g.checkpoint();
+                    }
+                    if n.is_multiple_of(5000) {
+                        g.detach(|| std::thread::sleep(Duration::from_micros(200)));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join();
+    }
+    gil.set_event_hook(None);
+    gil
+}
+
+#[test]
+fn the_trace_file_is_json_with_a_track_per_thread_and_disjoint_holding_spans() {
+    common::setup();
+    let recorder = TraceRecorder::new();
+    let gil = contended_run(&recorder);
+    let path = std::env::temp_dir().join(format!("gilock-trace-{}.json", std::process::id()));
+    recorder.write_to_file(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc = Parser::parse(&text).unwrap_or_else(|e| panic!("not JSON: {e}"));
+    // The extra check with a real JSON reader, where there is one.
+    if let Ok(out) = std::process::Command::new("python3")
+        .args(["-c", "import json,sys; json.load(open(sys.argv[1]))"])
+        .arg(&path)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "python3 json: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+
+    let Some(Json::Arr(events)) = doc.get("traceEvents") else {
+        panic!("no traceEvents array");
+    };
+    // Tracks: thread_name metadata per thread, names escaped and restored.
+    let mut names: HashMap<u64, String> = HashMap::new();
+    for e in events {
+        assert_eq!(e.num("pid"), Some(1.0));
+        if e.str("ph") == Some("M") && e.str("name") == Some("thread_name") {
+            let tid = e.num("tid").unwrap() as u64;
+            let name = e.get("args").and_then(|a| a.str("name")).unwrap();
+            names.insert(tid, name.to_string());
+        }
+    }
+    let mut expected: Vec<String> = (0..3).map(|i| format!("vm \"{i}\"")).collect();
+    let mut got: Vec<String> = names.values().cloned().collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+
+    // Spans: complete events with a thread that has a track.
+    let mut holding: Vec<(f64, f64, u64)> = Vec::new();
+    let mut waiting = 0;
+    let mut forced = 0;
+    for e in events.iter().filter(|e| e.str("ph") == Some("X")) {
+        let tid = e.num("tid").unwrap() as u64;
+        assert!(names.contains_key(&tid), "span on a thread without a track");
+        let (ts, dur) = (e.num("ts").unwrap(), e.num("dur").unwrap());
+        assert!(ts >= 0.0 && dur >= 0.0);
+        match e.str("name") {
+            Some("holding") => {
+                holding.push((ts, dur, tid));
+                let released = e.get("args").and_then(|a| a.str("released")).unwrap();
+                assert!(released == "forced" || released == "voluntary");
+                forced += usize::from(released == "forced");
+            }
+            Some("waiting") => waiting += 1,
+            other => panic!("unexpected span {other:?}"),
+        }
+    }
+    let tracks_holding: std::collections::HashSet<_> = holding.iter().map(|h| h.2).collect();
+    assert_eq!(tracks_holding.len(), 3, "every thread held the Gil");
+    assert!(waiting > 0, "no waiting span in a contended run");
+    assert!(forced > 0, "no forced switch in 80 ms at a 0.3 ms interval");
+    // The Gil is held by one thread at a time: holding spans of different
+    // threads do not overlap (timestamps are exact to the nanosecond).
+    holding.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for w in holding.windows(2) {
+        let end = w[0].0 + w[0].1;
+        assert!(
+            end <= w[1].0 + 0.0005,
+            "holding spans overlap: {:?} ends at {end} after {:?} began",
+            w[0],
+            w[1]
+        );
+    }
+    // Every acquisition made a holding span, every wait a waiting one.
+    let st = gil.stats();
+    assert_eq!(holding.len() as u64, st.acquisitions);
+    assert_eq!(waiting as u64, st.waits());
+}
+
+#[test]
+fn spans_match_the_json() {
+    common::setup();
+    let recorder = TraceRecorder::new();
+    let gil = Gil::new();
+    gil.set_event_hook(Some(recorder.hook()));
+    let mut g = gil.acquire();
+    g.detach(|| ());
+    drop(g);
+    gil.set_event_hook(None);
+    let spans = recorder.spans();
+    assert_eq!(spans.len(), 2);
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.kind == SpanKind::Holding { forced: false })
+    );
+    assert!(spans[0].start + spans[0].duration <= spans[1].start);
+    let doc = Parser::parse(&recorder.to_json()).unwrap();
+    let Some(Json::Arr(events)) = doc.get("traceEvents") else {
+        panic!()
+    };
+    assert_eq!(
+        events.iter().filter(|e| e.str("ph") == Some("X")).count(),
+        2
+    );
+    recorder.clear();
+    assert!(recorder.spans().is_empty());
+}

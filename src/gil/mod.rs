@@ -44,21 +44,15 @@
 //! leaked guard) is kept until the Gil drops (see `registry`).
 
 mod breaker;
-mod hooks;
 mod policy;
 mod registry;
 mod stats;
 mod thread_state;
-#[cfg(feature = "std")]
-mod trace;
 
 pub use breaker::EvalBreaker;
-pub use hooks::{GilEvent, GilEventKind, GilHook};
 pub use policy::SwitchPolicy;
-pub use stats::{GilStats, ThreadStats, WaitHistogram};
+pub use stats::{GilStats, ThreadStats};
 pub use thread_state::{ThreadState, ThreadStatus};
-#[cfg(feature = "std")]
-pub use trace::{Span, SpanKind, TraceRecorder};
 
 use crate::error::Interrupted;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
@@ -70,7 +64,7 @@ use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
-use stats::{GilCounters, bump};
+use stats::{GilCounters, add_duration, bump};
 use thread_state::TOKEN_FLAGS;
 
 const LOCKED: u8 = 0b01;
@@ -85,6 +79,15 @@ const PRIORITY: usize = 0b001;
 /// over a preempted waiter, the oldest preempted waiter is served next.
 /// (1 under loom, so that a model reaches the bound with few threads.)
 pub(crate) const MAX_OVERTAKES: usize = if cfg!(loom) { 1 } else { 4 };
+
+/// Under `SwitchPolicy::Interactive`, how long a thread switched out at a
+/// checkpoint spins for the Gil before it parks: the thread that asked for
+/// it is usually interactive and lets go again within microseconds (its next
+/// socket call), and a parked thread would need a wake-up (tens of µs on a
+/// loaded machine) and cost the CPU-bound thread as much again in its own
+/// time. Spinning never delays the holder (it does not hold the Gil) and
+/// costs at most this per forced switch.
+const SPIN_AFTER_PREEMPTION: Duration = Duration::from_micros(50);
 
 /// The Gil is yours: the releaser left `LOCKED` set and made you the holder.
 const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
@@ -149,8 +152,6 @@ const fn interval_to_micros(interval: Duration) -> u64 {
 pub struct Gil {
     state: AtomicU8,
     policy: AtomicU8,
-    /// Whether an event hook is registered (see `hooks`).
-    hooks: hooks::Flag,
     /// The holder's `ThreadState` address, or 0 (see the module docs).
     holder: AtomicUsize,
     /// The ident of the thread that took the Gil last, to count switches.
@@ -182,6 +183,9 @@ struct Wait {
     interruptible: bool,
     /// Coming back from a voluntary release under `Interactive`.
     priority: bool,
+    /// Preempted under `Interactive`: spin a while before parking (see
+    /// `SPIN_AFTER_PREEMPTION`).
+    spin: bool,
 }
 
 enum Outcome {
@@ -217,7 +221,6 @@ impl Gil {
                 in_transit: AtomicUsize::new(0),
                 overtakes: AtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
-                hooks: hooks::Flag::new(),
                 id: core::sync::atomic::AtomicU64::new(0),
                 counters: GilCounters::new(),
                 listing: registry::Listing::new(),
@@ -278,6 +281,7 @@ impl Gil {
             deadline: None,
             interruptible: false,
             priority: false,
+            spin: false,
         };
         match self.lock_slow(ts, wait) {
             Outcome::Acquired => GilGuard::new(self, ts),
@@ -316,6 +320,7 @@ impl Gil {
             deadline: park::clock::deadline_after(timeout),
             interruptible: false,
             priority: false,
+            spin: false,
         };
         match self.lock_slow(ts, wait) {
             Outcome::Acquired => Some(GilGuard::new(self, ts)),
@@ -365,6 +370,7 @@ impl Gil {
             deadline: None,
             interruptible: true,
             priority: false,
+            spin: false,
         };
         match self.lock_slow(ts, wait) {
             Outcome::Acquired => Ok(GilGuard::new(self, ts)),
@@ -520,7 +526,6 @@ impl Gil {
         ts.depth
             .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         ts.set_status(ThreadStatus::Attached);
-        hooks::fire(self, ts, GilEventKind::Resumed);
     }
 
     /// Waits for the Gil. On `Acquired` the bookkeeping is done except for
@@ -529,7 +534,6 @@ impl Gil {
     fn lock_slow(&self, ts: &ThreadState, wait: Wait) -> Outcome {
         let start = Instant::now();
         ts.set_status(ThreadStatus::Waiting);
-        hooks::fire(self, ts, GilEventKind::Ready);
         if wait.interruptible {
             ts.set_waiting_on(self.key());
         }
@@ -540,19 +544,15 @@ impl Gil {
         match outcome {
             Outcome::Acquired => {
                 let waited = start.elapsed();
-                self.counters.record_wait(waited);
+                add_duration(&self.counters.total_wait, waited);
                 ts.counters.record_wait(waited);
                 self.attached(ts);
             }
             Outcome::Interrupted => {
                 ts.take_interrupt();
                 ts.set_status(ThreadStatus::Detached);
-                hooks::fire(self, ts, GilEventKind::GaveUp);
             }
-            Outcome::TimedOut => {
-                ts.set_status(ThreadStatus::Detached);
-                hooks::fire(self, ts, GilEventKind::GaveUp);
-            }
+            Outcome::TimedOut => ts.set_status(ThreadStatus::Detached),
         }
         outcome
     }
@@ -565,6 +565,9 @@ impl Gil {
         );
         let mut spin = SpinWait::new();
         let mut parked_before = false;
+        // Woken to compete for a freed Gil (`How::Compete`) and not parked
+        // since: leaving now must pass the wake on (see below).
+        let competing = Cell::new(false);
         // The switch number at the start of the interval that just ran out
         // without a switch, if one did: ask the holder to drop the Gil.
         let mut request_drop: Option<u64> = None;
@@ -572,9 +575,17 @@ impl Gil {
             gil: self,
             counted: Cell::new(false),
         };
+        if wait.spin && !cfg!(loom) && self.spin_for_gil(ts) {
+            return Outcome::Acquired;
+        }
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if wait.interruptible && ts.interrupt_pending() {
+                if competing.get() {
+                    // The Gil may be free with waiters parked and nobody
+                    // woken to take it: wake the next one.
+                    self.wake_competitor();
+                }
                 return Outcome::Interrupted;
             }
             if state & LOCKED == 0 {
@@ -634,6 +645,7 @@ impl Gil {
                 if self.state.load(Ordering::Acquire) != LOCKED | PARKED {
                     return false;
                 }
+                competing.set(false);
                 if let Some(switches) = request_drop {
                     // Only if still no switch since the interval began
                     // (invariant 5).
@@ -683,8 +695,15 @@ impl Gil {
                     // drop request.
                     return Outcome::Acquired;
                 }
-                ParkResult::Unparked(park::TOKEN_INTERRUPTED) => return Outcome::Interrupted,
-                ParkResult::Unparked(_) | ParkResult::Invalid => {}
+                ParkResult::Unparked(park::TOKEN_INTERRUPTED) if wait.interruptible => {
+                    return Outcome::Interrupted;
+                }
+                // A late `ThreadState::interrupt` aimed at an interruptible
+                // wait this thread has left since: this wait ignores it (the
+                // flag stays set for the next checkpoint) and parks again.
+                ParkResult::Unparked(park::TOKEN_INTERRUPTED) => {}
+                ParkResult::Unparked(_) => competing.set(true),
+                ParkResult::Invalid => {}
                 ParkResult::TimedOut => {
                     if wait.deadline.is_some_and(|d| d.has_passed()) {
                         return Outcome::TimedOut;
@@ -698,10 +717,41 @@ impl Gil {
         }
     }
 
+    /// Spins up to `SPIN_AFTER_PREEMPTION` for the Gil to be free and takes
+    /// it; false if it was not (the caller parks as usual).
+    fn spin_for_gil(&self, ts: &ThreadState) -> bool {
+        let until = Instant::now().checked_add(SPIN_AFTER_PREEMPTION);
+        loop {
+            let state = self.state.load(Ordering::Relaxed);
+            if state & LOCKED == 0 {
+                if self
+                    .state
+                    .compare_exchange_weak(
+                        state,
+                        state | LOCKED,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    self.publish_holder(ts);
+                    return true;
+                }
+                continue;
+            }
+            if until.is_none_or(|u| u.has_passed()) {
+                return false;
+            }
+            for _ in 0..32 {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
     /// Releases the Gil held by `ts`, handing it to the next waiter if there
-    /// is one. Returns whether it was handed to another thread.
-    fn release(&self, ts: &ThreadState, forced: bool) -> bool {
-        hooks::fire(self, ts, GilEventKind::Suspended { forced });
+    /// is one (see `How` for `Compete`). Returns whether it was handed to
+    /// another thread.
+    fn release(&self, ts: &ThreadState, how: How) -> bool {
         ts.set_status(ThreadStatus::Detached);
         // Unpublished before the word is released (see the module docs); if
         // waiters make the fast path fail, the slow path names the heir.
@@ -719,14 +769,14 @@ impl Gil {
             }
             return false;
         }
-        self.release_slow(ts, forced)
+        self.release_slow(ts, how)
     }
 
     #[cold]
-    fn release_slow(&self, ts: &ThreadState, forced: bool) -> bool {
+    fn release_slow(&self, ts: &ThreadState, how: How) -> bool {
         loop {
             let heir = self.find_heir();
-            if let Some(handed) = self.wake_heir(ts, heir, forced) {
+            if let Some(handed) = self.wake_heir(ts, heir, how) {
                 return handed;
             }
             // The heir left (timed out, interrupted) or someone queued
@@ -778,10 +828,14 @@ impl Gil {
         }
     }
 
-    /// Hands the Gil to the waiter parked with `heir`, or with `None`
-    /// releases it if nobody waits. Returns `Some(handed)`, or `None` when
-    /// the queue changed since `find_heir` (nothing changed then).
-    fn wake_heir(&self, ts: &ThreadState, heir: Option<Heir>, forced: bool) -> Option<bool> {
+    /// Hands the Gil to the waiter parked with `heir` (or, `How::Compete`
+    /// and no drop request, frees it and wakes that waiter to take it), or
+    /// with `None` releases it if nobody waits. Returns `Some(handed)`, or
+    /// `None` when the queue changed since `find_heir` (nothing changed
+    /// then).
+    fn wake_heir(&self, ts: &ThreadState, heir: Option<Heir>, how: How) -> Option<bool> {
+        let forced = how == How::Forced;
+        let competed = Cell::new(false);
         let overtakes = heir.is_some_and(|h| h.overtakes);
         let heir = heir.map(|h| h.token);
         let found = Cell::new(false);
@@ -807,6 +861,17 @@ impl Gil {
                     // let a waiter see the stale PARKED and sleep forever.)
                     self.state.swap(0, Ordering::Release);
                 }
+                return park::DEFAULT_UNPARK_TOKEN;
+            }
+            // Under the queue lock with `holder` already cleared, no waiter
+            // can ask us any more: this look at the drop request is final.
+            if how == How::Compete && ts.eval_breaker().load(Ordering::Relaxed) & DROP_REQUEST == 0
+            {
+                // Free the word (a swap, as above) and let the heir take it,
+                // unless the releaser is back first.
+                let parked = if result.have_more_threads { PARKED } else { 0 };
+                self.state.swap(parked, Ordering::Release);
+                competed.set(true);
                 return park::DEFAULT_UNPARK_TOKEN;
             }
             let rank = heir.map_or(0, |t| t.0 & PRIORITY);
@@ -845,7 +910,7 @@ impl Gil {
         // the releaser and the heir (both alive), and cannot unwind.
         let result = unsafe { park::unpark_filter(self.key(), filter, callback) };
         if result.unparked_threads != 0 {
-            Some(true)
+            Some(!competed.get())
         } else if heir.is_none() && !result.have_more_threads {
             Some(false)
         } else {
@@ -853,10 +918,30 @@ impl Gil {
         }
     }
 
+    /// Wakes the waiter `find_heir` picks to compete for the Gil, for a
+    /// waiter that was woken to do so and leaves (interrupted) instead.
+    #[cold]
+    fn wake_competitor(&self) {
+        let Some(heir) = self.find_heir() else {
+            return;
+        };
+        let filter = |token: ParkToken| {
+            if token == heir.token {
+                FilterOp::Unpark
+            } else {
+                FilterOp::Skip
+            }
+        };
+        // SAFETY: our own key; waking a waiter with the default token makes
+        // it look at the word again, which every Gil wait handles; nothing
+        // here unwinds. (If the heir left meanwhile, it looks by itself.)
+        unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
+    }
+
     /// Takes the Gil back after a release in the middle of a guard's life
     /// (a switch, `detach`, a Condition wait). `priority`: coming back from
     /// a voluntary release. Returns whether it had to wait.
-    fn reacquire(&self, ts: &ThreadState, priority: bool) -> bool {
+    fn reacquire(&self, ts: &ThreadState, priority: bool, spin: bool) -> bool {
         let depth = ts.depth.load(Ordering::Relaxed);
         let waited = if self.lock_fast() {
             self.became_holder_fast(ts);
@@ -866,6 +951,7 @@ impl Gil {
                 deadline: None,
                 interruptible: false,
                 priority,
+                spin: spin && !priority && self.policy() == SwitchPolicy::Interactive,
             };
             match self.lock_slow(ts, wait) {
                 Outcome::Acquired => true,
@@ -878,6 +964,21 @@ impl Gil {
         ts.depth.store(depth, Ordering::Relaxed);
         waited
     }
+}
+
+/// How a holder lets go of the Gil.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// At a drop request (a forced switch): hand to the heir.
+    Forced,
+    /// Hand to the heir.
+    Handoff,
+    /// `SwitchPolicy::Interactive`, a voluntary release (detach, a Condition
+    /// wait): free the Gil and wake the heir to take it, so that a thread
+    /// back from a short detach (a non-blocking send) takes it straight back
+    /// instead of waiting for the heir to wake up, run to a checkpoint and
+    /// hand it back. A release with a drop request pending hands off.
+    Compete,
 }
 
 /// The waiter `find_heir` chose.
@@ -929,7 +1030,6 @@ impl Drop for Gil {
         let id = self.id.load(core::sync::atomic::Ordering::Relaxed);
         if id != 0 {
             registry::gil_dropped(&self.listing, id);
-            hooks::gil_dropped(self);
         }
     }
 }
@@ -1042,11 +1142,11 @@ impl<'a> GilGuard<'a> {
                 // checkpoint, a moment from now.
             } else if self.gil.has_waiters() {
                 let (gil, ts) = (self.gil, self.ts);
-                let handed = gil.release(ts, true);
+                let handed = gil.release(ts, How::Forced);
                 if handed {
                     bump(&ts.counters.forced_releases);
                 }
-                let waited = gil.reacquire(ts, false);
+                let waited = gil.reacquire(ts, false, true);
                 result.switched = handed || waited;
             } else {
                 self.ts
@@ -1068,11 +1168,11 @@ impl<'a> GilGuard<'a> {
             return false;
         }
         let (gil, ts) = (self.gil, self.ts);
-        let handed = gil.release(ts, false);
+        let handed = gil.release(ts, How::Handoff);
         if handed {
             bump(&ts.counters.voluntary_releases);
         }
-        let waited = gil.reacquire(ts, false);
+        let waited = gil.reacquire(ts, false, false);
         handed || waited
     }
 
@@ -1129,7 +1229,12 @@ impl<'a> GilGuard<'a> {
         let (gil, ts) = (self.gil, self.ts);
         self.saved_depth = ts.depth.swap(0, Ordering::Relaxed);
         bump(&ts.counters.voluntary_releases);
-        gil.release(ts, false);
+        let how = if gil.policy() == SwitchPolicy::Interactive {
+            How::Compete
+        } else {
+            How::Handoff
+        };
+        gil.release(ts, how);
         ts.set_status(ThreadStatus::Waiting);
     }
 
@@ -1142,7 +1247,7 @@ impl<'a> GilGuard<'a> {
         let extra = ts.depth.load(Ordering::Relaxed);
         if !gil.held_by(ts) {
             ts.depth.store(0, Ordering::Relaxed);
-            gil.reacquire(ts, true);
+            gil.reacquire(ts, true, false);
         }
         ts.depth.store(self.saved_depth + extra, Ordering::Relaxed);
         ts.set_status(ThreadStatus::Attached);
@@ -1177,7 +1282,7 @@ impl Drop for GilGuard<'_> {
             return;
         }
         ts.depth.store(0, Ordering::Relaxed);
-        self.gil.release(ts, false);
+        self.gil.release(ts, How::Handoff);
     }
 }
 

@@ -44,15 +44,21 @@
 //! leaked guard) is kept until the Gil drops (see `registry`).
 
 mod breaker;
+mod hooks;
 mod policy;
 mod registry;
 mod stats;
 mod thread_state;
+#[cfg(feature = "std")]
+mod trace;
 
 pub use breaker::EvalBreaker;
+pub use hooks::{GilEvent, GilEventKind, GilHook};
 pub use policy::SwitchPolicy;
-pub use stats::{GilStats, ThreadStats};
+pub use stats::{GilStats, ThreadStats, WaitHistogram};
 pub use thread_state::{ThreadState, ThreadStatus};
+#[cfg(feature = "std")]
+pub use trace::{Span, SpanKind, TraceRecorder};
 
 use crate::error::Interrupted;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
@@ -64,7 +70,7 @@ use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
-use stats::{GilCounters, add_duration, bump};
+use stats::{GilCounters, bump};
 use thread_state::TOKEN_FLAGS;
 
 const LOCKED: u8 = 0b01;
@@ -152,6 +158,8 @@ const fn interval_to_micros(interval: Duration) -> u64 {
 pub struct Gil {
     state: AtomicU8,
     policy: AtomicU8,
+    /// Whether an event hook is registered (see `hooks`).
+    hooks: hooks::Flag,
     /// The holder's `ThreadState` address, or 0 (see the module docs).
     holder: AtomicUsize,
     /// The ident of the thread that took the Gil last, to count switches.
@@ -221,6 +229,7 @@ impl Gil {
                 in_transit: AtomicUsize::new(0),
                 overtakes: AtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
+                hooks: hooks::Flag::new(),
                 id: core::sync::atomic::AtomicU64::new(0),
                 counters: GilCounters::new(),
                 listing: registry::Listing::new(),
@@ -526,6 +535,7 @@ impl Gil {
         ts.depth
             .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         ts.set_status(ThreadStatus::Attached);
+        hooks::fire(self, ts, GilEventKind::Resumed);
     }
 
     /// Waits for the Gil. On `Acquired` the bookkeeping is done except for
@@ -534,6 +544,7 @@ impl Gil {
     fn lock_slow(&self, ts: &ThreadState, wait: Wait) -> Outcome {
         let start = Instant::now();
         ts.set_status(ThreadStatus::Waiting);
+        hooks::fire(self, ts, GilEventKind::Ready);
         if wait.interruptible {
             ts.set_waiting_on(self.key());
         }
@@ -544,15 +555,19 @@ impl Gil {
         match outcome {
             Outcome::Acquired => {
                 let waited = start.elapsed();
-                add_duration(&self.counters.total_wait, waited);
+                self.counters.record_wait(waited);
                 ts.counters.record_wait(waited);
                 self.attached(ts);
             }
             Outcome::Interrupted => {
                 ts.take_interrupt();
                 ts.set_status(ThreadStatus::Detached);
+                hooks::fire(self, ts, GilEventKind::GaveUp);
             }
-            Outcome::TimedOut => ts.set_status(ThreadStatus::Detached),
+            Outcome::TimedOut => {
+                ts.set_status(ThreadStatus::Detached);
+                hooks::fire(self, ts, GilEventKind::GaveUp);
+            }
         }
         outcome
     }
@@ -752,6 +767,13 @@ impl Gil {
     /// is one (see `How` for `Compete`). Returns whether it was handed to
     /// another thread.
     fn release(&self, ts: &ThreadState, how: How) -> bool {
+        hooks::fire(
+            self,
+            ts,
+            GilEventKind::Suspended {
+                forced: how == How::Forced,
+            },
+        );
         ts.set_status(ThreadStatus::Detached);
         // Unpublished before the word is released (see the module docs); if
         // waiters make the fast path fail, the slow path names the heir.
@@ -1030,6 +1052,7 @@ impl Drop for Gil {
         let id = self.id.load(core::sync::atomic::Ordering::Relaxed);
         if id != 0 {
             registry::gil_dropped(&self.listing, id);
+            hooks::gil_dropped(self);
         }
     }
 }

@@ -131,11 +131,13 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
     let hard_end = Instant::now() + WARMUP + measure + Duration::from_secs(5);
     let stop = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(cpu_threads + 2));
-    let counters: Arc<Vec<Counter>> = Arc::new((0..cpu_threads).map(|_| Counter::default()).collect());
+    let counters: Arc<Vec<Counter>> =
+        Arc::new((0..cpu_threads).map(|_| Counter::default()).collect());
 
     let cpu: Vec<_> = (0..cpu_threads)
         .map(|i| {
-            let (gil, stop, start, counters) = (gil.clone(), stop.clone(), start.clone(), counters.clone());
+            let (gil, stop, start, counters) =
+                (gil.clone(), stop.clone(), start.clone(), counters.clone());
             thread::spawn(move || {
                 start.wait();
                 let mut guard = gil.acquire();
@@ -186,7 +188,9 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
     while now < end {
         seq += 1;
         let sent = now;
-        client.send(&seq.to_le_bytes()).expect("send to the echo server");
+        client
+            .send(&seq.to_le_bytes())
+            .expect("send to the echo server");
         // Read until our own echo comes back (a late echo of an earlier
         // datagram is skipped) or the read times out.
         loop {
@@ -303,12 +307,17 @@ fn main() {
             eprintln!("  {policy:?}, {n} CPU thread(s): {:?}", ours[p][c]);
         }
     }
-    let cpython = if args.python { run_cpython(args.seconds) } else { None };
+    let cpython = if args.python {
+        run_cpython(args.seconds)
+    } else {
+        None
+    };
 
-    let columns: Vec<(&str, [Cell; 3])> = [("gilock Fifo", ours[0]), ("gilock Interactive", ours[1])]
-        .into_iter()
-        .chain(cpython.map(|c| ("CPython 3 (5 ms)", [c[0], c[1], c[2]])))
-        .collect();
+    let columns: Vec<(&str, [Cell; 3])> =
+        [("gilock Fifo", ours[0]), ("gilock Interactive", ours[1])]
+            .into_iter()
+            .chain(cpython.map(|c| ("CPython 3 (5 ms)", [c[0], c[1], c[2]])))
+            .collect();
     let mut header = format!("{:<34}", "");
     for (name, _) in &columns {
         header += &format!("{name:>20}");
@@ -316,13 +325,20 @@ fn main() {
     println!("\n{header}");
     type Row = (&'static str, fn(&Cell, &Cell) -> String);
     let rows: [Row; 5] = [
-        ("round trips/s", |c, _| format!("{:.0}", c.round_trips_per_s)),
+        ("round trips/s", |c, _| {
+            format!("{:.0}", c.round_trips_per_s)
+        }),
         ("  vs no CPU thread", |c, base| {
-            format!("{:.0}%", 100.0 * c.round_trips_per_s / base.round_trips_per_s.max(1e-9))
+            format!(
+                "{:.0}%",
+                100.0 * c.round_trips_per_s / base.round_trips_per_s.max(1e-9)
+            )
         }),
         ("  mean round trip", |c, _| format!("{:.0} µs", c.mean_us)),
         ("  p99 round trip", |c, _| format!("{:.0} µs", c.p99_us)),
-        ("CPU work units/s (all threads)", |c, _| format!("{:.0}", c.cpu_units_per_s)),
+        ("CPU work units/s (all threads)", |c, _| {
+            format!("{:.0}", c.cpu_units_per_s)
+        }),
     ];
     for (c, &n) in CPU_COUNTS.iter().enumerate() {
         println!("{n} CPU thread(s)");
@@ -338,7 +354,11 @@ fn main() {
         }
         if n > 0 {
             let ratio = ours[1][c].cpu_units_per_s / ours[0][c].cpu_units_per_s.max(1e-9);
-            println!("  {:<32}{:>40}", "CPU work Interactive/Fifo", format!("{:.0}%", 100.0 * ratio));
+            println!(
+                "  {:<32}{:>40}",
+                "CPU work Interactive/Fifo",
+                format!("{:.0}%", 100.0 * ratio)
+            );
         }
     }
     println!(

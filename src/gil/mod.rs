@@ -24,7 +24,12 @@
 //! a release looks over the queue for the lowest ticket (a second pass under
 //! the queue lock, only when someone waits) and hands the Gil to that
 //! waiter. Under `SwitchPolicy::Interactive`, waiters back from a voluntary
-//! release carry a `PRIORITY` flag in their park token and come first.
+//! release carry a `PRIORITY` flag in their park token and come first, but
+//! at most `MAX_OVERTAKES` handoffs in a row pass over a waiter without it
+//! (the starvation bound). Under `Interactive` a voluntary release (detach,
+//! a Condition wait) without a pending drop request is the one release that
+//! does not hand over: it frees the word (keeping `PARKED`) and wakes the
+//! heir to compete for it, so the detached thread may take it back first.
 //! A waiter whose interval just ran out is out of the queue for the moment
 //! it takes to park again; it is counted (`Transit`), and a forced switch
 //! waits for the next checkpoint rather than pass it over.
@@ -1202,7 +1207,9 @@ impl<'a> GilGuard<'a> {
     /// Releases the Gil around `f` and takes it back afterwards
     /// (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`): for blocking
     /// work that does not touch interpreter state. A waiting thread gets the
-    /// Gil at once. The Gil is taken back even if `f` panics.
+    /// Gil at once (under [`SwitchPolicy::Interactive`] it is woken to take
+    /// it, and this thread may take it back first if `f` returns before the
+    /// waiter runs). The Gil is taken back even if `f` panics.
     ///
     /// ```
     /// use gilock::{Gil, ThreadStatus};

@@ -14,6 +14,9 @@
 //!   the pair's throughput against one thread alone;
 //! - (d) two CPU-bound threads plus one that sleeps 1 ms inside `detach` in a
 //!   loop: that thread's wait to get the Gil back after each sleep.
+//! - (e) event hooks: uncontended acquire + release with no hook, a no-op
+//!   hook and the `TraceRecorder`; and (d) under Interactive with and
+//!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part).
 //!
 //! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
 //! changes it). Numbers taken while other processes compete for the CPUs are
@@ -380,6 +383,10 @@ fn opt_ms(x: Option<f64>) -> String {
 fn main() {
     let run_for = Duration::from_secs_f64(env_f64("GILOCK_BENCH_SECS", 3.0));
     let interval = Duration::from_secs_f64(env_f64("GILOCK_BENCH_INTERVAL_MS", 5.0) / 1e3);
+    if std::env::var("GILOCK_BENCH_ONLY").as_deref() == Ok("hooks") {
+        hooks::section(interval, calibrate(), run_for);
+        return;
+    }
     let iv = ms(interval);
     println!(
         "gil bench: interval {iv} ms, timed phases {:.1} s each (GILOCK_BENCH_SECS), {} CPUs, \
@@ -620,4 +627,136 @@ fn main() {
         "(d) targets are DESIGN.md's (Fifo mean <= 1.5, p99 <= 2.5 intervals; issue 3 asked mean <= 1 \
          interval, which FIFO order cannot meet when a CPU-bound waiter is ahead; DESIGN.md explains)."
     );
+    println!();
+    hooks::section(interval, iters, run_for);
+}
+
+// ---------------------------------------------------------------- (e)
+
+/// What event hooks cost: the uncontended acquire + release with no hook
+/// (the price of the flag load every transition pays), a no-op hook and the
+/// trace recorder; and the (d) scenario under Interactive (two CPU threads
+/// and a thread back from 1 ms of I/O) with and without the recorder.
+mod hooks {
+    use super::{Contended, cpu_thread, io_thread, load_average, mean, ms, ns_per_op};
+    use gilock::{Gil, GilEvent, GilHook, SwitchPolicy, TraceRecorder};
+    use std::hint::black_box;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::{Arc, Barrier};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    fn uncontended(hook: Option<Arc<GilHook>>, recorder: Option<&TraceRecorder>) -> f64 {
+        let gil = Gil::new();
+        drop(gil.acquire());
+        gil.set_event_hook(hook);
+        ns_per_op(5, |n| {
+            // Spans pile up at one per iteration: start each round empty.
+            if let Some(r) = recorder {
+                r.clear();
+            }
+            for _ in 0..n {
+                drop(black_box(&gil).acquire());
+            }
+        })
+    }
+
+    fn convoy(
+        hook: Option<Arc<GilHook>>,
+        iters: u32,
+        interval: Duration,
+        run_for: Duration,
+    ) -> Contended {
+        let gil = Gil::with_switch_interval(interval);
+        gil.set_policy(SwitchPolicy::Interactive);
+        gil.set_event_hook(hook);
+        let stop = AtomicBool::new(false);
+        let start = Barrier::new(4);
+        thread::scope(|s| {
+            let cpus: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| cpu_thread(&gil, iters, &start, &stop)))
+                .collect();
+            let io = s.spawn(|| io_thread(&gil, &start, &stop));
+            start.wait();
+            let t = Instant::now();
+            thread::sleep(run_for);
+            stop.store(true, Relaxed);
+            Contended {
+                cpu: cpus.into_iter().map(|h| h.join().unwrap()).collect(),
+                io_waits: io.join().unwrap(),
+                elapsed: t.elapsed(),
+            }
+        })
+    }
+
+    pub fn section(interval: Duration, iters: u32, run_for: Duration) {
+        println!(
+            "(e) event hooks: uncontended, then (d) Interactive with and without the recorder ..."
+        );
+        let noop: Arc<GilHook> = Arc::new(|e: &GilEvent<'_>| {
+            black_box(e);
+        });
+        let (mut none, mut with_noop, mut with_rec) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        // Alternate so all three see the same machine conditions.
+        for _ in 0..3 {
+            none = none.min(uncontended(None, None));
+            with_noop = with_noop.min(uncontended(Some(Arc::clone(&noop)), None));
+            let rec = TraceRecorder::new();
+            with_rec = with_rec.min(uncontended(Some(rec.hook()), Some(&rec)));
+        }
+        let (mut off, mut on) = (Contended::default(), Contended::default());
+        let mut spans = 0;
+        for _ in 0..3 {
+            off.add(convoy(None, iters, interval, run_for / 3));
+            let rec = TraceRecorder::new();
+            on.add(convoy(Some(rec.hook()), iters, interval, run_for / 3));
+            spans += rec.spans().len();
+        }
+        let units = |c: &Contended| {
+            c.cpu.iter().map(|o| o.units).sum::<u64>() as f64 / c.elapsed.as_secs_f64()
+        };
+        let io_rate = |c: &Contended| c.io_waits.len() as f64 / c.elapsed.as_secs_f64();
+        let io_mean = |c: &Contended| ms(mean(&c.io_waits));
+        let cost = 100.0 * (1.0 - units(&on) / units(&off));
+        println!();
+        println!("{:<52} {:>14} {:>14}", "(e) figure", "no hook", "with hook");
+        println!(
+            "{:<52} {:>11.1} ns {:>11.1} ns",
+            "uncontended acquire+release, no-op hook", none, with_noop
+        );
+        println!(
+            "{:<52} {:>11.1} ns {:>11.1} ns",
+            "uncontended acquire+release, TraceRecorder", none, with_rec
+        );
+        println!(
+            "{:<52} {:>14.0} {:>14.0}",
+            "(d) Interactive: CPU work units/s",
+            units(&off),
+            units(&on)
+        );
+        println!(
+            "{:<52} {:>14.0} {:>14.0}",
+            "(d) Interactive: I/O round trips/s",
+            io_rate(&off),
+            io_rate(&on)
+        );
+        println!(
+            "{:<52} {:>11.3} ms {:>11.3} ms",
+            "(d) Interactive: wait after 1 ms I/O, mean",
+            io_mean(&off),
+            io_mean(&on)
+        );
+        // Throughput differences between runs are mostly noise from other
+        // processes; the recorder's own cost is its price per span (one
+        // uncontended acquire+release makes one span) times the spans.
+        let estimate =
+            100.0 * spans as f64 * (with_rec - none).max(0.0) * 1e-9 / on.elapsed.as_secs_f64();
+        println!(
+            "recorder overhead on CPU throughput: measured {cost:.1}%, estimated {estimate:.3}% \
+             ({spans} spans x {:.0} ns over {:.1} s; target <= 5%; load average {})",
+            with_rec - none,
+            on.elapsed.as_secs_f64(),
+            load_average()
+        );
+    }
 }

@@ -68,9 +68,9 @@ fn rounds_do_not_mix() {
 }
 
 /// A thread waits with a timeout while another waits without, for a
-/// barrier of three that the main thread never joins; the model timer
-/// fires at any moment after the timed thread took its deadline. The
-/// timeout must break the barrier and wake the untimed waiter too.
+/// barrier of three that the main thread never joins; once both wait, the
+/// model clock ticks. The timeout must break the barrier and wake the
+/// untimed waiter too, whichever of them runs first afterwards.
 ///
 /// Mutation: in `Barrier::wait_inner`, returned on `ParkResult::TimedOut`
 /// without `break_round` (the broken flag set, but the other waiters not

@@ -113,7 +113,10 @@ trait WaitAny<G> {
 }
 
 impl<'a, T> WaitAny<parking_lot::MutexGuard<'a, T>> for parking_lot::Condvar {
-    fn wait_any(&self, mut guard: parking_lot::MutexGuard<'a, T>) -> parking_lot::MutexGuard<'a, T> {
+    fn wait_any(
+        &self,
+        mut guard: parking_lot::MutexGuard<'a, T>,
+    ) -> parking_lot::MutexGuard<'a, T> {
         self.wait(&mut guard);
         guard
     }
@@ -312,14 +315,19 @@ fn main() {
         );
     }
 
-    println!("\nSemaphore release/acquire handoff, 2 threads (round trips/s; ratio to parking_lot):");
+    println!(
+        "\nSemaphore release/acquire handoff, 2 threads (round trips/s; ratio to parking_lot):"
+    );
     let rows = [
         (
             gilock::Semaphore::NAME,
             semaphore_handoff::<gilock::Semaphore>(budget),
         ),
         (PlSemaphore::NAME, semaphore_handoff::<PlSemaphore>(budget)),
-        (StdSemaphore::NAME, semaphore_handoff::<StdSemaphore>(budget)),
+        (
+            StdSemaphore::NAME,
+            semaphore_handoff::<StdSemaphore>(budget),
+        ),
     ];
     let peer = rows[1].1;
     for (name, rate) in rows {
@@ -332,7 +340,10 @@ fn main() {
 
     println!("\nSemaphore uncontended acquire+release, 1 thread (ns; ratio to parking_lot):");
     let rows = [
-        (gilock::Semaphore::NAME, uncontended::<gilock::Semaphore>(budget)),
+        (
+            gilock::Semaphore::NAME,
+            uncontended::<gilock::Semaphore>(budget),
+        ),
         (PlSemaphore::NAME, uncontended::<PlSemaphore>(budget)),
         (StdSemaphore::NAME, uncontended::<StdSemaphore>(budget)),
     ];

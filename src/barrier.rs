@@ -286,7 +286,13 @@ impl Barrier {
             }
             current.get() == Some(true)
         };
-        let filter = |_| if check() { FilterOp::Unpark } else { FilterOp::Stop };
+        let filter = |_| {
+            if check() {
+                FilterOp::Unpark
+            } else {
+                FilterOp::Stop
+            }
+        };
         let callback = |_: UnparkResult| {
             if check() {
                 self.broken.store(true, Ordering::Relaxed);
@@ -383,8 +389,16 @@ impl Barrier {
             // SAFETY: our own key; the callbacks touch only our atomics and
             // the caller's interrupt flag, and `before_sleep` releases the
             // caller's Gil, which may unpark but never parks or unwinds.
-            let result =
-                unsafe { park::park(key, validate, || waiter.release(), timed_out, token, deadline) };
+            let result = unsafe {
+                park::park(
+                    key,
+                    validate,
+                    || waiter.release(),
+                    timed_out,
+                    token,
+                    deadline,
+                )
+            };
             if matches!(result, ParkResult::Unparked(_) | ParkResult::TimedOut) {
                 waiter.reacquire();
             }

@@ -258,8 +258,16 @@ impl Event {
         // SAFETY: our own key; the callbacks touch only our word, and
         // `before_sleep` releases the caller's Gil, which may unpark but
         // never parks or unwinds (`Waiter::gil` checked that it is held).
-        let result =
-            unsafe { park::park(key, validate, || waiter.release(), timed_out, token, deadline) };
+        let result = unsafe {
+            park::park(
+                key,
+                validate,
+                || waiter.release(),
+                timed_out,
+                token,
+                deadline,
+            )
+        };
         let woken = match result {
             ParkResult::Invalid if interrupted.get() => Woken::Interrupted,
             ParkResult::Invalid => Woken::Set,

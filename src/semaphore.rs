@@ -173,7 +173,10 @@ impl RawSemaphore {
 
     /// The slow path: queue behind earlier waiters and wait for a handoff.
     fn acquire_slow(&self, n: usize, deadline: Option<Instant>, waiter: &Waiter) -> Acquired {
-        assert!(n <= MAX_PERMITS, "more permits asked for than a semaphore can hold");
+        assert!(
+            n <= MAX_PERMITS,
+            "more permits asked for than a semaphore can hold"
+        );
         let key = self.key();
         waiter.begin(key);
         let result = loop {
@@ -346,14 +349,16 @@ impl RawSemaphore {
                 None => {
                     // Nobody is parked: a stale `WAITERS` goes, and fast
                     // paths may race with us.
-                    let update = self.state.fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
-                        let total = (s >> 1).saturating_add(add).min(MAX_PERMITS);
-                        if bound.is_some_and(|b| total > b) {
-                            None
-                        } else {
-                            Some(total << 1)
-                        }
-                    });
+                    let update =
+                        self.state
+                            .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
+                                let total = (s >> 1).saturating_add(add).min(MAX_PERMITS);
+                                if bound.is_some_and(|b| total > b) {
+                                    None
+                                } else {
+                                    Some(total << 1)
+                                }
+                            });
                     refused.set(update.is_err());
                 }
             }
@@ -420,7 +425,10 @@ macro_rules! acquire_methods {
         /// took them (all or none).
         pub fn acquire_n_timeout(&self, n: usize, timeout: Duration) -> bool {
             let deadline = park::clock::deadline_after(timeout);
-            matches!(self.raw.acquire(n, deadline, &Waiter::plain()), Acquired::Yes)
+            matches!(
+                self.raw.acquire(n, deadline, &Waiter::plain()),
+                Acquired::Yes
+            )
         }
 
         /// Takes one permit while holding the Gil through `guard`: the Gil

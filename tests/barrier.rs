@@ -191,7 +191,9 @@ fn wait_with_releases_the_gil() {
     }
     let mut guard = shared.0.acquire();
     assert_eq!(
-        shared.1.wait_timeout_with(&mut guard, Duration::from_millis(5)),
+        shared
+            .1
+            .wait_timeout_with(&mut guard, Duration::from_millis(5)),
         Ok(Err(BrokenBarrierError))
     );
 }

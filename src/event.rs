@@ -12,7 +12,7 @@ use crate::error::Interrupted;
 use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, UnparkResult, UnparkToken};
 use crate::semaphore::Waiter;
-use crate::sync::{AtomicUsize, Ordering, const_fn};
+use crate::sync::{AtomicUsize, Ordering, SpinWait, const_fn};
 use core::fmt;
 use core::time::Duration;
 
@@ -228,6 +228,16 @@ impl Event {
         }
         if deadline.is_some_and(|d| d.has_passed()) {
             return Woken::TimedOut;
+        }
+        if !waiter.is_gil() {
+            // As `Semaphore`: the `set` may be a moment away; a Gil holder
+            // does not spin.
+            let mut spin = SpinWait::new();
+            while spin.spin() {
+                if self.is_set() {
+                    return Woken::Set;
+                }
+            }
         }
         let key = self.key();
         waiter.begin(key);

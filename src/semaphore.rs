@@ -23,7 +23,7 @@
 use crate::error::{Interrupted, SemaphoreReleaseError};
 use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
-use crate::sync::{AtomicUsize, Ordering, const_fn};
+use crate::sync::{AtomicUsize, Ordering, SpinWait, const_fn};
 use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::time::Duration;
@@ -272,6 +272,17 @@ impl RawSemaphore {
         }
         if deadline.is_some_and(|d| d.has_passed()) {
             return Acquired::TimedOut;
+        }
+        if !waiter.is_gil() {
+            // A release on another core may be a moment away (a handoff
+            // between two threads); a Gil holder must not spin, others
+            // wait for the Gil.
+            let mut spin = SpinWait::new();
+            while spin.spin() {
+                if self.try_acquire(n) {
+                    return Acquired::Yes;
+                }
+            }
         }
         self.acquire_slow(n, deadline, waiter)
     }

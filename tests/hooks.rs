@@ -364,3 +364,30 @@ fn display_prints_the_counters() {
     assert!(text.contains(">= 100"), "{text}");
     assert!(text.contains("75.0%"), "{text}");
 }
+
+#[test]
+fn a_panicking_hook_is_removed_and_the_gil_keeps_working() {
+    common::setup();
+    let gil = Arc::new(Gil::new());
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&calls);
+    gil.set_event_hook(Some(Arc::new(move |e: &GilEvent<'_>| {
+        counter.fetch_add(1, Relaxed);
+        if e.kind == GilEventKind::Resumed {
+            panic!("hook panics on purpose");
+        }
+    })));
+    // The panic is caught inside the acquire: the guard is returned and the
+    // Gil is held by this thread as it should be.
+    let guard = gil.acquire();
+    assert!(gil.is_held_by_current_thread());
+    assert!(!gil.has_event_hook(), "a panicking hook stays registered");
+    drop(guard);
+    assert!(!gil.is_locked());
+    let seen = calls.load(Relaxed);
+    assert_eq!(seen, 2, "Started, then the panicking Resumed");
+    // Another thread takes the Gil normally; the hook is not called again.
+    let other = Arc::clone(&gil);
+    spawn_named(None, move || drop(other.acquire())).join();
+    assert_eq!(calls.load(Relaxed), seen);
+}

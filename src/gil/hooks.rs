@@ -74,7 +74,7 @@ pub enum GilEventKind {
 }
 
 /// One event of one thread on a [`Gil`], passed to the hook registered with
-/// [`Gil::set_event_hook`].
+/// `Gil::set_event_hook` (with `std`).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct GilEvent<'a> {
@@ -90,13 +90,14 @@ pub struct GilEvent<'a> {
     pub at: std::time::Instant,
 }
 
-/// The callback type of [`Gil::set_event_hook`].
+/// The callback type of `Gil::set_event_hook` (with `std`).
 ///
 /// It runs on the thread the event is about, at the transition itself
 /// (`Resumed` and `Suspended` with the Gil held), so it should be quick. It
 /// must not use the Gil it observes (acquiring it from a `Suspended` event
-/// panics as any re-acquire does); a panic in the hook unwinds out of the
-/// Gil call that sent the event.
+/// would be a re-acquire). A hook that panics is removed: the panic is
+/// reported by the panic hook as usual, then caught, so it never leaves the
+/// Gil half-released or taken by a thread that does not know it.
 pub type GilHook = dyn Fn(&GilEvent<'_>) + Send + Sync;
 
 /// The per-Gil "a hook is registered" flag. Not a loom atomic: it carries
@@ -166,22 +167,30 @@ mod imp {
             .map(|e| (e.generation, Arc::clone(&e.hook)))
     }
 
-    fn call(hook: &GilHook, kind: GilEventKind, ts: &ThreadState) {
-        hook(&GilEvent {
+    /// Calls the hook; returns false if it panicked. The events fire in the
+    /// middle of the Gil's transitions (holding it, or about to release
+    /// it), where an unwind would leave the Gil taken for good.
+    fn call(hook: &GilHook, kind: GilEventKind, ts: &ThreadState) -> bool {
+        let event = GilEvent {
             kind,
             thread: ts,
             at: std::time::Instant::now(),
-        });
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&event))).is_ok()
     }
 
-    /// Announces `ts` to the hook of `generation` if it was not yet.
-    fn announce(hook: &GilHook, generation: u64, ts: &ThreadState) {
+    /// Sends `kind`, preceded by `Started` if the hook of `generation` has
+    /// not seen `ts` yet. Returns false if the hook panicked.
+    fn send(hook: &GilHook, generation: u64, ts: &ThreadState, kind: GilEventKind) -> bool {
         // Only the thread itself sends events about its state, so a plain
         // load and store suffice.
         if ts.hook_gen.load(Ordering::Relaxed) != generation {
             ts.hook_gen.store(generation, Ordering::Relaxed);
-            call(hook, GilEventKind::Started, ts);
+            if !call(hook, GilEventKind::Started, ts) {
+                return false;
+            }
         }
+        call(hook, kind, ts)
     }
 
     #[cold]
@@ -190,8 +199,30 @@ mod imp {
         let Some((generation, hook)) = lookup(gil.id()) else {
             return; // unregistered since the flag was read
         };
-        announce(&*hook, generation, ts);
-        call(&*hook, kind, ts);
+        if !send(&*hook, generation, ts, kind) {
+            remove_panicked(gil.id(), generation, Some(gil));
+        }
+    }
+
+    /// Removes the hook of `generation` after it panicked (unless it was
+    /// replaced meanwhile).
+    #[cold]
+    fn remove_panicked(gil_id: u64, generation: u64, gil: Option<&Gil>) {
+        let mut list = hooks();
+        let Some(i) = list
+            .iter()
+            .position(|e| e.gil_id == gil_id && e.generation == generation)
+        else {
+            return;
+        };
+        let entry = list.swap_remove(i);
+        if let Some(gil) = gil {
+            gil.hooks.0.store(false, Ordering::Relaxed);
+        }
+        REGISTERED.store(list.len(), Ordering::Relaxed);
+        drop(list);
+        // Dropped outside the lock: the hook's captures may run code.
+        drop(entry);
     }
 
     pub(super) fn register(gil: &Gil, hook: Option<Arc<GilHook>>) -> Option<Arc<GilHook>> {
@@ -228,8 +259,11 @@ mod imp {
         for ts in states {
             if let Some((generation, hook)) = lookup(ts.gil_id())
                 && ts.hook_gen.load(Ordering::Relaxed) == generation
+                && !call(&*hook, GilEventKind::Exited, ts)
             {
-                call(&*hook, GilEventKind::Exited, ts);
+                // The Gil may be gone: its flag is left alone, and an event
+                // that finds no hook sends nothing.
+                remove_panicked(ts.gil_id(), generation, None);
             }
         }
     }

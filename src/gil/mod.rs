@@ -588,6 +588,8 @@ impl Gil {
         // Woken to compete for a freed Gil (`How::Compete`) and not parked
         // since: leaving now must pass the wake on (see below).
         let competing = Cell::new(false);
+        // A priority waiter's request found no published holder to ask.
+        let undelivered = Cell::new(false);
         // The switch number at the start of the interval that just ran out
         // without a switch, if one did: ask the holder to drop the Gil.
         let mut request_drop: Option<u64> = None;
@@ -665,7 +667,6 @@ impl Gil {
                 if self.state.load(Ordering::Acquire) != LOCKED | PARKED {
                     return false;
                 }
-                competing.set(false);
                 if let Some(switches) = request_drop {
                     // Only if still no switch since the interval began
                     // (invariant 5).
@@ -680,9 +681,20 @@ impl Gil {
                             if before & DROP_REQUEST == 0 {
                                 self.counters.drop_requests.fetch_add(1, Ordering::Relaxed);
                             }
+                        } else if holder == 0 && priority && !cfg!(loom) {
+                            // A new holder has not published itself yet
+                            // (it took the word by compare-and-swap a moment
+                            // ago, or a release is under way). A priority
+                            // waiter that parked now would wait a whole
+                            // interval for nothing: look again in a moment.
+                            // (Under loom, with no spinning, it parks and
+                            // waits for the handoff.)
+                            undelivered.set(true);
+                            return false;
                         }
                     }
                 }
+                competing.set(false);
                 true
             };
             let timed_out = |_key: usize, was_last: bool| {
@@ -723,7 +735,13 @@ impl Gil {
                 // flag stays set for the next checkpoint) and parks again.
                 ParkResult::Unparked(park::TOKEN_INTERRUPTED) => {}
                 ParkResult::Unparked(_) => competing.set(true),
-                ParkResult::Invalid => {}
+                ParkResult::Invalid => {
+                    if undelivered.replace(false) {
+                        for _ in 0..64 {
+                            core::hint::spin_loop();
+                        }
+                    }
+                }
                 ParkResult::TimedOut => {
                     if wait.deadline.is_some_and(|d| d.has_passed()) {
                         return Outcome::TimedOut;

@@ -277,7 +277,7 @@ fn contended_run(recorder: &Arc<TraceRecorder>) -> Arc<Gil> {
                     if g.should_yield() {
                         g.checkpoint();
                     }
-                    if n.is_multiple_of(5000) {
+                    if n.is_multiple_of(50_000) {
                         g.detach(|| std::thread::sleep(Duration::from_micros(200)));
                     }
                 }

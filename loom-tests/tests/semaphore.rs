@@ -119,3 +119,73 @@ fn timed_out_head_passes_permits_on() {
         assert_eq!(sem.available_permits(), 0);
     });
 }
+
+/// A thread holding the Gil waits for a permit through its guard. The main
+/// thread interrupts it if it has published its `ThreadState` yet (and then
+/// releases no permit), or else releases one. An interrupted wait must end
+/// `Err(Interrupted)` wherever the interrupt lands (before the waiter
+/// queued, or while it sleeps), consume the interrupt, hold the Gil again,
+/// and leave the semaphore as if it had never waited: no `WAITERS` bit
+/// left behind to push later acquirers off the fast path.
+///
+/// Mutation: in `RawSemaphore::acquire_slow`, skipped the `dispatch(0)`
+/// that an interrupted waiter runs to tidy up → loom found the schedule
+/// where the interrupt took the waiter out of the queue and `WAITERS`
+/// stayed set (the `has_waiters: false` assertion failed).
+#[test]
+fn interrupted_gil_waiter_leaves_no_trace() {
+    use gilock::{Gil, Interrupted, ThreadState};
+    use loom::sync::Mutex;
+
+    fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
+        let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
+        gil.thread_states()
+            .into_iter()
+            .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
+            .expect("the calling thread is listed")
+    }
+
+    /// Executions in which the interrupt was sent: the model must reach
+    /// that branch, or it checks nothing about interrupts.
+    static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    loom::model(|| {
+        let shared = Arc::new((Gil::new(), Semaphore::new(0)));
+        let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
+        let waiter = {
+            let (shared, published) = (shared.clone(), published.clone());
+            thread::spawn(move || {
+                let (gil, sem) = &*shared;
+                let mut guard = gil.acquire();
+                *published.lock().unwrap() = Some(my_state(gil));
+                let result = sem.acquire_with(&mut guard);
+                (result, gil.is_held_by_current_thread())
+            })
+        };
+        let (_, sem) = &*shared;
+        let target = published.lock().unwrap().clone();
+        match &target {
+            Some(target) => target.interrupt(),
+            None => sem.release_one(),
+        }
+        let (result, held) = waiter.join().unwrap();
+        assert!(held, "the Gil is held again when the wait returns");
+        match &target {
+            Some(target) => {
+                assert_eq!(result, Err(Interrupted));
+                assert!(!target.eval_breaker().is_interrupt_pending(), "consumed");
+                assert_eq!(
+                    format!("{sem:?}"),
+                    "Semaphore { available_permits: 0, has_waiters: false }"
+                );
+                sem.release_one();
+                assert!(sem.try_acquire());
+                INTERRUPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None => {
+                assert_eq!(result, Ok(()));
+                assert_eq!(sem.available_permits(), 0);
+            }
+        }
+    });
+    assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}

@@ -405,13 +405,15 @@ fn lock_guard_wait() {
     let lock = Arc::new(Lock::new());
     let cond = Arc::new(Condition::new());
     let flag = Arc::new(AtomicUsize::new(0));
+    // Held before the notifier starts, so it can only notify once this
+    // thread waits (the wait queues before it releases the lock).
+    let mut guard = lock.lock();
     let (l, c, f) = (lock.clone(), cond.clone(), flag.clone());
     let notifier = spawn(move || {
         let _guard = l.lock();
         f.store(1, Ordering::Relaxed);
         c.notify_one()
     });
-    let mut guard = lock.lock();
     cond.wait_while(&mut guard, |()| flag.load(Ordering::Relaxed) == 0);
     assert!(lock.locked());
     drop(guard);

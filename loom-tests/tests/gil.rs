@@ -387,3 +387,45 @@ fn interactive_priority() {
     });
     assert!(SWITCHED.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+/// Under `SwitchPolicy::Interactive`, `detach` frees the Gil and wakes the
+/// heir to take it (`How::Compete`) instead of handing it over, so that the
+/// detached thread, back first, can take it straight back. The main thread
+/// holds the Gil, two waiters queue (or not yet), the main thread detaches
+/// and comes back; every thread updates data only the Gil protects. Loom
+/// checks that no two threads hold the Gil at once whoever wins the race,
+/// and that no waiter is left parked with the Gil free (every thread ends;
+/// no timer runs, so a lost wakeup is a deadlock).
+///
+/// Mutation: in `Gil::wake_heir`'s `Compete` branch, freed the word to 0
+/// even when other waiters stayed parked (dropping `PARKED`) → loom
+/// reported "deadlock": one waiter terminated, the other stayed parked for
+/// good (the next holder, seeing no `PARKED`, released by the fast path
+/// without waking it) and the main thread blocked joining it.
+#[test]
+fn interactive_detach_competes() {
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        gil.set_policy(gilock::SwitchPolicy::Interactive);
+        let data = Arc::new(Shared::new());
+        let mut guard = gil.acquire();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (gil, data) = (gil.clone(), data.clone());
+                thread::spawn(move || {
+                    let guard = gil.acquire();
+                    data.bump(&guard);
+                })
+            })
+            .collect();
+        data.bump(&guard);
+        guard.detach(|| {});
+        data.bump(&guard);
+        drop(guard);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        let guard = gil.acquire();
+        assert_eq!(data.get(&guard), 4);
+    });
+}

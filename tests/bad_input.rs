@@ -321,18 +321,13 @@ fn condition_max_timeouts_wait_until_notified() {
             cond.wait_timeout_while(&mut g, |ready| !*ready, Duration::MAX)
         })
     };
+    // Set and notify once: a waiter that had not started waiting yet sees
+    // the flag under the lock and does not wait.
     let flip = {
         let (m, cond) = (m.clone(), cond.clone());
         spawn(move || {
-            let start = Instant::now();
-            loop {
-                *m.lock() = true;
-                if cond.notify_one() {
-                    break;
-                }
-                assert!(start.elapsed() < BOUND);
-                thread::yield_now();
-            }
+            *m.lock() = true;
+            cond.notify_all();
         })
     };
     flip.join();
@@ -409,6 +404,8 @@ fn lock_api_condvar_zero_and_max_timeouts() {
 
 // ---- switch intervals of zero and huge ----
 
+// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
+#[cfg(not(miri))]
 #[test]
 fn fair_mutex_switch_interval_zero_and_max_are_clamped_and_work() {
     setup();
@@ -493,6 +490,8 @@ fn fair_mutex_zero_interval_raises_the_drop_request_for_a_parked_waiter() {
     assert!(!unsafe { m.raw() }.is_drop_requested());
 }
 
+// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
+#[cfg(not(miri))]
 #[test]
 fn gil_switch_interval_zero_and_max_are_clamped_and_work() {
     setup();

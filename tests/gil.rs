@@ -106,6 +106,8 @@ fn state_of(gil: &Gil, ident: u64) -> Option<Arc<gilock::ThreadState>> {
     gil.thread_states().into_iter().find(|s| s.ident() == ident)
 }
 
+// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
+#[cfg(not(miri))]
 #[test]
 fn mutual_exclusion_across_four_threads_with_checkpoints() {
     setup();
@@ -183,6 +185,8 @@ fn waiter_gets_the_gil_from_a_cpu_bound_holder() {
     assert!(stats.drop_requests >= 1, "{stats:?}");
 }
 
+// Not under Miri: it counts drop requests and switches against real time; Miri's virtual clock runs out a 1 ms interval during nearly every step, so the waiter is almost always re-parking and the counts differ
+#[cfg(not(miri))]
 #[test]
 fn the_dropper_never_retakes_the_gil_before_another_thread_held_it() {
     setup();
@@ -226,6 +230,8 @@ fn the_dropper_never_retakes_the_gil_before_another_thread_held_it() {
     }
 }
 
+// Not under Miri: it counts drop requests and switches against real time; Miri's virtual clock runs out a 1 ms interval during nearly every step, so the waiter is almost always re-parking and the counts differ
+#[cfg(not(miri))]
 #[test]
 fn no_drop_request_when_a_switch_happened_during_the_wait() {
     setup();
@@ -477,6 +483,8 @@ fn an_interrupt_before_acquire_interruptible_is_not_lost() {
     assert!(gil.acquire_interruptible().is_ok());
 }
 
+// Not under Miri: it counts drop requests and switches against real time; Miri's virtual clock runs out a 1 ms interval during nearly every step, so the waiter is almost always re-parking and the counts differ
+#[cfg(not(miri))]
 #[test]
 fn stats_move() {
     setup();
@@ -710,6 +718,8 @@ fn fifo_serves_the_earlier_waiter_first() {
     assert!(b_wait >= interval / 2, "{b_wait:?}");
 }
 
+// Not under Miri: it measures a wait against a bound in real milliseconds, which Miri's slow interpreter exceeds
+#[cfg(not(miri))]
 #[test]
 fn interactive_lets_a_thread_back_from_detach_go_first() {
     setup();
@@ -749,6 +759,8 @@ fn yield_now_switches_only_when_someone_waits() {
     other.join();
 }
 
+// Not under Miri: it counts drop requests and switches against real time; Miri's virtual clock runs out a 1 ms interval during nearly every step, so the waiter is almost always re-parking and the counts differ
+#[cfg(not(miri))]
 #[test]
 fn the_holders_breaker_shows_the_drop_request() {
     setup();
@@ -780,6 +792,8 @@ fn the_holders_breaker_shows_the_drop_request() {
     assert_eq!(gil.thread_states().len(), listed_before);
 }
 
+// Not under Miri: it counts drop requests and switches against real time; Miri's virtual clock runs out a 1 ms interval during nearly every step, so the waiter is almost always re-parking and the counts differ
+#[cfg(not(miri))]
 #[test]
 fn a_thread_that_ends_holding_a_leaked_guard_leaves_the_gil_locked_safely() {
     setup();

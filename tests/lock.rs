@@ -255,6 +255,8 @@ fn state_after_timeout_is_clean() {
     lock.release().unwrap();
 }
 
+// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
+#[cfg(not(miri))]
 #[test]
 fn racing_releases_release_exactly_once() {
     setup();
@@ -289,6 +291,8 @@ fn racing_releases_release_exactly_once() {
     assert_eq!(total, 2000);
 }
 
+// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
+#[cfg(not(miri))]
 #[test]
 fn mutual_exclusion_under_contention() {
     setup();

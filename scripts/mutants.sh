@@ -39,7 +39,7 @@ mutants=(
   "src/condition.rs ~~ left -= 1;\n                FilterOp::Unpark ~~ FilterOp::Unpark ~~ condition ~~ notify(n) wakes everyone"
   "src/condition.rs ~~ ParkResult::Unparked(_) => WaitEnd::Notified, ~~ ParkResult::Unparked(_) => WaitEnd::TimedOut, ~~ condition ~~ notified waits report a timeout"
   "src/gil/mod.rs ~~ if self.state.load(Ordering::Acquire) != LOCKED | PARKED { ~~ if false { ~~ gil ~~ a Gil waiter parks although the Gil was released meanwhile"
-  "src/gil/mod.rs ~~ best.get().is_none_or(|(p, t, _)| rank < (p, t)) ~~ best.get().is_none_or(|(p, t, _)| rank > (p, t)) ~~ gil ~~ the Gil goes to the newest waiter instead of the oldest"
+  "src/gil/mod.rs ~~ if best[rank].is_none_or(|(t, _)| ticket < t) { ~~ if best[rank].is_none_or(|(t, _)| ticket > t) { ~~ gil ~~ the Gil goes to the newest waiter instead of the oldest"
   "src/gil/mod.rs ~~ } else if self.gil.has_waiters() { ~~ } else if false { ~~ gil ~~ a checkpoint never performs the forced switch"
   "src/gil/thread_state.rs ~~ self.breaker.set(INTERRUPT, Ordering::SeqCst); ~~ let _ = INTERRUPT; ~~ gil condition ~~ interrupt sets no flag"
 )

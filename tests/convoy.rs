@@ -6,6 +6,10 @@
 //!
 //! Every join is bounded, so a deadlock fails the test instead of hanging
 //! it; sleeps only let time pass (a run's length), never sequence threads.
+//!
+//! std only: the tests find threads by their std name (`ThreadState::name`),
+//! which the no-std build does not know.
+#![cfg(feature = "std")]
 
 use gilock::{Gil, SwitchPolicy, ThreadStatus};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

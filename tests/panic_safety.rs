@@ -1,8 +1,9 @@
 //! Panic safety: a panic inside any critical section releases what the
 //! unwinding thread held, and the next thread proceeds.
 //!
-//! Covered: a `FairMutex` guard, a `Lock` guard, `RLock` guards N levels
-//! deep, `Gil` guards (also nested with `ensure`), a panicking predicate of
+//! Covered: a `FairMutex` guard (also inside `MutexGuard::unlocked`), a
+//! `Lock` guard, `RLock` guards N levels deep, `Gil` guards (also nested
+//! with `ensure`), a panicking predicate of
 //! `Condition::wait_while` / `wait_timeout_while` for every guard type
 //! (after a real wait, so the lock was released and re-taken first), and a
 //! panic inside `GilGuard::detach`'s closure, which the docs promise takes
@@ -174,6 +175,34 @@ fn fair_mutex_contended_holder_panics_and_the_waiter_proceeds() {
     holder.join_panicked();
     waiter.join();
     assert!(!m.is_locked());
+}
+
+#[test]
+fn panic_inside_fair_mutex_guard_unlocked_takes_the_lock_back() {
+    setup();
+    // lock_api's `MutexGuard::unlocked` re-locks on unwind, so the guard
+    // that the panic then drops must own the lock again (RawFairMutex's
+    // `lock` cannot fail or unwind, which lock_api requires here).
+    let m = Arc::new(FairMutex::new(0u32));
+    let m2 = m.clone();
+    spawn(move || {
+        let mut guard = m2.lock();
+        *guard += 1;
+        lock_api::MutexGuard::unlocked(&mut guard, || panic!("{}", DELIBERATE));
+    })
+    .join_panicked();
+    assert!(!m.is_locked());
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let mut guard = m.lock();
+        lock_api::MutexGuard::unlocked_fair(&mut guard, || {
+            assert!(!m.is_locked());
+            panic!("{}", DELIBERATE)
+        });
+    }));
+    assert!(caught.is_err());
+    assert!(!m.is_locked());
+    let m3 = m.clone();
+    assert_eq!(spawn(move || *m3.lock()).join(), 1);
 }
 
 #[test]

@@ -707,6 +707,8 @@ fn thread_back_from_detach(policy: gilock::SwitchPolicy, interval: Duration) -> 
     (b_wait, c_first)
 }
 
+// Not under Miri: it sleeps 20 ms for the other threads to reach their waits; in Miri's slow interpreter they may not have (passed alone, failed in a full run)
+#[cfg(not(miri))]
 #[test]
 fn fifo_serves_the_earlier_waiter_first() {
     setup();

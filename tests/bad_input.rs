@@ -19,51 +19,11 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Far beyond any mechanism here; reached only by a hang.
-const BOUND: Duration = Duration::from_secs(10);
+mod common;
+use common::{BOUND, Bounded, setup, spawn};
 
 /// A zero timeout must fail this fast on a contended lock (it may not wait).
 const PROMPT: Duration = Duration::from_secs(2);
-
-/// Installs the clock and thread identity the no-std build needs.
-fn setup() {
-    #[cfg(not(feature = "std"))]
-    {
-        use std::num::NonZeroU64;
-        use std::sync::OnceLock;
-        static START: OnceLock<Instant> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        START.get_or_init(Instant::now);
-        gilock::set_clock(|| START.get().unwrap().elapsed());
-        std::thread_local!(static ID: NonZeroU64 =
-            NonZeroU64::new(NEXT.fetch_add(1, Ordering::Relaxed)).unwrap());
-        gilock::set_thread_id_source(|| ID.with(|id| *id));
-    }
-}
-
-/// Runs `f` on a new thread; `join` waits at most `BOUND` for it.
-struct Bounded<T> {
-    rx: mpsc::Receiver<thread::Result<T>>,
-}
-
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(result);
-    });
-    Bounded { rx }
-}
-
-impl<T> Bounded<T> {
-    fn join(self) -> T {
-        match self.rx.recv_timeout(BOUND) {
-            Ok(Ok(value)) => value,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => panic!("thread did not finish within {BOUND:?}: hang?"),
-        }
-    }
-}
 
 /// Runs `f` on a bounded thread and returns its result and how long it took.
 fn timed<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Duration) {

@@ -16,70 +16,8 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Far beyond any mechanism here; reached only by a deadlock.
-const BOUND: Duration = Duration::from_secs(10);
-
-/// Installs the clock and thread identity the no-std build needs.
-fn setup() {
-    #[cfg(not(feature = "std"))]
-    {
-        use std::num::NonZeroU64;
-        use std::sync::OnceLock;
-        static START: OnceLock<Instant> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        START.get_or_init(Instant::now);
-        gilock::set_clock(|| START.get().unwrap().elapsed());
-        std::thread_local!(static ID: NonZeroU64 =
-            NonZeroU64::new(NEXT.fetch_add(1, Ordering::Relaxed)).unwrap());
-        gilock::set_thread_id_source(|| ID.with(|id| *id));
-    }
-}
-
-/// Runs `f` on a new thread; `join` waits at most `BOUND` for it.
-struct Bounded<T> {
-    rx: mpsc::Receiver<thread::Result<T>>,
-}
-
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    spawn_named(None, f)
-}
-
-fn spawn_named<T: Send + 'static>(
-    name: Option<&str>,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Bounded<T> {
-    let (tx, rx) = mpsc::channel();
-    let mut builder = thread::Builder::new();
-    if let Some(name) = name {
-        builder = builder.name(name.to_string());
-    }
-    builder
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = tx.send(result);
-        })
-        .unwrap();
-    Bounded { rx }
-}
-
-impl<T> Bounded<T> {
-    fn join(self) -> T {
-        match self.rx.recv_timeout(BOUND) {
-            Ok(Ok(value)) => value,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => panic!("thread did not finish within {BOUND:?}: deadlock?"),
-        }
-    }
-}
-
-/// Polls `cond` until it holds; fails the test after `BOUND`.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < BOUND, "timed out waiting until {what}");
-        thread::sleep(Duration::from_micros(200));
-    }
-}
+mod common;
+use common::{BOUND, setup, spawn, spawn_named, wait_until};
 
 /// Data that only the Gil protects: every access needs a guard, and the
 /// accesses are plain (non-atomic) reads and writes, so a second thread
@@ -754,11 +692,20 @@ fn yield_now_switches_only_when_someone_waits() {
     wait_until("the other thread queues", || {
         format!("{gil:?}").contains("waiters: true")
     });
-    assert!(guard.yield_now());
+    // The waiters bit goes up a moment before the waiter is in the queue;
+    // a yield in that moment finds nobody to hand to and may take the Gil
+    // straight back, which is allowed. It must switch soon, though.
+    let start = Instant::now();
+    while !guard.yield_now() {
+        assert!(
+            start.elapsed() < BOUND,
+            "yield_now never let the waiter run"
+        );
+    }
     // The waiter held the Gil in between, and we have it back.
     assert!(ran.load(Ordering::SeqCst));
     assert!(gil.is_held_by_current_thread());
-    assert_eq!(guard.thread_state().stats().voluntary_releases, 1);
+    assert!(guard.thread_state().stats().voluntary_releases >= 1);
     drop(guard);
     other.join();
 }
@@ -780,7 +727,12 @@ fn the_holders_breaker_shows_the_drop_request() {
         breaker.is_drop_requested()
     });
     assert!(guard.should_yield());
-    assert!(guard.checkpoint().switched);
+    // A checkpoint may put the switch off while the waiter re-parks after
+    // an interval (so it keeps its turn); it must happen within a few.
+    let start = Instant::now();
+    while !guard.checkpoint().switched {
+        assert!(start.elapsed() < BOUND, "the checkpoint never switched");
+    }
     assert!(!breaker.is_drop_requested());
     drop(guard);
     other.join();

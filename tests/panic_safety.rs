@@ -19,8 +19,29 @@ use std::sync::{Arc, Once, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Far beyond any mechanism here; reached only by a deadlock.
-const BOUND: Duration = Duration::from_secs(10);
+mod common;
+use common::{BOUND, Bounded, spawn};
+
+/// Joins a thread that must have ended with the deliberate panic.
+trait JoinPanicked {
+    fn join_panicked(self);
+}
+
+impl<T> JoinPanicked for Bounded<T> {
+    fn join_panicked(self) {
+        match self.outcome() {
+            Ok(_) => panic!("the thread was expected to panic"),
+            Err(payload) => assert!(
+                is_deliberate(&*payload),
+                "the thread panicked, but not deliberately: {:?}",
+                payload
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(payload.downcast_ref::<&str>().copied())
+            ),
+        }
+    }
+}
 
 /// The message of every panic these tests cause on purpose.
 const DELIBERATE: &str = "deliberate panic inside a critical section";
@@ -61,52 +82,6 @@ fn is_deliberate(payload: &(dyn std::any::Any + Send)) -> bool {
         || payload
             .downcast_ref::<String>()
             .is_some_and(|m| m == DELIBERATE)
-}
-
-/// Runs `f` on a new thread; `join` waits at most `BOUND` for it.
-struct Bounded<T> {
-    rx: mpsc::Receiver<thread::Result<T>>,
-}
-
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(result);
-    });
-    Bounded { rx }
-}
-
-impl<T> Bounded<T> {
-    /// The thread's result, or its panic payload.
-    fn outcome(self) -> thread::Result<T> {
-        match self.rx.recv_timeout(BOUND) {
-            Ok(result) => result,
-            Err(_) => panic!("thread did not finish within {BOUND:?}: deadlock?"),
-        }
-    }
-
-    fn join(self) -> T {
-        match self.outcome() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
-
-    /// Joins a thread that must have ended with the deliberate panic.
-    fn join_panicked(self) {
-        match self.outcome() {
-            Ok(_) => panic!("the thread was expected to panic"),
-            Err(payload) => assert!(
-                is_deliberate(&*payload),
-                "the thread panicked, but not deliberately: {:?}",
-                payload
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or(payload.downcast_ref::<&str>().copied())
-            ),
-        }
-    }
 }
 
 /// A predicate for `wait_while` that asks to wait on its first call and

@@ -58,12 +58,19 @@ pub fn spawn_named<T: Send + 'static>(
 }
 
 impl<T> Bounded<T> {
+    /// The thread's result or its panic payload; fails after [`BOUND`].
+    pub fn outcome(self) -> thread::Result<T> {
+        match self.rx.recv_timeout(BOUND) {
+            Ok(result) => result,
+            Err(_) => panic!("thread did not finish within {BOUND:?}: deadlock?"),
+        }
+    }
+
     /// The thread's result; its panic is resumed here; fails after [`BOUND`].
     pub fn join(self) -> T {
-        match self.rx.recv_timeout(BOUND) {
-            Ok(Ok(value)) => value,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => panic!("thread did not finish within {BOUND:?}: deadlock?"),
+        match self.outcome() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     }
 

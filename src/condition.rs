@@ -554,10 +554,8 @@ impl Condition {
     /// assert_eq!(cond.wait_on_lock(&Lock::new()), Err(ReleaseError::NotLocked));
     /// ```
     pub fn wait_on_lock(&self, lock: &Lock) -> Result<(), ReleaseError> {
-        match self.raw.wait_on(&sealed::LockTarget(lock), None) {
-            WaitEnd::NotHeld(error) => Err(error),
-            _ => Ok(()),
-        }
+        self.wait_unscoped(&sealed::LockTarget(lock), None)
+            .map(drop)
     }
 
     /// As [`wait_on_lock`](Self::wait_on_lock), giving up after `timeout`:
@@ -573,10 +571,7 @@ impl Condition {
         timeout: Duration,
     ) -> Result<bool, ReleaseError> {
         let deadline = park::clock::deadline_after(timeout);
-        match self.raw.wait_on(&sealed::LockTarget(lock), deadline) {
-            WaitEnd::NotHeld(error) => Err(error),
-            end => Ok(end == WaitEnd::Notified),
-        }
+        self.wait_unscoped(&sealed::LockTarget(lock), deadline)
     }
 
     /// The unscoped form of [`wait`](Self::wait) for an [`RLock`] held
@@ -601,10 +596,8 @@ impl Condition {
     /// assert_eq!(lock.recursion_count(), 2);
     /// ```
     pub fn wait_on_rlock(&self, lock: &RLock) -> Result<(), ReleaseError> {
-        match self.raw.wait_on(&sealed::RLockTarget(lock), None) {
-            WaitEnd::NotHeld(error) => Err(error),
-            _ => Ok(()),
-        }
+        self.wait_unscoped(&sealed::RLockTarget(lock), None)
+            .map(drop)
     }
 
     /// As [`wait_on_rlock`](Self::wait_on_rlock), giving up after
@@ -620,7 +613,17 @@ impl Condition {
         timeout: Duration,
     ) -> Result<bool, ReleaseError> {
         let deadline = park::clock::deadline_after(timeout);
-        match self.raw.wait_on(&sealed::RLockTarget(lock), deadline) {
+        self.wait_unscoped(&sealed::RLockTarget(lock), deadline)
+    }
+
+    /// The unscoped waits: `Ok(notified)`, or the lock was not the caller's
+    /// to wait on.
+    fn wait_unscoped<T: WaitTarget>(
+        &self,
+        target: &T,
+        deadline: Option<Instant>,
+    ) -> Result<bool, ReleaseError> {
+        match self.raw.wait_on(target, deadline) {
             WaitEnd::NotHeld(error) => Err(error),
             end => Ok(end == WaitEnd::Notified),
         }

@@ -525,12 +525,16 @@ impl Gil {
     fn publish_holder(&self, ts: &ThreadState) {
         // No drop request is pending on a thread that does not hold the Gil:
         // every release clears it once nobody can set it any more.
-        self.holder
-            .store(ts as *const ThreadState as usize, Ordering::Release);
+        // The switch number moves *before* the Release store of `holder`: a
+        // waiter that reads this holder (Acquire) then sees the new number
+        // and asks nothing of a thread that took over during its interval
+        // (invariant 5; the other order failed the loom model at bound 3).
         if self.last_holder.load(Ordering::Relaxed) != ts.ident() {
             self.last_holder.store(ts.ident(), Ordering::Relaxed);
             bump(&self.counters.switches);
         }
+        self.holder
+            .store(ts as *const ThreadState as usize, Ordering::Release);
     }
 
     #[inline]
@@ -669,9 +673,11 @@ impl Gil {
                 }
                 if let Some(switches) = request_drop {
                     // Only if still no switch since the interval began
-                    // (invariant 5).
+                    // (invariant 5). `holder` is read first (Acquire), so
+                    // the switch number read next is at least the one its
+                    // holder published (see `publish_holder`).
+                    let holder = self.holder.load(Ordering::Acquire);
                     if self.counters.switches.load(Ordering::Relaxed) == switches {
-                        let holder = self.holder.load(Ordering::Acquire);
                         if holder != 0 && holder != me {
                             // SAFETY: with the queue locked and the word at
                             // LOCKED | PARKED, the holder cannot finish a

@@ -225,7 +225,8 @@ fn interactive_never_starves_cpu_threads_under_hammering_io_threads() {
     let gaps: Vec<Duration> = cpu
         .iter()
         .map(|(_, last, gap)| {
-            let open = now - last.load(Ordering::Relaxed);
+            // The thread may have run again since `now` was read.
+            let open = now.saturating_sub(last.load(Ordering::Relaxed));
             Duration::from_micros(open.max(gap.load(Ordering::Relaxed)))
         })
         .collect();

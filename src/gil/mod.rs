@@ -992,6 +992,14 @@ impl Gil {
     /// Takes the Gil back after a release in the middle of a guard's life
     /// (a switch, `detach`, a Condition wait). `priority`: coming back from
     /// a voluntary release. Returns whether it had to wait.
+    /// How many times the Gil changed hands. A thread that let go and took
+    /// the Gil back knows another thread held it in between exactly when
+    /// this moved: whether it had to wait says less, since the other thread
+    /// may have come and gone before it even tried again.
+    fn switch_number(&self) -> u64 {
+        self.counters.switches.load(Ordering::Relaxed)
+    }
+
     fn reacquire(&self, ts: &ThreadState, priority: bool, spin: bool) -> bool {
         let depth = ts.depth.load(Ordering::Relaxed);
         let waited = if self.lock_fast() {
@@ -1194,12 +1202,19 @@ impl<'a> GilGuard<'a> {
                 // checkpoint, a moment from now.
             } else if self.gil.has_waiters() {
                 let (gil, ts) = (self.gil, self.ts);
+                let before = gil.switch_number();
                 let handed = gil.release(ts, How::Forced);
-                if handed {
+                gil.reacquire(ts, false, true);
+                result.switched = handed || gil.switch_number() != before;
+                // A release that found no heir parked yet (it was between
+                // raising the waiters bit and joining the queue) frees the
+                // Gil, and the waiter takes it: a forced switch all the same.
+                if result.switched {
                     bump(&ts.counters.forced_releases);
+                    if !handed {
+                        bump(&gil.counters.forced_switches);
+                    }
                 }
-                let waited = gil.reacquire(ts, false, true);
-                result.switched = handed || waited;
             } else {
                 self.ts
                     .eval_breaker()
@@ -1220,12 +1235,14 @@ impl<'a> GilGuard<'a> {
             return false;
         }
         let (gil, ts) = (self.gil, self.ts);
+        let before = gil.switch_number();
         let handed = gil.release(ts, How::Handoff);
-        if handed {
+        gil.reacquire(ts, false, false);
+        let switched = handed || gil.switch_number() != before;
+        if switched {
             bump(&ts.counters.voluntary_releases);
         }
-        let waited = gil.reacquire(ts, false, false);
-        handed || waited
+        switched
     }
 
     /// Releases the Gil around `f` and takes it back afterwards

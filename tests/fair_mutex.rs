@@ -19,63 +19,11 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
 /// Upper bound for anything that should happen "soon": generous, so a noisy
 /// 2-core machine never makes a test fail, yet a deadlock still does.
-const SOON: Duration = Duration::from_secs(10);
-
-/// Without `std` the crate has no clock of its own; give it the test's.
-fn setup() {
-    #[cfg(not(feature = "std"))]
-    {
-        use std::sync::OnceLock;
-        static START: OnceLock<Instant> = OnceLock::new();
-        START.get_or_init(Instant::now);
-        gilock::set_clock(|| START.get().expect("set above").elapsed());
-    }
-}
-
-/// A thread whose join is bounded: a deadlock fails the test instead of
-/// hanging it.
-struct Bounded<T> {
-    result: mpsc::Receiver<T>,
-    handle: thread::JoinHandle<()>,
-}
-
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    let (tx, result) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Bounded { result, handle }
-}
-
-impl<T> Bounded<T> {
-    fn join(self) -> T {
-        match self.result.recv_timeout(SOON) {
-            Ok(value) => {
-                self.handle.join().expect("thread finished");
-                value
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // The thread panicked: re-raise its panic here.
-                match self.handle.join() {
-                    Err(panic) => std::panic::resume_unwind(panic),
-                    Ok(()) => unreachable!("the sender is dropped only by a panic"),
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("thread did not finish within {SOON:?}"),
-        }
-    }
-}
-
-/// Waits until `cond` holds, yielding; fails the test after [`SOON`].
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < SOON, "timed out waiting until {what}");
-        thread::yield_now();
-    }
-}
+use common::BOUND as SOON;
+use common::{Bounded, setup, spawn, wait_until};
 
 fn raw<T>(m: &FairMutex<T>) -> &RawFairMutex {
     // SAFETY: only state queries (`Debug`, `is_drop_requested`) are made on

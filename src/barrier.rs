@@ -17,8 +17,8 @@
 use crate::error::{BrokenBarrierError, Interrupted};
 use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
-use crate::semaphore::Waiter;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, const_fn};
+use crate::waiter::Waiter;
 use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;

@@ -835,22 +835,15 @@ mod sealed {
     }
 
     /// The Gil held through a `GilGuard`: an interruptible wait.
-    pub struct GilTarget<'a, 'g>(pub(crate) core::cell::RefCell<&'a mut GilGuard<'g>>);
-
-    impl GilTarget<'_, '_> {
-        fn with_state<R>(&self, f: impl FnOnce(&crate::gil::ThreadState) -> R) -> R {
-            f(self.0.borrow().thread_state())
-        }
-    }
+    pub struct GilTarget<'a, 'g>(pub(crate) crate::waiter::Waiter<'a, 'g>);
 
     impl WaitTarget for GilTarget<'_, '_> {
         type Saved = ();
 
         fn claim(&self) -> Result<(), ReleaseError> {
-            // Attached is the thread holding this Gil; a guard moved into
-            // another guard's `detach` closure is not, and `release_for_wait`
-            // would panic, which `before_sleep` must never do.
-            if self.with_state(|ts| ts.status()) == crate::gil::ThreadStatus::Attached {
+            // `release_for_wait` in `before_sleep` must never panic: refuse
+            // here a guard whose thread does not hold the Gil now.
+            if self.0.holds_gil() {
                 Ok(())
             } else {
                 Err(ReleaseError::NotOwner)
@@ -858,32 +851,27 @@ mod sealed {
         }
 
         fn release(&self, _: &()) {
-            self.0.borrow_mut().release_for_wait();
+            self.0.release();
         }
 
         fn reacquire(&self, _: ()) {
-            self.0.borrow_mut().reacquire_after_wait();
+            self.0.reacquire();
         }
 
         fn park_token(&self) -> usize {
-            self.with_state(|ts| ts.park_token().0)
+            self.0.token(park::DEFAULT_PARK_TOKEN.0).0
         }
 
         fn begin_wait(&self, key: usize) {
-            self.with_state(|ts| ts.set_waiting_on(key));
+            self.0.begin(key);
         }
 
         fn interrupt_pending(&self) -> bool {
-            self.with_state(|ts| ts.interrupt_pending())
+            self.0.interrupt_pending()
         }
 
         fn end_wait(&self, interrupted: bool) {
-            self.with_state(|ts| {
-                ts.clear_waiting_on();
-                if interrupted {
-                    ts.take_interrupt();
-                }
-            });
+            self.0.end(interrupted);
         }
     }
 
@@ -894,7 +882,7 @@ mod sealed {
             Self: 'a;
 
         fn target(&mut self, _: Private) -> GilTarget<'_, 'g> {
-            GilTarget(core::cell::RefCell::new(self))
+            GilTarget(crate::waiter::Waiter::through(self))
         }
     }
 
@@ -963,31 +951,26 @@ impl<T: ?Sized> WaitGuard for FairMutexGuard<'_, T> {
     }
 }
 
-impl WaitGuard for LockGuard<'_> {
-    type Data = ();
-    type Output<R> = R;
+/// The guards of data-less locks that no interrupt can end: predicates get
+/// `&mut ()`, waits return their plain result.
+macro_rules! dataless_wait_guard {
+    ($($guard:ident),*) => {$(
+        impl WaitGuard for $guard<'_> {
+            type Data = ();
+            type Output<R> = R;
 
-    fn data_for_wait(&mut self, _: Private) -> &mut () {
-        sealed::unit()
-    }
+            fn data_for_wait(&mut self, _: Private) -> &mut () {
+                sealed::unit()
+            }
 
-    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
-        sealed::uninterruptible(result)
-    }
+            fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
+                sealed::uninterruptible(result)
+            }
+        }
+    )*};
 }
 
-impl WaitGuard for RLockGuard<'_> {
-    type Data = ();
-    type Output<R> = R;
-
-    fn data_for_wait(&mut self, _: Private) -> &mut () {
-        sealed::unit()
-    }
-
-    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> R {
-        sealed::uninterruptible(result)
-    }
-}
+dataless_wait_guard!(LockGuard, RLockGuard);
 
 /// Waits through a `GilGuard` release the Gil, so other interpreter threads
 /// run meanwhile, and take it back before returning — also when

@@ -11,8 +11,8 @@
 use crate::error::Interrupted;
 use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, UnparkResult, UnparkToken};
-use crate::semaphore::Waiter;
 use crate::sync::{AtomicUsize, Ordering, SpinWait, const_fn};
+use crate::waiter::Waiter;
 use core::fmt;
 use core::time::Duration;
 

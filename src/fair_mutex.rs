@@ -307,14 +307,7 @@ impl RawFairMutex {
     /// The lock must be held (by anyone: ownership is not tracked here).
     #[inline]
     pub(crate) unsafe fn unlock_raw(&self) {
-        if self
-            .word()
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
-        {
-            return;
-        }
-        self.unlock_slow(false);
+        self.unlock_with(false);
     }
 
     /// Releases the lock, handing it to the oldest waiter if there is one.
@@ -323,14 +316,20 @@ impl RawFairMutex {
     /// The lock must be held.
     #[inline]
     pub(crate) unsafe fn unlock_fair_raw(&self) {
+        self.unlock_with(true);
+    }
+
+    /// Nobody waits: one compare-and-swap; otherwise the slow path decides
+    /// between a release and a handoff.
+    #[inline]
+    fn unlock_with(&self, fair: bool) {
         if self
             .word()
             .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
+            .is_err()
         {
-            return;
+            self.unlock_slow(fair);
         }
-        self.unlock_slow(true);
     }
 
     #[cold]

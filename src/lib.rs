@@ -56,6 +56,7 @@ mod rlock;
 mod semaphore;
 mod sync;
 mod thread_id;
+mod waiter;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, RawCondition, WaitGuard};

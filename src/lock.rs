@@ -126,7 +126,7 @@ impl Lock {
         if self.claim_release() {
             // SAFETY: winning the claim proves `raw` is held and that no
             // other releaser will unlock this acquisition.
-            unsafe { self.raw.unlock_raw() };
+            unsafe { self.unlock_claimed() };
             Ok(())
         } else {
             Err(ReleaseError::NotLocked)

@@ -24,7 +24,8 @@ use crate::error::{Interrupted, SemaphoreReleaseError};
 use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::{AtomicUsize, Ordering, SpinWait, const_fn};
-use core::cell::{Cell, RefCell};
+use crate::waiter::Waiter;
+use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;
 
@@ -35,86 +36,6 @@ const MAX_PERMITS: usize = usize::MAX >> 1;
 /// The permits asked for were taken for the woken waiter.
 const TOKEN_GRANTED: UnparkToken = UnparkToken(1);
 static_assertions::const_assert!(TOKEN_GRANTED.0 != park::TOKEN_INTERRUPTED.0);
-
-/// How a thread waits: plainly, or holding the Gil through a guard that the
-/// wait releases while the thread sleeps and takes back afterwards
-/// (interruptibly, as `Condition` waits through a `GilGuard`).
-pub(crate) struct Waiter<'a, 'g> {
-    gil: Option<RefCell<&'a mut GilGuard<'g>>>,
-}
-
-impl<'a, 'g> Waiter<'a, 'g> {
-    pub(crate) fn plain() -> Self {
-        Self { gil: None }
-    }
-
-    pub(crate) fn gil(guard: &'a mut GilGuard<'g>) -> Self {
-        // `release_for_wait` in `before_sleep` must not panic, so check here
-        // (outside any park callback) what it would assert.
-        assert!(
-            guard.thread_state().status() == crate::ThreadStatus::Attached,
-            "a wait through a GilGuard whose thread does not hold the Gil \
-             (inside its own detach closure?): wait without the guard instead"
-        );
-        Self {
-            gil: Some(RefCell::new(guard)),
-        }
-    }
-
-    pub(crate) fn is_gil(&self) -> bool {
-        self.gil.is_some()
-    }
-
-    /// The park token: the thread state's for an interruptible wait (so
-    /// `ThreadState::interrupt` finds it), else `plain`.
-    pub(crate) fn token(&self, plain: usize) -> ParkToken {
-        match &self.gil {
-            Some(g) => g.borrow().thread_state().park_token(),
-            None => ParkToken(plain),
-        }
-    }
-
-    /// Before anything else: where an interrupt must look for the thread.
-    pub(crate) fn begin(&self, key: usize) {
-        if let Some(g) = &self.gil {
-            g.borrow().thread_state().set_waiting_on(key);
-        }
-    }
-
-    /// With the queue locked: whether an interrupt is pending.
-    pub(crate) fn interrupt_pending(&self) -> bool {
-        self.gil
-            .as_ref()
-            .is_some_and(|g| g.borrow().thread_state().interrupt_pending())
-    }
-
-    /// In `before_sleep`: lets other interpreter threads run.
-    pub(crate) fn release(&self) {
-        if let Some(g) = &self.gil {
-            g.borrow_mut().release_for_wait();
-        }
-    }
-
-    /// After a park that released the Gil.
-    pub(crate) fn reacquire(&self) {
-        if let Some(g) = &self.gil {
-            g.borrow_mut().reacquire_after_wait();
-        }
-    }
-
-    /// On every way out: stops interrupts looking for the thread, and
-    /// consumes the interrupt that ended the wait.
-    pub(crate) fn end(&self, interrupted: bool) {
-        if let Some(g) = &self.gil {
-            let guard = g.borrow();
-            let ts = guard.thread_state();
-            ts.clear_waiting_on();
-            if interrupted {
-                ts.take_interrupt();
-            }
-        }
-    }
-}
 
 /// The common core of [`Semaphore`] and [`BoundedSemaphore`].
 struct RawSemaphore {

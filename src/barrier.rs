@@ -13,12 +13,19 @@
 //! wake-up (release, abort, reset, the break after a timeout or interrupt)
 //! is decided with the queue locked and applies to all of them: the token
 //! a waiter is woken with is its answer.
+//!
+//! An interrupt takes its waiter out of the queue without the barrier's
+//! knowledge (the interrupter knows only the thread). The last arrival
+//! therefore counts the threads it releases: if fewer are parked than have
+//! arrived, one left interrupted, and the round breaks instead of
+//! completing — whichever of the interrupt and the last arrival came first,
+//! the interrupted thread's `Err(Interrupted)` never sits beside a round
+//! that passed.
 
 use crate::error::{BrokenBarrierError, Interrupted};
-use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, const_fn};
-use crate::waiter::Waiter;
+use crate::wait::{self, Plain, WaitEnd, Waiter};
 use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;
@@ -27,8 +34,8 @@ use core::time::Duration;
 const TOKEN_RELEASED: UnparkToken = UnparkToken(1);
 /// The barrier was broken, aborted or reset while the thread waited.
 const TOKEN_BROKEN: UnparkToken = UnparkToken(2);
-static_assertions::const_assert!(TOKEN_RELEASED.0 != park::TOKEN_INTERRUPTED.0);
-static_assertions::const_assert!(TOKEN_BROKEN.0 != park::TOKEN_INTERRUPTED.0);
+static_assertions::const_assert!(TOKEN_RELEASED.0 != wait::TOKEN_INTERRUPTED.0);
+static_assertions::const_assert!(TOKEN_BROKEN.0 != wait::TOKEN_INTERRUPTED.0);
 
 /// What an arrival found, decided with the queue locked.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,7 +73,7 @@ enum Refusal {
 ///
 /// **With the Gil.** [`wait_with`](Self::wait_with) and
 /// [`wait_timeout_with`](Self::wait_timeout_with) release the Gil held
-/// through `&mut` a [`GilGuard`] while the thread waits and can be
+/// through `&mut` a [`GilGuard`](crate::GilGuard) while the thread waits and can be
 /// interrupted by [`ThreadState::interrupt`](crate::ThreadState::interrupt);
 /// they return `Result<_, Interrupted>` around what the plain form returns,
 /// as [`Condition`](crate::Condition) waits through a `GilGuard` do. An
@@ -154,7 +161,7 @@ impl Barrier {
     /// [`BrokenBarrierError`] when the barrier is broken, or is broken,
     /// aborted or reset while the thread waits.
     pub fn wait(&self) -> Result<usize, BrokenBarrierError> {
-        uninterrupted(self.wait_inner(None, &Waiter::plain()))
+        uninterrupted(self.wait_waiting(None, &Plain))
     }
 
     /// As [`wait`](Self::wait), but if the barrier is not complete within
@@ -177,62 +184,7 @@ impl Barrier {
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
         let deadline = park::clock::deadline_after(timeout);
-        uninterrupted(self.wait_inner(deadline, &Waiter::plain()))
-    }
-
-    /// As [`wait`](Self::wait), holding the Gil through `guard`: the Gil is
-    /// released while the thread waits and held again when the call
-    /// returns, however it ends.
-    ///
-    /// # Errors
-    ///
-    /// `Err(`[`Interrupted`]`)` when
-    /// [`ThreadState::interrupt`](crate::ThreadState::interrupt) ended the
-    /// wait (which breaks the barrier if this thread had arrived), or was
-    /// pending when it began (consumed, and the thread did not arrive);
-    /// otherwise what [`wait`](Self::wait) returns.
-    ///
-    /// # Panics
-    ///
-    /// If the calling thread does not hold the Gil through `guard`.
-    ///
-    /// ```
-    /// use gilock::{Barrier, Gil};
-    ///
-    /// let gil = Gil::new();
-    /// let barrier = Barrier::new(2);
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| {
-    ///         let mut g = gil.acquire();
-    ///         barrier.wait_with(&mut g).unwrap().unwrap()
-    ///     });
-    ///     let mut g = gil.acquire();
-    ///     // The other thread can take the Gil while this one waits.
-    ///     let index = barrier.wait_with(&mut g).unwrap().unwrap();
-    ///     assert!(index < 2);
-    /// });
-    /// ```
-    pub fn wait_with(
-        &self,
-        guard: &mut GilGuard<'_>,
-    ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
-        self.wait_inner(None, &Waiter::gil(guard))
-    }
-
-    /// As [`wait_timeout`](Self::wait_timeout), holding the Gil through
-    /// `guard`, released while waiting.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait_with`](Self::wait_with) and
-    /// [`wait_timeout`](Self::wait_timeout).
-    pub fn wait_timeout_with(
-        &self,
-        guard: &mut GilGuard<'_>,
-        timeout: Duration,
-    ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
-        let deadline = park::clock::deadline_after(timeout);
-        self.wait_inner(deadline, &Waiter::gil(guard))
+        uninterrupted(self.wait_waiting(deadline, &Plain))
     }
 
     /// Breaks the barrier: every waiter and every later `wait` gets
@@ -304,18 +256,33 @@ impl Barrier {
         unsafe { park::unpark_filter(self.key(), filter, callback) };
     }
 
-    fn wait_inner(
+    /// One arrival as `waiter` waits (see `crate::wait`).
+    pub(crate) fn wait_waiting<W: Waiter>(
         &self,
         deadline: Option<Instant>,
-        waiter: &Waiter,
+        waiter: &W,
     ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
-        if waiter.interrupt_pending() {
-            waiter.end(true);
-            return Err(Interrupted);
-        }
+        // What `run` reports when a pending interrupt ends the call before
+        // the thread arrives.
+        let mut result = Err(Interrupted);
+        wait::run(waiter, |waiter| {
+            result = self.arrive(deadline, waiter);
+            if result.is_err() {
+                WaitEnd::Interrupted
+            } else {
+                WaitEnd::Done
+            }
+        });
+        result
+    }
+
+    fn arrive<W: Waiter>(
+        &self,
+        deadline: Option<Instant>,
+        waiter: &W,
+    ) -> Result<Result<usize, BrokenBarrierError>, Interrupted> {
         let key = self.key();
-        waiter.begin(key);
-        let result = loop {
+        loop {
             // First critical section: complete the barrier, or learn that
             // this arrival does not.
             let arrival: Cell<Option<Arrival>> = Cell::new(None);
@@ -340,23 +307,36 @@ impl Barrier {
                     FilterOp::Stop
                 }
             };
-            let callback = |_: UnparkResult| {
-                if decide() == Arrival::Last {
-                    self.count.store(0, Ordering::Relaxed);
-                    self.generation.fetch_add(1, Ordering::Relaxed);
+            let callback = |result: UnparkResult| {
+                if decide() != Arrival::Last {
+                    return TOKEN_RELEASED;
                 }
-                TOKEN_RELEASED
+                let arrived = self.count.load(Ordering::Relaxed);
+                self.count.store(0, Ordering::Relaxed);
+                if result.unparked_threads == arrived {
+                    self.generation.fetch_add(1, Ordering::Relaxed);
+                    TOKEN_RELEASED
+                } else {
+                    // An arrival left interrupted: the round breaks.
+                    self.broken.store(true, Ordering::Relaxed);
+                    arrival.set(Some(Arrival::Broken));
+                    TOKEN_BROKEN
+                }
             };
-            // SAFETY: our own key; the callbacks touch only our atomics and
-            // the caller's interrupt flag, and never park, unpark or unwind.
+            // SAFETY:
+            // - our own key;
+            // - the callbacks touch only our atomics and the waiter's
+            //   interrupt flag: they neither park, unpark nor unwind.
             unsafe { park::unpark_filter(key, filter, callback) };
             match decide() {
-                Arrival::Broken => break Ok(Err(BrokenBarrierError)),
-                Arrival::Interrupted => break Err(Interrupted),
-                Arrival::Last => break Ok(Ok(self.parties - 1)),
+                Arrival::Broken => return Ok(Err(BrokenBarrierError)),
+                Arrival::Interrupted => return Err(Interrupted),
+                Arrival::Last => return Ok(Ok(self.parties - 1)),
                 Arrival::NotLast => {}
             }
 
+            // Outside any callback: a waiter holding the Gil lets go of it.
+            waiter.detach(key);
             // Second critical section: count ourselves and sleep.
             let refusal: Cell<Option<Refusal>> = Cell::new(None);
             let index = Cell::new(0);
@@ -374,6 +354,7 @@ impl Barrier {
                         index.set(count);
                         generation.set(self.generation.load(Ordering::Relaxed));
                         self.count.store(count + 1, Ordering::Relaxed);
+                        waiter.queued();
                         return true;
                     }
                 };
@@ -385,43 +366,39 @@ impl Barrier {
                 self.broken.store(true, Ordering::Relaxed);
                 self.count.store(0, Ordering::Relaxed);
             };
-            let token = waiter.token(park::DEFAULT_PARK_TOKEN.0);
-            // SAFETY: our own key; the callbacks touch only our atomics and
-            // the caller's interrupt flag, and `before_sleep` releases the
-            // caller's Gil, which may unpark but never parks or unwinds.
+            // SAFETY:
+            // - our own key;
+            // - the callbacks touch only our atomics and the waiter's
+            //   interrupt flag: they neither park, unpark nor unwind, and
+            //   run no user code.
             let result = unsafe {
                 park::park(
                     key,
                     validate,
-                    || waiter.release(),
+                    || {},
                     timed_out,
-                    token,
+                    wait::park_token(waiter, 0),
                     deadline,
                 )
             };
-            if matches!(result, ParkResult::Unparked(_) | ParkResult::TimedOut) {
-                waiter.reacquire();
-            }
             match result {
                 ParkResult::Invalid => match refusal.get() {
                     Some(Refusal::Retry) => continue,
-                    Some(Refusal::Broken) => break Ok(Err(BrokenBarrierError)),
-                    Some(Refusal::Interrupted) | None => break Err(Interrupted),
+                    Some(Refusal::Broken) => return Ok(Err(BrokenBarrierError)),
+                    Some(Refusal::Interrupted) | None => return Err(Interrupted),
                 },
-                ParkResult::Unparked(TOKEN_RELEASED) => break Ok(Ok(index.get())),
-                ParkResult::Unparked(TOKEN_BROKEN) => break Ok(Err(BrokenBarrierError)),
+                ParkResult::Unparked(TOKEN_RELEASED) => return Ok(Ok(index.get())),
+                ParkResult::Unparked(TOKEN_BROKEN) => return Ok(Err(BrokenBarrierError)),
                 ParkResult::Unparked(_) => {
                     self.break_round(generation.get());
-                    break Err(Interrupted);
+                    return Err(Interrupted);
                 }
                 ParkResult::TimedOut => {
                     self.break_round(generation.get());
-                    break Ok(Err(BrokenBarrierError));
+                    return Ok(Err(BrokenBarrierError));
                 }
             }
-        };
-        waiter.end(result.is_err());
-        result
+        }
     }
 }
 

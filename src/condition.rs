@@ -28,28 +28,18 @@
 
 use crate::error::{Interrupted, ReleaseError};
 use crate::fair_mutex::{FairMutexGuard, RawFairMutex};
-use crate::gil::GilGuard;
 use crate::lock::{Lock, LockGuard};
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::rlock::{RLock, RLockGuard};
 use crate::sync::{AtomicUsize, Ordering, const_fn};
+use crate::wait::{self, WaitEnd, Waiter};
 use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;
 
 /// What a notify hands to the threads it wakes.
 const TOKEN_NOTIFIED: UnparkToken = UnparkToken(0);
-static_assertions::const_assert!(TOKEN_NOTIFIED.0 != park::TOKEN_INTERRUPTED.0);
-
-/// How one wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WaitEnd {
-    Notified,
-    TimedOut,
-    Interrupted,
-    /// The lock was not held as the wait requires; nothing was released.
-    NotHeld(ReleaseError),
-}
+static_assertions::const_assert!(TOKEN_NOTIFIED.0 != wait::TOKEN_INTERRUPTED.0);
 
 /// Why `validate` refused to queue the waiter.
 #[derive(Clone, Copy)]
@@ -138,17 +128,36 @@ impl RawCondition {
         self as *const Self as usize
     }
 
-    /// The one wait algorithm (see the module docs). Returns how it ended;
-    /// unless it ended `NotHeld`, or `Interrupted` before queueing, the lock
-    /// was released and is held again.
-    fn wait_on<T: WaitTarget>(&self, target: &T, deadline: Option<Instant>) -> WaitEnd {
+    /// The one wait algorithm (see the module docs), run through the
+    /// attached-wait protocol of `crate::wait`: `Done` means notified.
+    /// Unless it returns an error, or `Interrupted` before queueing, the
+    /// lock was released and is held again (and so is the Gil of an
+    /// attached waiter).
+    ///
+    /// # Errors
+    /// The lock was not the caller's to wait on; nothing was released.
+    pub(crate) fn wait_on<T: WaitTarget>(
+        &self,
+        target: &T,
+        deadline: Option<Instant>,
+    ) -> Result<WaitEnd, ReleaseError> {
+        // Checked before the thread lets go of anything (a Gil), and again
+        // with the queue locked, where it counts.
+        target.check()?;
+        let waiter = target.waiter();
+        if waiter.interrupt_pending() {
+            waiter.reattach(WaitEnd::Interrupted);
+            return Ok(WaitEnd::Interrupted);
+        }
         let key = self.key();
+        // Outside any park callback: an attached waiter lets go of its Gil
+        // here (or, when the Gil is the lock, tells its hook it will).
+        waiter.detach(key);
         let waiters = self.waiters();
-        target.begin_wait(key);
         let saved: Cell<Option<T::Saved>> = Cell::new(None);
         let refusal: Cell<Option<Refusal>> = Cell::new(None);
         let validate = || {
-            if target.interrupt_pending() {
+            if waiter.interrupt_pending() {
                 refusal.set(Some(Refusal::Interrupted));
                 return false;
             }
@@ -156,6 +165,7 @@ impl RawCondition {
                 Ok(state) => {
                     saved.set(Some(state));
                     waiters.fetch_add(1, Ordering::Relaxed);
+                    waiter.queued();
                     true
                 }
                 Err(error) => {
@@ -174,34 +184,50 @@ impl RawCondition {
         let timed_out = |_key, _was_last| {
             waiters.fetch_sub(1, Ordering::Relaxed);
         };
-        let token = ParkToken(target.park_token());
-        // SAFETY: the key is this condition's own address. The callbacks
-        // only touch atomics and the lock's state: `validate` and
-        // `timed_out` neither park, unpark nor unwind; `before_sleep`
-        // releases the lock, which may unpark but never parks or unwinds.
-        let result = unsafe { park::park(key, validate, before_sleep, timed_out, token, deadline) };
+        // SAFETY:
+        // - the key is this condition's own address;
+        // - `validate` and `timed_out` only touch atomics and the lock's
+        //   state, and neither park, unpark nor unwind;
+        // - `before_sleep` releases the lock (or the Gil, when it is the
+        //   lock), which may unpark but never parks, unwinds or runs user
+        //   code (event hooks were told in `detach`, above).
+        let result = unsafe {
+            park::park(
+                key,
+                validate,
+                before_sleep,
+                timed_out,
+                wait::park_token(waiter, 0),
+                deadline,
+            )
+        };
         let end = match result {
-            ParkResult::Unparked(park::TOKEN_INTERRUPTED) => {
+            ParkResult::Unparked(wait::TOKEN_INTERRUPTED) => {
                 // The interrupter does not know our counter.
                 waiters.fetch_sub(1, Ordering::Relaxed);
                 WaitEnd::Interrupted
             }
-            ParkResult::Unparked(_) => WaitEnd::Notified,
+            ParkResult::Unparked(_) => WaitEnd::Done,
             ParkResult::TimedOut => WaitEnd::TimedOut,
             ParkResult::Invalid => {
-                let end = match refusal.get() {
-                    Some(Refusal::Interrupted) => WaitEnd::Interrupted,
-                    Some(Refusal::NotHeld(error)) => WaitEnd::NotHeld(error),
-                    None => unreachable!("validate refused without a reason"),
+                let refused = refusal.get().expect("validate refused without a reason");
+                let end = match refused {
+                    Refusal::Interrupted => WaitEnd::Interrupted,
+                    Refusal::NotHeld(_) => WaitEnd::Done,
                 };
-                target.end_wait(end == WaitEnd::Interrupted);
-                return end;
+                waiter.reattach(end);
+                return match refused {
+                    Refusal::Interrupted => Ok(WaitEnd::Interrupted),
+                    Refusal::NotHeld(error) => Err(error),
+                };
             }
         };
-        target.end_wait(end == WaitEnd::Interrupted);
+        // The lock first, while the Gil is still let go of (its holder may
+        // need the Gil), then the Gil.
         let state = saved.take().expect("a queued waiter has claimed the lock");
         target.reacquire(state);
-        end
+        waiter.reattach(end);
+        Ok(end)
     }
 
     /// Wakes up to `n` of the oldest waiters; returns how many.
@@ -299,7 +325,9 @@ unsafe impl lock_api::RawCondvar for RawCondition {
 
     #[inline]
     unsafe fn wait(&self, mutex: &RawFairMutex, _guard: &mut lock_api::GuardSend) {
-        self.wait_on(&sealed::RawTarget(mutex), None);
+        // A held mutex cannot be refused, and a plain waiter is never
+        // interrupted: the result says only "notified".
+        let _ = self.wait_on(&sealed::RawTarget(mutex), None);
     }
 
     #[inline]
@@ -328,7 +356,7 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
         timeout: &std::time::Instant,
     ) -> bool {
         let deadline = Instant::from_std(*timeout);
-        self.wait_on(&sealed::RawTarget(mutex), Some(deadline)) == WaitEnd::TimedOut
+        self.wait_on(&sealed::RawTarget(mutex), Some(deadline)) == Ok(WaitEnd::TimedOut)
     }
 }
 
@@ -596,7 +624,7 @@ impl Condition {
     /// assert_eq!(lock.recursion_count(), 2);
     /// ```
     pub fn wait_on_rlock(&self, lock: &RLock) -> Result<(), ReleaseError> {
-        self.wait_unscoped(&sealed::RLockTarget(lock), None)
+        self.wait_unscoped(&sealed::RLockTarget::new(lock), None)
             .map(drop)
     }
 
@@ -613,7 +641,7 @@ impl Condition {
         timeout: Duration,
     ) -> Result<bool, ReleaseError> {
         let deadline = park::clock::deadline_after(timeout);
-        self.wait_unscoped(&sealed::RLockTarget(lock), deadline)
+        self.wait_unscoped(&sealed::RLockTarget::new(lock), deadline)
     }
 
     /// The unscoped waits: `Ok(notified)`, or the lock was not the caller's
@@ -623,10 +651,59 @@ impl Condition {
         target: &T,
         deadline: Option<Instant>,
     ) -> Result<bool, ReleaseError> {
-        match self.raw.wait_on(target, deadline) {
-            WaitEnd::NotHeld(error) => Err(error),
-            end => Ok(end == WaitEnd::Notified),
+        self.raw
+            .wait_on(target, deadline)
+            .map(|end| end == WaitEnd::Done)
+    }
+
+    /// Wakes the `n` oldest waiters, as [`notify`](Self::notify), but only
+    /// if the calling thread may: Python's `notify(n)` on a condition over
+    /// `lock`, which raises `RuntimeError` ("cannot notify on un-acquired
+    /// lock") unless the lock is held. A [`Lock`] has no owner, so "held"
+    /// means locked, by any thread. `n == usize::MAX` is `notify_all`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError::NotLocked`] when `lock` is not locked; nobody is
+    /// woken then.
+    ///
+    /// ```
+    /// use gilock::{Condition, Lock, ReleaseError};
+    ///
+    /// let lock = Lock::new();
+    /// let cond = Condition::new();
+    /// assert_eq!(cond.notify_on_lock(&lock, 1), Err(ReleaseError::NotLocked));
+    /// lock.acquire();
+    /// assert_eq!(cond.notify_on_lock(&lock, usize::MAX), Ok(0));
+    /// ```
+    pub fn notify_on_lock(&self, lock: &Lock, n: usize) -> Result<usize, ReleaseError> {
+        if !lock.locked() {
+            return Err(ReleaseError::NotLocked);
         }
+        Ok(self.notify(n))
+    }
+
+    /// As [`notify_on_lock`](Self::notify_on_lock) for a condition over an
+    /// [`RLock`]: the calling thread must own it.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError::NotLocked`] when no thread holds `lock`,
+    /// [`ReleaseError::NotOwner`] when another thread does; nobody is woken
+    /// then.
+    ///
+    /// ```
+    /// use gilock::{Condition, RLock, ReleaseError};
+    ///
+    /// let lock = RLock::new();
+    /// let cond = Condition::new();
+    /// assert_eq!(cond.notify_on_rlock(&lock, 1), Err(ReleaseError::NotLocked));
+    /// let _guard = lock.lock();
+    /// assert_eq!(cond.notify_on_rlock(&lock, 1), Ok(0));
+    /// ```
+    pub fn notify_on_rlock(&self, lock: &RLock, n: usize) -> Result<usize, ReleaseError> {
+        lock.check_owned()?;
+        Ok(self.notify(n))
     }
 
     /// Wakes the oldest waiter; returns whether there was one.
@@ -667,10 +744,10 @@ impl Condition {
     ) -> Result<bool, Interrupted> {
         let target = guard.target(Private(()));
         match self.raw.wait_on(&target, deadline) {
-            WaitEnd::Notified => Ok(true),
-            WaitEnd::TimedOut => Ok(false),
-            WaitEnd::Interrupted => Err(Interrupted),
-            WaitEnd::NotHeld(error) => panic!(
+            Ok(WaitEnd::Done) => Ok(true),
+            Ok(WaitEnd::TimedOut) => Ok(false),
+            Ok(WaitEnd::Interrupted) => Err(Interrupted),
+            Err(error) => panic!(
                 "Condition wait through a guard whose lock the calling thread no longer holds \
                  ({error}): it was released by hand while the guard was alive"
             ),
@@ -712,10 +789,12 @@ pub trait WaitGuard: sealed::Sealed {
     fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> Self::Output<R>;
 }
 
-use sealed::{Private, WaitTarget};
+pub(crate) use sealed::{Private, WaitTarget};
 
-mod sealed {
+pub(crate) mod sealed {
     use super::*;
+    use crate::thread_id;
+    use crate::wait::Plain;
 
     /// Proof that a call comes from inside the crate.
     pub struct Private(pub(crate) ());
@@ -731,10 +810,23 @@ mod sealed {
         fn target(&mut self, _: Private) -> Self::Target<'_>;
     }
 
-    /// What a condition wait needs from a lock.
+    /// What a condition wait needs from a lock, and from the thread that
+    /// waits (see `crate::wait`).
     pub trait WaitTarget {
         /// What the wait must restore (an `RLock`'s recursion count).
         type Saved;
+        /// How the thread waits: plainly, or holding the Gil.
+        type Waiter: Waiter;
+
+        /// The thread's side of the wait.
+        fn waiter(&self) -> &Self::Waiter;
+
+        /// Before anything else, outside any park callback: whether the
+        /// calling thread may wait on the lock, so that a misuse lets go of
+        /// nothing (not even a Gil). `claim` checks again where it counts.
+        fn check(&self) -> Result<(), ReleaseError> {
+            Ok(())
+        }
 
         /// Runs with the condition's queue locked: checks that the calling
         /// thread may release the lock for the wait, and for a lock that
@@ -742,30 +834,14 @@ mod sealed {
         /// unpark or unwind.
         fn claim(&self) -> Result<Self::Saved, ReleaseError>;
 
-        /// Releases the lock completely once the waiter is queued. May
-        /// unpark; must not park or unwind.
+        /// Releases the lock completely once the waiter is queued (in
+        /// `before_sleep`). May unpark; must not park, unwind or run user
+        /// code.
         fn release(&self, saved: &Self::Saved);
 
-        /// Takes the lock back after the wait, restoring `saved`.
+        /// Takes the lock back after the wait, restoring `saved`
+        /// (uninterruptibly, and before the waiter takes back its Gil).
         fn reacquire(&self, saved: Self::Saved);
-
-        /// The token the waiter parks with (an interruptible waiter is
-        /// found by it).
-        fn park_token(&self) -> usize {
-            park::DEFAULT_PARK_TOKEN.0
-        }
-
-        /// Before queueing: where an interrupt must look for the waiter.
-        fn begin_wait(&self, _key: usize) {}
-
-        /// Runs with the queue locked: whether an interrupt is pending (the
-        /// waiter then does not queue).
-        fn interrupt_pending(&self) -> bool {
-            false
-        }
-
-        /// After leaving the queue; `interrupted` consumes the interrupt.
-        fn end_wait(&self, _interrupted: bool) {}
     }
 
     /// A `RawFairMutex` held by the caller.
@@ -773,15 +849,21 @@ mod sealed {
 
     impl WaitTarget for RawTarget<'_> {
         type Saved = ();
+        type Waiter = Plain;
+
+        fn waiter(&self) -> &Plain {
+            &Plain
+        }
 
         fn claim(&self) -> Result<(), ReleaseError> {
             Ok(())
         }
 
         fn release(&self, _: &()) {
-            // SAFETY: whoever built this target holds the mutex (a guard or
-            // the caller of `RawCondvar::wait`), and gives up its use until
-            // `reacquire` returns.
+            // SAFETY:
+            // - whoever built this target holds the mutex (a guard or the
+            //   caller of `RawCondvar::wait`);
+            // - it gives up its use until `reacquire` returns.
             unsafe { self.0.unlock_raw() }
         }
 
@@ -795,6 +877,19 @@ mod sealed {
 
     impl WaitTarget for LockTarget<'_> {
         type Saved = ();
+        type Waiter = Plain;
+
+        fn waiter(&self) -> &Plain {
+            &Plain
+        }
+
+        fn check(&self) -> Result<(), ReleaseError> {
+            if self.0.locked() {
+                Ok(())
+            } else {
+                Err(ReleaseError::NotLocked)
+            }
+        }
 
         fn claim(&self) -> Result<(), ReleaseError> {
             if self.0.claim_release() {
@@ -814,75 +909,79 @@ mod sealed {
         }
     }
 
-    /// An `RLock` the calling thread should own.
-    pub struct RLockTarget<'a>(pub(crate) &'a RLock);
+    /// An `RLock` the calling thread (`me`) should own.
+    pub struct RLockTarget<'a> {
+        lock: &'a RLock,
+        /// The caller's thread id, read here and not in `claim`, which runs
+        /// in `validate` and must not panic (a no-std build without a
+        /// thread identity panics when asked for one).
+        me: u64,
+    }
+
+    impl<'a> RLockTarget<'a> {
+        pub(crate) fn new(lock: &'a RLock) -> Self {
+            Self {
+                lock,
+                me: thread_id::current().get(),
+            }
+        }
+    }
 
     impl WaitTarget for RLockTarget<'_> {
         type Saved = usize;
+        type Waiter = Plain;
+
+        fn waiter(&self) -> &Plain {
+            &Plain
+        }
+
+        fn check(&self) -> Result<(), ReleaseError> {
+            self.lock.check_owned()
+        }
 
         fn claim(&self) -> Result<usize, ReleaseError> {
-            self.0.levels_for_wait()
+            self.lock.levels_for_wait(self.me)
         }
 
         fn release(&self, _: &usize) {
             // SAFETY: `claim` checked that the calling thread owns the lock.
-            unsafe { self.0.release_all_for_wait() }
+            unsafe { self.lock.release_all_for_wait() }
         }
 
         fn reacquire(&self, levels: usize) {
-            self.0.reacquire_after_wait(levels);
+            self.lock.reacquire_after_wait(self.me, levels);
         }
     }
 
-    /// The Gil held through a `GilGuard`: an interruptible wait.
-    pub struct GilTarget<'a, 'g>(pub(crate) crate::waiter::Waiter<'a, 'g>);
-
-    impl WaitTarget for GilTarget<'_, '_> {
-        type Saved = ();
-
-        fn claim(&self) -> Result<(), ReleaseError> {
-            // `release_for_wait` in `before_sleep` must never panic: refuse
-            // here a guard whose thread does not hold the Gil now.
-            if self.0.holds_gil() {
-                Ok(())
-            } else {
-                Err(ReleaseError::NotOwner)
-            }
-        }
-
-        fn release(&self, _: &()) {
-            self.0.release();
-        }
-
-        fn reacquire(&self, _: ()) {
-            self.0.reacquire();
-        }
-
-        fn park_token(&self) -> usize {
-            self.0.token(park::DEFAULT_PARK_TOKEN.0).0
-        }
-
-        fn begin_wait(&self, key: usize) {
-            self.0.begin(key);
-        }
-
-        fn interrupt_pending(&self) -> bool {
-            self.0.interrupt_pending()
-        }
-
-        fn end_wait(&self, interrupted: bool) {
-            self.0.end(interrupted);
-        }
+    /// A lock's target waited on by `waiter`, a thread that lets go of
+    /// something else around the wait (its Gil).
+    pub struct With<T, W> {
+        pub(crate) target: T,
+        pub(crate) waiter: W,
     }
 
-    impl<'g> Sealed for GilGuard<'g> {
-        type Target<'a>
-            = GilTarget<'a, 'g>
-        where
-            Self: 'a;
+    impl<T: WaitTarget<Waiter = Plain>, W: Waiter> WaitTarget for With<T, W> {
+        type Saved = T::Saved;
+        type Waiter = W;
 
-        fn target(&mut self, _: Private) -> GilTarget<'_, 'g> {
-            GilTarget(crate::waiter::Waiter::through(self))
+        fn waiter(&self) -> &W {
+            &self.waiter
+        }
+
+        fn check(&self) -> Result<(), ReleaseError> {
+            self.target.check()
+        }
+
+        fn claim(&self) -> Result<T::Saved, ReleaseError> {
+            self.target.claim()
+        }
+
+        fn release(&self, saved: &T::Saved) {
+            self.target.release(saved);
+        }
+
+        fn reacquire(&self, saved: T::Saved) {
+            self.target.reacquire(saved);
         }
     }
 
@@ -893,9 +992,11 @@ mod sealed {
             Self: 'a;
 
         fn target(&mut self, _: Private) -> RawTarget<'g> {
-            // SAFETY: `raw` is unsafe because unlocking through it behind a
-            // guard's back is unsound; the wait unlocks only while it holds
-            // `&mut` the guard, and locks again before giving it back.
+            // SAFETY:
+            // - `raw` is unsafe because unlocking through it behind a
+            //   guard's back is unsound;
+            // - the wait unlocks only while it holds `&mut` the guard, and
+            //   locks again before giving it back.
             RawTarget(unsafe { lock_api::MutexGuard::mutex(self).raw() })
         }
     }
@@ -918,7 +1019,7 @@ mod sealed {
             Self: 'a;
 
         fn target(&mut self, _: Private) -> RLockTarget<'g> {
-            RLockTarget(RLockGuard::rlock(self))
+            RLockTarget::new(RLockGuard::rlock(self))
         }
     }
 
@@ -931,9 +1032,10 @@ mod sealed {
 
     /// A fresh `&mut ()` for the predicates of data-less locks.
     pub(crate) fn unit() -> &'static mut () {
-        // SAFETY: a dangling, well-aligned, non-null pointer is valid for
-        // reads and writes of a zero-sized type, and no two such references
-        // can overlap in any byte.
+        // SAFETY:
+        // - a dangling, well-aligned, non-null pointer is valid for reads
+        //   and writes of a zero-sized type;
+        // - no two such references can overlap in any byte.
         unsafe { core::ptr::NonNull::<()>::dangling().as_mut() }
     }
 }
@@ -971,21 +1073,3 @@ macro_rules! dataless_wait_guard {
 }
 
 dataless_wait_guard!(LockGuard, RLockGuard);
-
-/// Waits through a `GilGuard` release the Gil, so other interpreter threads
-/// run meanwhile, and take it back before returning — also when
-/// [`ThreadState::interrupt`](crate::ThreadState::interrupt) ends the wait
-/// with `Err(Interrupted)`. An interrupt already pending when the wait
-/// starts ends it at once (consumed, the Gil never released).
-impl WaitGuard for GilGuard<'_> {
-    type Data = ();
-    type Output<R> = Result<R, Interrupted>;
-
-    fn data_for_wait(&mut self, _: Private) -> &mut () {
-        sealed::unit()
-    }
-
-    fn finish_wait<R>(result: Result<R, Interrupted>, _: Private) -> Result<R, Interrupted> {
-        result
-    }
-}

@@ -51,6 +51,60 @@ impl fmt::Display for Interrupted {
 
 impl core::error::Error for Interrupted {}
 
+/// Why a [`Condition`](crate::Condition) wait on an unscoped lock by a
+/// thread holding the Gil (`wait_on_lock_with`, `wait_on_rlock_with` and
+/// their timeout forms) failed: Python's `RuntimeError` when the caller may
+/// not wait on the lock, or the interrupt that ended the wait.
+///
+/// ```
+/// use gilock::{Condition, Gil, Lock, WaitError};
+///
+/// let gil = Gil::new();
+/// let mut guard = gil.acquire();
+/// let cond = Condition::new();
+/// let unlocked = Lock::new();
+/// assert_eq!(cond.wait_on_lock_with(&unlocked, &mut guard), Err(WaitError::NotLocked));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitError {
+    /// The lock is not held by any thread (Python's "cannot wait on
+    /// un-acquired lock"); nothing was released.
+    NotLocked,
+    /// Another thread holds the lock; nothing was released.
+    NotOwner,
+    /// [`ThreadState::interrupt`](crate::ThreadState::interrupt) ended the
+    /// wait or was pending when it began. The lock (every level of an
+    /// `RLock`) and the Gil are held again, as after a notification.
+    Interrupted,
+}
+
+impl From<ReleaseError> for WaitError {
+    fn from(error: ReleaseError) -> Self {
+        match error {
+            ReleaseError::NotLocked => WaitError::NotLocked,
+            ReleaseError::NotOwner => WaitError::NotOwner,
+        }
+    }
+}
+
+impl From<Interrupted> for WaitError {
+    fn from(_: Interrupted) -> Self {
+        WaitError::Interrupted
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WaitError::NotLocked => "cannot wait on un-acquired lock: no thread holds it",
+            WaitError::NotOwner => "cannot wait on un-acquired lock: another thread holds it",
+            WaitError::Interrupted => "wait interrupted",
+        })
+    }
+}
+
+impl core::error::Error for WaitError {}
+
 /// A [`Barrier`](crate::Barrier) wait failed because the barrier is broken:
 /// it was aborted, a waiter timed out or was interrupted, or it was reset
 /// while the thread waited. Python's `threading.BrokenBarrierError`.

@@ -2,17 +2,20 @@
 //!
 //! One word: `SET` (the flag) and `PARKED` (threads may be parked on the
 //! event's address). A waiter sets `PARKED` with the queue locked, in the
-//! same compare-and-swap that checks `SET`; `set` turns `SET` on with one
-//! read-modify-write and, if it saw `PARKED`, wakes every parked thread. So
-//! either the waiter sees the flag, or `set` sees the waiter: no lost
-//! wakeup. `PARKED` may stay on after an interrupted waiter left; that only
-//! costs one look at an empty queue.
+//! same read-modify-write that checks `SET`. `set` with nobody parked is
+//! one compare-and-swap; with `PARKED` on, it turns `SET` on *inside* the
+//! unpark that wakes every parked thread, with the queue locked. So the
+//! flag and the wake-up are one step: a waiter either queued before it
+//! (and is woken with `true`) or sees the flag; and a `clear` after `set`
+//! returned cannot be followed by a wait that still returns `true` (with
+//! the flag raised first and the wake-up second, a wait that began after
+//! the `clear` could be caught by the late wake-up). `PARKED` may stay on
+//! after an interrupted waiter left; that only costs one look at an empty
+//! queue.
 
-use crate::error::Interrupted;
-use crate::gil::GilGuard;
 use crate::park::{self, FilterOp, Instant, ParkResult, UnparkResult, UnparkToken};
 use crate::sync::{AtomicUsize, Ordering, SpinWait, const_fn};
-use crate::waiter::Waiter;
+use crate::wait::{self, Plain, WaitEnd, Waiter};
 use core::fmt;
 use core::time::Duration;
 
@@ -21,14 +24,7 @@ const PARKED: usize = 2;
 
 /// What `set` hands to the threads it wakes.
 const TOKEN_SET: UnparkToken = UnparkToken(1);
-static_assertions::const_assert!(TOKEN_SET.0 != park::TOKEN_INTERRUPTED.0);
-
-/// How a wait ended.
-enum Woken {
-    Set,
-    TimedOut,
-    Interrupted,
-}
+static_assertions::const_assert!(TOKEN_SET.0 != wait::TOKEN_INTERRUPTED.0);
 
 /// A flag that threads can wait for: Python's `threading.Event`.
 ///
@@ -39,7 +35,7 @@ enum Woken {
 ///
 /// **With the Gil.** [`wait_with`](Self::wait_with) and
 /// [`wait_timeout_with`](Self::wait_timeout_with) take `&mut` a
-/// [`GilGuard`]: the Gil is released while the thread waits, and the wait
+/// [`GilGuard`](crate::GilGuard): the Gil is released while the thread waits, and the wait
 /// can be interrupted by
 /// [`ThreadState::interrupt`](crate::ThreadState::interrupt); they return
 /// `Result<_, Interrupted>` around what the plain form returns, as
@@ -110,16 +106,29 @@ impl Event {
     /// event.wait(); // returns at once
     /// ```
     pub fn set(&self) {
-        let prev = self.state.fetch_or(SET, Ordering::AcqRel);
-        if prev & PARKED != 0 {
-            let callback = |_: UnparkResult| {
-                // Every parked thread is being woken.
-                self.state.fetch_and(!PARKED, Ordering::Relaxed);
-                TOKEN_SET
-            };
-            // SAFETY: our own key; the callbacks touch only our word.
-            unsafe { park::unpark_filter(self.key(), |_| FilterOp::Unpark, callback) };
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state & PARKED == 0 {
+            match self.state.compare_exchange_weak(
+                state,
+                state | SET,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
         }
+        let callback = |_: UnparkResult| {
+            // With the queue locked: the flag goes up and every parked
+            // thread is being woken, in one step.
+            self.state.store(SET, Ordering::Release);
+            TOKEN_SET
+        };
+        // SAFETY:
+        // - our own key;
+        // - the callbacks touch only our word: they neither park, unpark
+        //   nor unwind.
+        unsafe { park::unpark_filter(self.key(), |_| FilterOp::Unpark, callback) };
     }
 
     /// Turns the flag off; later waits block until [`set`](Self::set).
@@ -139,7 +148,7 @@ impl Event {
 
     /// Waits until the flag is on (at once if it is).
     pub fn wait(&self) {
-        let _ = self.wait_inner(None, &Waiter::plain());
+        let _ = self.wait_waiting(None, &Plain);
     }
 
     /// Waits until the flag is on, at most `timeout`. Returns the flag as
@@ -159,88 +168,39 @@ impl Event {
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = park::clock::deadline_after(timeout);
-        matches!(self.wait_inner(deadline, &Waiter::plain()), Woken::Set)
+        self.wait_waiting(deadline, &Plain) == WaitEnd::Done
     }
 
-    /// As [`wait`](Self::wait), holding the Gil through `guard`: the Gil is
-    /// released while the thread waits and held again when the call
-    /// returns, however it ends.
-    ///
-    /// # Errors
-    ///
-    /// [`Interrupted`] when [`ThreadState::interrupt`](crate::ThreadState::interrupt)
-    /// ended the wait, or was pending when it began (consumed; the Gil was
-    /// then never released).
-    ///
-    /// # Panics
-    ///
-    /// If the calling thread does not hold the Gil through `guard`.
-    ///
-    /// ```
-    /// use gilock::{Event, Gil};
-    ///
-    /// let gil = Gil::new();
-    /// let event = Event::new();
-    /// let mut guard = gil.acquire();
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| {
-    ///         // Runs Python code: needs the Gil, which the waiter released.
-    ///         let _g = gil.acquire();
-    ///         event.set();
-    ///     });
-    ///     event.wait_with(&mut guard).unwrap();
-    /// });
-    /// assert!(gil.is_held_by_current_thread());
-    /// ```
-    pub fn wait_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
-        match self.wait_inner(None, &Waiter::gil(guard)) {
-            Woken::Interrupted => Err(Interrupted),
-            _ => Ok(()),
-        }
-    }
-
-    /// As [`wait_timeout`](Self::wait_timeout), holding the Gil through
-    /// `guard`, released while waiting.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait_with`](Self::wait_with).
-    pub fn wait_timeout_with(
-        &self,
-        guard: &mut GilGuard<'_>,
-        timeout: Duration,
-    ) -> Result<bool, Interrupted> {
-        let deadline = park::clock::deadline_after(timeout);
-        match self.wait_inner(deadline, &Waiter::gil(guard)) {
-            Woken::Set => Ok(true),
-            Woken::TimedOut => Ok(false),
-            Woken::Interrupted => Err(Interrupted),
-        }
-    }
-
-    fn wait_inner(&self, deadline: Option<Instant>, waiter: &Waiter) -> Woken {
-        if waiter.interrupt_pending() {
-            waiter.end(true);
-            return Woken::Interrupted;
-        }
-        if self.is_set() {
-            return Woken::Set;
-        }
-        if deadline.is_some_and(|d| d.has_passed()) {
-            return Woken::TimedOut;
-        }
-        if !waiter.is_gil() {
-            // As `Semaphore`: the `set` may be a moment away; a Gil holder
-            // does not spin.
+    /// Waits for the flag as `waiter` waits (see `crate::wait`): `Done`
+    /// when it was or became set.
+    pub(crate) fn wait_waiting<W: Waiter>(&self, deadline: Option<Instant>, waiter: &W) -> WaitEnd {
+        wait::run(waiter, |waiter| {
+            if self.is_set() {
+                return WaitEnd::Done;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return WaitEnd::TimedOut;
+            }
+            let key = self.key();
+            // Outside any callback: a waiter holding the Gil lets go of it
+            // before it spins or parks; then the `set` may be a moment away.
+            waiter.detach(key);
             let mut spin = SpinWait::new();
             while spin.spin() {
                 if self.is_set() {
-                    return Woken::Set;
+                    return WaitEnd::Done;
                 }
             }
-        }
-        let key = self.key();
-        waiter.begin(key);
+            self.park_until_set(key, deadline, waiter)
+        })
+    }
+
+    fn park_until_set<W: Waiter>(
+        &self,
+        key: usize,
+        deadline: Option<Instant>,
+        waiter: &W,
+    ) -> WaitEnd {
         let interrupted = core::cell::Cell::new(false);
         let validate = || {
             if waiter.interrupt_pending() {
@@ -248,7 +208,8 @@ impl Event {
                 return false;
             }
             // A read-modify-write that both checks the flag and announces
-            // us, so `set`'s `fetch_or` and this cannot miss each other.
+            // us, so `set`'s compare-and-swap and this cannot miss each
+            // other.
             let prev = self.state.fetch_or(PARKED, Ordering::Acquire);
             if prev & SET != 0 {
                 if prev & PARKED == 0 {
@@ -257,6 +218,7 @@ impl Event {
                 }
                 return false;
             }
+            waiter.queued();
             true
         };
         let timed_out = |_key, was_last: bool| {
@@ -264,38 +226,33 @@ impl Event {
                 self.state.fetch_and(!PARKED, Ordering::Relaxed);
             }
         };
-        let token = waiter.token(park::DEFAULT_PARK_TOKEN.0);
-        // SAFETY: our own key; the callbacks touch only our word, and
-        // `before_sleep` releases the caller's Gil, which may unpark but
-        // never parks or unwinds (`Waiter::gil` checked that it is held).
+        // SAFETY:
+        // - our own key;
+        // - the callbacks touch only our word and the waiter's interrupt
+        //   flag: they neither park, unpark nor unwind, and run no user
+        //   code.
         let result = unsafe {
             park::park(
                 key,
                 validate,
-                || waiter.release(),
+                || {},
                 timed_out,
-                token,
+                wait::park_token(waiter, 0),
                 deadline,
             )
         };
-        let woken = match result {
-            ParkResult::Invalid if interrupted.get() => Woken::Interrupted,
-            ParkResult::Invalid => Woken::Set,
-            ParkResult::Unparked(TOKEN_SET) => Woken::Set,
-            ParkResult::Unparked(_) => Woken::Interrupted,
+        match result {
+            ParkResult::Invalid if interrupted.get() => WaitEnd::Interrupted,
+            ParkResult::Invalid | ParkResult::Unparked(TOKEN_SET) => WaitEnd::Done,
+            ParkResult::Unparked(_) => WaitEnd::Interrupted,
             ParkResult::TimedOut => {
                 if self.is_set() {
-                    Woken::Set
+                    WaitEnd::Done
                 } else {
-                    Woken::TimedOut
+                    WaitEnd::TimedOut
                 }
             }
-        };
-        if matches!(result, ParkResult::Unparked(_) | ParkResult::TimedOut) {
-            waiter.reacquire();
         }
-        waiter.end(matches!(woken, Woken::Interrupted));
-        woken
     }
 }
 

@@ -25,20 +25,25 @@
 //! unlocker looked) and the lock is still free, it is taken for the waiter
 //! and handed over.
 
+use crate::interval::{self, earliest};
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
-use crate::sync::{AtomicU8, Ordering, SpinWait, const_fn};
+use crate::sync::{AtomicU8, Ordering, SpinWait, StaticAtomicU32, const_fn};
+use crate::wait::{self, Plain, TOKEN_BITS, WaitEnd, Waiter};
 use core::cell::Cell;
-use core::sync::atomic::AtomicU32;
 use core::time::Duration;
 
 const LOCKED: u8 = 0b001;
 const PARKED: u8 = 0b010;
 const DROP_REQUESTED: u8 = 0b100;
 
-/// A waiter still within its switch interval.
-const TOKEN_PATIENT: ParkToken = ParkToken(0);
-/// A waiter whose switch interval ran out.
-const TOKEN_OVERDUE: ParkToken = ParkToken(1);
+/// Token bits of a waiter still within its switch interval.
+const PATIENT: usize = 0;
+/// Token bits of a waiter whose switch interval ran out.
+const OVERDUE: usize = 1;
+
+fn is_overdue(token: ParkToken) -> bool {
+    token.0 & TOKEN_BITS == OVERDUE
+}
 
 /// The lock was released; compete for it again.
 const TOKEN_RETRY: UnparkToken = UnparkToken(0);
@@ -47,20 +52,7 @@ const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
 
 /// The switch interval of a mutex that was not given one: 5 ms, CPython's
 /// default `sys.getswitchinterval()`.
-pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
-
-/// Intervals are kept in whole microseconds in 32 bits (up to 71 minutes),
-/// which keeps the mutex at 8 bytes.
-const fn interval_to_micros(interval: Duration) -> u32 {
-    let micros = interval.as_micros();
-    if micros == 0 {
-        1
-    } else if micros > u32::MAX as u128 {
-        u32::MAX
-    } else {
-        micros as u32
-    }
-}
+pub const DEFAULT_SWITCH_INTERVAL: Duration = interval::from_micros(interval::DEFAULT_MICROS);
 
 /// The raw fair handoff mutex behind [`FairMutex`].
 ///
@@ -100,7 +92,9 @@ const fn interval_to_micros(interval: Duration) -> u32 {
 /// ```
 pub struct RawFairMutex {
     state: StateCell,
-    interval_micros: AtomicU32,
+    /// Configuration, not synchronisation: kept off the loom model so that
+    /// `INIT` can be a constant.
+    interval_micros: StaticAtomicU32,
 }
 
 /// Under loom the state word must be created inside the model, but
@@ -136,7 +130,7 @@ impl RawFairMutex {
         pub const fn with_switch_interval(interval: Duration) -> Self {
             Self {
                 state: new_state(),
-                interval_micros: AtomicU32::new(interval_to_micros(interval)),
+                interval_micros: StaticAtomicU32::new(interval::to_micros(interval)),
             }
         }
     }
@@ -145,12 +139,12 @@ impl RawFairMutex {
     /// Rounded as in [`with_switch_interval`](Self::with_switch_interval).
     pub fn set_switch_interval(&self, interval: Duration) {
         self.interval_micros
-            .store(interval_to_micros(interval), Ordering::Relaxed);
+            .store(interval::to_micros(interval), Ordering::Relaxed);
     }
 
     /// The current switch interval.
     pub fn switch_interval(&self) -> Duration {
-        Duration::from_micros(u64::from(self.interval_micros.load(Ordering::Relaxed)))
+        interval::from_micros(self.interval_micros.load(Ordering::Relaxed))
     }
 
     /// Whether a waiter has waited longer than the switch interval, so the
@@ -202,19 +196,42 @@ impl RawFairMutex {
     /// Returns whether it was taken.
     #[inline]
     pub(crate) fn lock_until(&self, deadline: Option<Instant>) -> bool {
-        if self
-            .word()
-            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return true;
-        }
-        self.lock_slow(deadline)
+        self.lock_waiting(deadline, &Plain) == WaitEnd::Done
+    }
+
+    /// Takes the lock as `waiter` waits (see `crate::wait`): at once if it
+    /// is free, else on the slow path, which lets go of the waiter's Gil
+    /// first. Returns how the wait ended; an interrupted waiter has left
+    /// the lock's state as if it had never come.
+    #[inline]
+    pub(crate) fn lock_waiting<W: Waiter>(&self, deadline: Option<Instant>, waiter: &W) -> WaitEnd {
+        wait::run(waiter, |waiter| {
+            if self
+                .word()
+                .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return WaitEnd::Done;
+            }
+            self.lock_slow(deadline, waiter)
+        })
     }
 
     #[cold]
-    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+    fn lock_slow<W: Waiter>(&self, deadline: Option<Instant>, waiter: &W) -> WaitEnd {
         let word = self.word();
+        // Nobody holding the Gil sleeps (or spins) on the mutex: its holder
+        // may need the Gil to get to its unlock.
+        if waiter.is_attached() {
+            if self.try_lock_raw() {
+                return WaitEnd::Done;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                // A zero timeout: no reason to let go of the Gil.
+                return WaitEnd::TimedOut;
+            }
+            waiter.detach(self.key());
+        }
         // The interval starts when the thread first parks: reading the clock
         // costs about as much as the rest of a contended lock, and most
         // contended locks are won while spinning, before any park.
@@ -230,7 +247,7 @@ impl RawFairMutex {
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return true,
+                    Ok(_) => return WaitEnd::Done,
                     Err(actual) => state = actual,
                 }
                 continue;
@@ -258,7 +275,12 @@ impl RawFairMutex {
                 continue;
             }
 
+            let interrupted = Cell::new(false);
             let validate = || {
+                if waiter.interrupt_pending() {
+                    interrupted.set(true);
+                    return false;
+                }
                 let state = word.load(Ordering::Relaxed);
                 if state & (LOCKED | PARKED) != LOCKED | PARKED {
                     return false;
@@ -266,6 +288,7 @@ impl RawFairMutex {
                 if overdue && state & DROP_REQUESTED == 0 {
                     word.fetch_or(DROP_REQUESTED, Ordering::Relaxed);
                 }
+                waiter.queued();
                 true
             };
             let timed_out = |_key, was_last: bool| {
@@ -274,22 +297,40 @@ impl RawFairMutex {
                     word.fetch_and(!(PARKED | DROP_REQUESTED), Ordering::Relaxed);
                 }
             };
-            let (token, park_deadline) = if overdue {
-                (TOKEN_OVERDUE, deadline)
+            let (bits, park_deadline) = if overdue {
+                (OVERDUE, deadline)
             } else {
                 let interval_ends = *interval_ends
                     .get_or_insert_with(|| Instant::now().checked_add(self.switch_interval()));
-                (TOKEN_PATIENT, earliest(deadline, interval_ends))
+                (PATIENT, earliest(deadline, interval_ends))
             };
-            // SAFETY: the key is our own address; the callbacks only touch
-            // our state word and cannot unwind.
-            let result =
-                unsafe { park::park(self.key(), validate, || {}, timed_out, token, park_deadline) };
+            // SAFETY:
+            // - the key is our own address;
+            // - the callbacks only touch our state word and the waiter's
+            //   interrupt flag: they neither park, unpark nor unwind, and
+            //   run no user code.
+            let result = unsafe {
+                park::park(
+                    self.key(),
+                    validate,
+                    || {},
+                    timed_out,
+                    wait::park_token(waiter, bits),
+                    park_deadline,
+                )
+            };
             match result {
-                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::Unparked(TOKEN_HANDOFF) => return WaitEnd::Done,
+                ParkResult::Unparked(wait::TOKEN_INTERRUPTED) => {
+                    // The interrupter took us out of the queue without
+                    // looking at our bits.
+                    self.tidy_after_leaving();
+                    return WaitEnd::Interrupted;
+                }
+                ParkResult::Invalid if interrupted.get() => return WaitEnd::Interrupted,
                 ParkResult::TimedOut => {
                     if deadline.is_some_and(|d| d.has_passed()) {
-                        return false;
+                        return WaitEnd::TimedOut;
                     }
                     overdue = true;
                 }
@@ -298,6 +339,36 @@ impl RawFairMutex {
             spin.reset();
             state = word.load(Ordering::Relaxed);
         }
+    }
+
+    /// After a waiter left the queue behind the mutex's back (an
+    /// interrupt): clears the `PARKED` and `DROP_REQUESTED` bits that the
+    /// queue no longer justifies, with the queue locked.
+    #[cold]
+    fn tidy_after_leaving(&self) {
+        let word = self.word();
+        let any_overdue = Cell::new(false);
+        let filter = |token: ParkToken| {
+            any_overdue.set(any_overdue.get() || is_overdue(token));
+            FilterOp::Skip
+        };
+        let callback = |result: UnparkResult| {
+            let mut stale = 0;
+            if !result.have_more_threads {
+                stale |= PARKED | DROP_REQUESTED;
+            } else if !any_overdue.get() {
+                stale |= DROP_REQUESTED;
+            }
+            // A waiter about to park re-raises PARKED itself (its
+            // `validate` refuses while the bit is clear).
+            word.fetch_and(!stale, Ordering::Relaxed);
+            TOKEN_RETRY
+        };
+        // SAFETY:
+        // - our own key;
+        // - the callbacks only touch our state word: they neither park nor
+        //   unwind, and unpark nobody (the filter skips every waiter).
+        unsafe { park::unpark_filter(self.key(), filter, callback) };
     }
 
     /// Releases the lock, letting a running thread take it unless a waiter
@@ -474,17 +545,17 @@ impl Heir {
     /// remains parked.
     fn filter(&self, token: ParkToken) -> FilterOp {
         if self.chosen.get() {
-            if token == TOKEN_OVERDUE {
+            if is_overdue(token) {
                 self.more_overdue.set(true);
                 return FilterOp::Stop;
             }
             return FilterOp::Skip;
         }
-        if self.only_overdue && token != TOKEN_OVERDUE {
+        if self.only_overdue && !is_overdue(token) {
             return FilterOp::Skip;
         }
         self.chosen.set(true);
-        self.overdue.set(token == TOKEN_OVERDUE);
+        self.overdue.set(is_overdue(token));
         FilterOp::Unpark
     }
 
@@ -500,14 +571,6 @@ impl Heir {
     }
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
 // SAFETY: `lock`/`try_lock` return only after setting LOCKED with Acquire
 // ordering, and only one thread can set it (CAS) or receive it (a handoff
 // keeps it set and wakes exactly one thread); unlock clears it with Release
@@ -516,7 +579,7 @@ unsafe impl lock_api::RawMutex for RawFairMutex {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Self {
         state: init_state(),
-        interval_micros: AtomicU32::new(interval_to_micros(DEFAULT_SWITCH_INTERVAL)),
+        interval_micros: StaticAtomicU32::new(interval::DEFAULT_MICROS),
     };
 
     /// Ownership is not tied to a thread, so guards may be sent.

@@ -50,22 +50,23 @@ mod error;
 mod event;
 mod fair_mutex;
 mod gil;
+mod interval;
 mod lock;
 mod park;
 mod rlock;
 mod semaphore;
 mod sync;
 mod thread_id;
-mod waiter;
+mod wait;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, RawCondition, WaitGuard};
-pub use error::{BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError};
+pub use error::{BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError};
 pub use event::Event;
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 pub use gil::{
-    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, SwitchPolicy, ThreadState, ThreadStats,
-    ThreadStatus,
+    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, MutexExt, SwitchPolicy, ThreadState,
+    ThreadStats, ThreadStatus,
 };
 pub use gil::{GilEvent, GilEventKind, GilHook, WaitHistogram};
 #[cfg(feature = "std")]

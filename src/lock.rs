@@ -10,8 +10,9 @@
 
 use crate::error::ReleaseError;
 use crate::fair_mutex::RawFairMutex;
-use crate::park;
+use crate::park::{self, Instant};
 use crate::sync::{AtomicBool, Ordering, const_fn};
+use crate::wait::{WaitEnd, Waiter};
 use core::fmt;
 use core::time::Duration;
 
@@ -27,6 +28,14 @@ use core::time::Duration;
 /// [`acquire`](Self::acquire) / [`release`](Self::release) pair where an
 /// interpreter exposes them to its users. Releasing a lock that is not
 /// locked is an error, never a corruption.
+///
+/// **With the Gil.** A thread that holds the [`Gil`](crate::Gil) must not
+/// block on a `Lock` (the lock's holder may need the Gil to get to its
+/// `release`): [`acquire_with`](Self::acquire_with) and
+/// [`acquire_timeout_with`](Self::acquire_timeout_with) take `&mut` its
+/// [`GilGuard`](crate::GilGuard), try once without letting go, and release
+/// the Gil only while they wait; [`ThreadState::interrupt`](crate::ThreadState::interrupt)
+/// ends such a wait.
 ///
 /// # Example
 ///
@@ -112,6 +121,20 @@ impl Lock {
         } else {
             false
         }
+    }
+
+    /// Takes the lock as `waiter` waits (plainly, or releasing the Gil):
+    /// the one slow path of every acquire.
+    pub(crate) fn acquire_waiting<W: Waiter>(
+        &self,
+        deadline: Option<Instant>,
+        waiter: &W,
+    ) -> WaitEnd {
+        let end = self.raw.lock_waiting(deadline, waiter);
+        if end == WaitEnd::Done {
+            self.mark_held();
+        }
+        end
     }
 
     /// Releases the lock. Any thread may release it, not only the one that

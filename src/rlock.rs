@@ -7,9 +7,10 @@
 
 use crate::error::ReleaseError;
 use crate::fair_mutex::RawFairMutex;
-use crate::park;
+use crate::park::{self, Instant};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell, const_fn};
 use crate::thread_id;
+use crate::wait::{WaitEnd, Waiter};
 use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
@@ -29,6 +30,12 @@ const NO_OWNER: u64 = 0;
 /// nested guards are fine. Waiting on a [`Condition`](crate::Condition) with
 /// an `RLock` held N levels deep releases all N levels and restores exactly
 /// N before the wait returns.
+///
+/// **With the Gil.** [`acquire_with`](Self::acquire_with) and
+/// [`acquire_timeout_with`](Self::acquire_timeout_with) take `&mut` the
+/// thread's [`GilGuard`](crate::GilGuard): re-entry and an uncontended
+/// acquire never let go of the Gil; a contended one releases it while it
+/// waits and can be interrupted.
 ///
 /// # Example
 ///
@@ -149,6 +156,40 @@ impl RLock {
         }
     }
 
+    /// Takes the lock as `waiter` waits (plainly, or releasing the Gil):
+    /// re-entry at once, else the mutex's slow path.
+    ///
+    /// # Panics
+    ///
+    /// If the recursion count would overflow `usize`.
+    pub(crate) fn acquire_waiting<W: Waiter>(
+        &self,
+        deadline: Option<Instant>,
+        waiter: &W,
+    ) -> WaitEnd {
+        let me = thread_id::current().get();
+        if self.try_recurse(me) {
+            return WaitEnd::Done;
+        }
+        let end = self.raw.lock_waiting(deadline, waiter);
+        if end == WaitEnd::Done {
+            self.take_ownership(me, 1);
+        }
+        end
+    }
+
+    /// Whether the calling thread may wait on the lock (owns it), or the
+    /// error a wait would report: checked before the thread lets go of
+    /// anything.
+    pub(crate) fn check_owned(&self) -> Result<(), ReleaseError> {
+        let owner = self.owner.load(Ordering::Relaxed);
+        if owner == thread_id::current().get() {
+            Ok(())
+        } else {
+            Err(Self::not_owned_error(owner))
+        }
+    }
+
     /// Releases one level; the lock is free once every level is released.
     ///
     /// # Errors
@@ -252,10 +293,11 @@ impl RLock {
         }
     }
 
-    /// For a condition wait: checks that the calling thread owns the lock
-    /// and returns how many levels it holds, touching nothing.
-    pub(crate) fn levels_for_wait(&self) -> Result<usize, ReleaseError> {
-        let me = thread_id::current().get();
+    /// For a condition wait: checks that the thread `me` (the caller, its
+    /// id read before the park: this runs in `validate`, which must not
+    /// panic, and reading a thread id may) owns the lock and returns how
+    /// many levels it holds, touching nothing.
+    pub(crate) fn levels_for_wait(&self, me: u64) -> Result<usize, ReleaseError> {
         let owner = self.owner.load(Ordering::Relaxed);
         if owner != me {
             return Err(Self::not_owned_error(owner));
@@ -282,9 +324,8 @@ impl RLock {
     }
 
     /// Takes the lock back after a condition wait with exactly `levels`
-    /// levels.
-    pub(crate) fn reacquire_after_wait(&self, levels: usize) {
-        let me = thread_id::current().get();
+    /// levels, for the thread `me`.
+    pub(crate) fn reacquire_after_wait(&self, me: u64, levels: usize) {
         self.raw.lock_until(None);
         self.take_ownership(me, levels);
     }

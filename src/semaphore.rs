@@ -10,9 +10,9 @@
 //! - While it is set, the word changes only with the park queue of the
 //!   semaphore locked (in `validate`, `timed_out` or an unpark callback), so
 //!   the queue lock is the semaphore's mutex on the slow path.
-//! - A waiter parks with its request in its token (`n << 1 | 1`; a waiter
-//!   through a `GilGuard` parks with its thread state's token, which is
-//!   even, and asks for one permit). A release hands permits to the parked
+//! - A waiter parks with its request in its token (`n << 6`, the low bits
+//!   clear; a waiter holding the Gil parks with its interruptible token,
+//!   which carries `wait::ATTACHED`, and asks for one permit). A release hands permits to the parked
 //!   waiters oldest first, as long as the oldest one's request fits, and
 //!   wakes them with the permits already taken for them (direct handoff,
 //!   so no thread can barge past them); what is left goes into the word.
@@ -20,11 +20,10 @@
 //!   unblock the one behind it; it runs the same hand-out with zero new
 //!   permits afterwards, which also clears a stale `WAITERS` bit.
 
-use crate::error::{Interrupted, SemaphoreReleaseError};
-use crate::gil::GilGuard;
+use crate::error::SemaphoreReleaseError;
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::{AtomicUsize, Ordering, SpinWait, const_fn};
-use crate::waiter::Waiter;
+use crate::wait::{self, ATTACHED, Plain, WaitEnd, Waiter};
 use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;
@@ -32,21 +31,16 @@ use core::time::Duration;
 const WAITERS: usize = 1;
 /// The largest number of permits a semaphore can hold.
 const MAX_PERMITS: usize = usize::MAX >> 1;
+/// The largest request a plain waiter's park token can carry (`n << 6`).
+const MAX_REQUEST: usize = usize::MAX >> 6;
 
 /// The permits asked for were taken for the woken waiter.
 const TOKEN_GRANTED: UnparkToken = UnparkToken(1);
-static_assertions::const_assert!(TOKEN_GRANTED.0 != park::TOKEN_INTERRUPTED.0);
+static_assertions::const_assert!(TOKEN_GRANTED.0 != wait::TOKEN_INTERRUPTED.0);
 
 /// The common core of [`Semaphore`] and [`BoundedSemaphore`].
 struct RawSemaphore {
     state: AtomicUsize,
-}
-
-/// How a slow-path acquire ended.
-enum Acquired {
-    Yes,
-    TimedOut,
-    Interrupted,
 }
 
 impl RawSemaphore {
@@ -93,14 +87,9 @@ impl RawSemaphore {
     }
 
     /// The slow path: queue behind earlier waiters and wait for a handoff.
-    fn acquire_slow(&self, n: usize, deadline: Option<Instant>, waiter: &Waiter) -> Acquired {
-        assert!(
-            n <= MAX_PERMITS,
-            "more permits asked for than a semaphore can hold"
-        );
+    fn acquire_slow<W: Waiter>(&self, n: usize, deadline: Option<Instant>, waiter: &W) -> WaitEnd {
         let key = self.key();
-        waiter.begin(key);
-        let result = loop {
+        loop {
             let acquired = Cell::new(false);
             let interrupted = Cell::new(false);
             let repair = Cell::new(false);
@@ -117,6 +106,7 @@ impl RawSemaphore {
                         (state | WAITERS, false)
                     };
                     if new == state {
+                        waiter.queued();
                         return true;
                     }
                     match self.state.compare_exchange_weak(
@@ -127,13 +117,15 @@ impl RawSemaphore {
                     ) {
                         Ok(_) => {
                             acquired.set(take);
+                            if !take {
+                                waiter.queued();
+                            }
                             return !take;
                         }
                         Err(actual) => state = actual,
                     }
                 }
             };
-            let before_sleep = || waiter.release();
             let timed_out = |_key, was_last: bool| {
                 if was_last {
                     self.state.fetch_and(!WAITERS, Ordering::Relaxed);
@@ -142,70 +134,70 @@ impl RawSemaphore {
                     repair.set(true);
                 }
             };
-            let token = waiter.token(n << 1 | 1);
-            // SAFETY: the key is this semaphore's own address; the callbacks
-            // touch only its word (and the caller's Gil, in `before_sleep`,
-            // which may unpark but never parks or unwinds: `Waiter::gil`
-            // checked that the thread holds it).
-            let result =
-                unsafe { park::park(key, validate, before_sleep, timed_out, token, deadline) };
-            let slept = matches!(result, ParkResult::Unparked(_) | ParkResult::TimedOut);
-            if slept {
-                waiter.reacquire();
-            }
-            match result {
-                ParkResult::Invalid if acquired.get() => break Acquired::Yes,
-                ParkResult::Invalid => {
-                    debug_assert!(interrupted.get());
-                    break Acquired::Interrupted;
+            // A waiter holding the Gil (its token carries ATTACHED) asks for
+            // one permit, which its token implies; a plain one carries its
+            // request.
+            let token = match wait::park_token(waiter, 0) {
+                attached if attached.0 & ATTACHED != 0 => {
+                    debug_assert_eq!(n, 1);
+                    attached
                 }
-                ParkResult::Unparked(TOKEN_GRANTED) => break Acquired::Yes,
+                _ => ParkToken(n << 6),
+            };
+            // SAFETY:
+            // - the key is this semaphore's own address;
+            // - the callbacks touch only its word and the waiter's interrupt
+            //   flag: they neither park, unpark nor unwind, and run no user
+            //   code.
+            let result = unsafe { park::park(key, validate, || {}, timed_out, token, deadline) };
+            match result {
+                ParkResult::Invalid if acquired.get() => return WaitEnd::Done,
+                ParkResult::Invalid if interrupted.get() => return WaitEnd::Interrupted,
+                ParkResult::Invalid => {}
+                ParkResult::Unparked(TOKEN_GRANTED) => return WaitEnd::Done,
                 ParkResult::Unparked(_) => {
                     // An interrupt took us out of the queue without telling
                     // the semaphore: hand out what our leaving freed and fix
-                    // `WAITERS`. A plain waiter is only taken out this way if
-                    // its token happens to look like an interrupted thread
-                    // state's; it queues again.
+                    // `WAITERS`. (Only interruptible tokens are taken out
+                    // this way.)
                     let _ = self.dispatch(0, None);
-                    if waiter.is_gil() {
-                        break Acquired::Interrupted;
-                    }
+                    return WaitEnd::Interrupted;
                 }
                 ParkResult::TimedOut => {
                     if repair.get() {
                         let _ = self.dispatch(0, None);
                     }
-                    break Acquired::TimedOut;
+                    return WaitEnd::TimedOut;
                 }
             }
-        };
-        waiter.end(matches!(result, Acquired::Interrupted));
-        result
+        }
     }
 
-    fn acquire(&self, n: usize, deadline: Option<Instant>, waiter: &Waiter) -> Acquired {
-        if waiter.interrupt_pending() {
-            waiter.end(true);
-            return Acquired::Interrupted;
-        }
-        if self.try_acquire(n) {
-            return Acquired::Yes;
-        }
-        if deadline.is_some_and(|d| d.has_passed()) {
-            return Acquired::TimedOut;
-        }
-        if !waiter.is_gil() {
-            // A release on another core may be a moment away (a handoff
-            // between two threads); a Gil holder must not spin, others
-            // wait for the Gil.
+    /// Takes `n` permits as `waiter` waits (see `crate::wait`).
+    fn acquire<W: Waiter>(&self, n: usize, deadline: Option<Instant>, waiter: &W) -> WaitEnd {
+        assert!(
+            n <= MAX_REQUEST,
+            "more permits asked for at once than a semaphore request can carry (usize::MAX >> 6)"
+        );
+        wait::run(waiter, |waiter| {
+            if self.try_acquire(n) {
+                return WaitEnd::Done;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return WaitEnd::TimedOut;
+            }
+            // Nobody holding the Gil spins or sleeps here (a releaser may
+            // need the Gil): let go of it first. Then a release on another
+            // core may be a moment away (a handoff between two threads).
+            waiter.detach(self.key());
             let mut spin = SpinWait::new();
             while spin.spin() {
                 if self.try_acquire(n) {
-                    return Acquired::Yes;
+                    return WaitEnd::Done;
                 }
             }
-        }
-        self.acquire_slow(n, deadline, waiter)
+            self.acquire_slow(n, deadline, waiter)
+        })
     }
 
     /// Adds `n` permits, or fails if that would take the count above
@@ -259,8 +251,13 @@ impl RawSemaphore {
                     total
                 }
             };
-            // An even token is a thread state's: a Gil waiter, one permit.
-            let need = if token.0 & 1 == 1 { token.0 >> 1 } else { 1 };
+            // A waiter holding the Gil asks for one permit; a plain one
+            // carries its request in the high bits.
+            let need = if token.0 & ATTACHED != 0 {
+                1
+            } else {
+                token.0 >> 6
+            };
             if need <= avail {
                 available.set(Some(avail - need));
                 FilterOp::Unpark
@@ -324,10 +321,10 @@ macro_rules! acquire_methods {
         ///
         /// # Panics
         ///
-        /// If `n` exceeds the most permits a semaphore can hold
-        /// (`usize::MAX / 2`).
+        /// If `n` exceeds `usize::MAX >> 6`, the most one request can ask
+        /// for.
         pub fn acquire_n(&self, n: usize) {
-            let _ = self.raw.acquire(n, None, &Waiter::plain());
+            let _ = self.raw.acquire(n, None, &Plain);
         }
 
         /// Takes one permit if one is free and nobody waits, without
@@ -357,51 +354,17 @@ macro_rules! acquire_methods {
         /// took them (all or none).
         pub fn acquire_n_timeout(&self, n: usize, timeout: Duration) -> bool {
             let deadline = park::clock::deadline_after(timeout);
-            matches!(
-                self.raw.acquire(n, deadline, &Waiter::plain()),
-                Acquired::Yes
-            )
+            self.raw.acquire(n, deadline, &Plain) == WaitEnd::Done
         }
 
-        /// Takes one permit while holding the Gil through `guard`: the Gil
-        /// is released while the thread waits (so other interpreter threads
-        /// run) and held again when the call returns, however it ends.
-        ///
-        /// # Errors
-        ///
-        /// [`Interrupted`] when [`ThreadState::interrupt`](crate::ThreadState::interrupt)
-        /// ended the wait (or was pending when it began); no permit was
-        /// taken then.
-        ///
-        /// # Panics
-        ///
-        /// If the calling thread does not hold the Gil through `guard`
-        /// (inside that guard's own `detach`).
-        pub fn acquire_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
-            match self.raw.acquire(1, None, &Waiter::gil(guard)) {
-                Acquired::Interrupted => Err(Interrupted),
-                _ => Ok(()),
-            }
-        }
-
-        /// As [`acquire_with`](Self::acquire_with), giving up after
-        /// `timeout`: `Ok(true)` when it took a permit, `Ok(false)` when the
-        /// timeout passed.
-        ///
-        /// # Errors
-        ///
-        /// As [`acquire_with`](Self::acquire_with).
-        pub fn acquire_timeout_with(
+        /// Takes one permit as `waiter` waits: the one slow path of the
+        /// plain and the Gil-releasing (`_with`) forms.
+        pub(crate) fn acquire_waiting<W: Waiter>(
             &self,
-            guard: &mut GilGuard<'_>,
-            timeout: Duration,
-        ) -> Result<bool, Interrupted> {
-            let deadline = park::clock::deadline_after(timeout);
-            match self.raw.acquire(1, deadline, &Waiter::gil(guard)) {
-                Acquired::Yes => Ok(true),
-                Acquired::TimedOut => Ok(false),
-                Acquired::Interrupted => Err(Interrupted),
-            }
+            deadline: Option<Instant>,
+            waiter: &W,
+        ) -> WaitEnd {
+            self.raw.acquire(1, deadline, waiter)
         }
 
         /// The permits free right now (Python's `_value`). A snapshot: it
@@ -431,7 +394,7 @@ macro_rules! acquire_methods {
 /// **With the Gil.** An interpreter thread must not block on a semaphore
 /// while it holds the Gil: [`acquire_with`](Self::acquire_with) and
 /// [`acquire_timeout_with`](Self::acquire_timeout_with) take `&mut` a
-/// [`GilGuard`], release the Gil while waiting, and can be interrupted by
+/// [`GilGuard`](crate::GilGuard), release the Gil while waiting, and can be interrupted by
 /// [`ThreadState::interrupt`](crate::ThreadState::interrupt), as
 /// [`Condition`](crate::Condition) waits through a `GilGuard` are: they
 /// return `Result<_, Interrupted>` around what the plain form returns.

@@ -4,11 +4,23 @@
 //! here, so that a `--cfg loom` build runs the same code on loom's model
 //! types and the models check the real thing.
 
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::AtomicU32;
 pub(crate) use core::sync::atomic::Ordering;
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
 #[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
+#[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
+
+/// Atomics deliberately kept off the loom model (as tokio's
+/// `StaticAtomicU64`): they carry identity or diagnostics, never the
+/// synchronisation a model checks, and some must survive across model
+/// executions or be built in a `const`.
+pub(crate) use core::sync::atomic::{
+    AtomicBool as StaticAtomicBool, AtomicU32 as StaticAtomicU32, AtomicU64 as StaticAtomicU64,
+};
 
 /// Declares a function `const` in ordinary builds and plain under loom, whose
 /// atomics have no `const fn new` (tokio's shim takes the same road).

@@ -13,10 +13,10 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{BOUND, Bounded, setup, spawn};
+use common::{BOUND, Bounded, setup, spawn, wait_until_queued};
 
 /// Spawns a thread that holds `gil` and waits on `event` through its guard
-/// with `timeout`; returns once it is queued (it released the Gil).
+/// with `timeout`; returns once it is queued.
 fn queue_gil_waiter(
     gil: &Arc<Gil>,
     event: &Arc<Event>,
@@ -26,13 +26,13 @@ fn queue_gil_waiter(
     let (ready_tx, ready_rx) = mpsc::channel();
     let t = spawn(move || {
         let mut guard = g.acquire();
-        ready_tx.send(()).unwrap();
+        ready_tx.send(g.current_thread_state()).unwrap();
         let result = e.wait_timeout_with(&mut guard, timeout);
         (result, g.is_held_by_current_thread())
     });
-    ready_rx.recv_timeout(BOUND).unwrap();
-    // Possible only once the waiter released the Gil, which it does queued.
-    drop(gil.acquire());
+    let waiter = ready_rx.recv_timeout(BOUND).unwrap();
+    // A Gil-releasing wait shows `Waiting` once the thread is queued.
+    wait_until_queued(&waiter);
     t
 }
 

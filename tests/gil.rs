@@ -249,7 +249,8 @@ fn detach_lets_another_thread_run() {
         })
     };
     let mine = guard.thread_state().ident();
-    let theirs = guard.detach(|| {
+    // `detach` takes `Send` closures: the receiver moves in.
+    let theirs = guard.detach(move || {
         ran_rx
             .recv_timeout(BOUND)
             .expect("the other thread never ran")

@@ -368,7 +368,7 @@ fn panic_inside_detach_waits_for_the_gil_while_another_thread_holds_it() {
             let mut guard = gil.acquire();
             let ident = guard.thread_state().ident();
             let caught = catch_unwind(AssertUnwindSafe(|| {
-                guard.detach(|| {
+                guard.detach(move || {
                     detached_tx.send(ident).unwrap();
                     taken_rx.recv_timeout(BOUND).unwrap();
                     panic!("{}", DELIBERATE);

@@ -17,14 +17,14 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{BOUND, Bounded, setup, spawn, wait_until};
+use common::{BOUND, Bounded, setup, spawn, wait_until, wait_until_queued};
 
 fn has_waiters(sem: &impl std::fmt::Debug) -> bool {
     format!("{sem:?}").contains("has_waiters: true")
 }
 
 /// Spawns a thread that holds `gil` and takes one permit of `sem` through
-/// its guard; returns once it is queued (it released the Gil). The thread
+/// its guard; returns once it is queued. The thread
 /// sends `i` on `woke` once it has the permit.
 fn queue_gil_waiter(
     gil: &Arc<Gil>,
@@ -36,7 +36,7 @@ fn queue_gil_waiter(
     let (ready_tx, ready_rx) = mpsc::channel();
     let t = spawn(move || {
         let mut guard = g.acquire();
-        ready_tx.send(()).unwrap();
+        ready_tx.send(g.current_thread_state()).unwrap();
         let result = s.acquire_with(&mut guard);
         assert!(g.is_held_by_current_thread());
         if result.is_ok() {
@@ -44,9 +44,9 @@ fn queue_gil_waiter(
         }
         result
     });
-    ready_rx.recv_timeout(BOUND).unwrap();
-    // Possible only once the waiter released the Gil, which it does queued.
-    drop(gil.acquire());
+    let waiter = ready_rx.recv_timeout(BOUND).unwrap();
+    // A Gil-releasing wait shows `Waiting` once the thread is queued.
+    wait_until_queued(&waiter);
     t
 }
 

@@ -94,10 +94,13 @@ pub struct GilEvent<'a> {
 ///
 /// It runs on the thread the event is about, at the transition itself
 /// (`Resumed` and `Suspended` with the Gil held), so it should be quick. It
-/// must not use the Gil it observes (acquiring it from a `Suspended` event
-/// would be a re-acquire). A hook that panics is removed: the panic is
-/// reported by the panic hook as usual, then caught, so it never leaves the
-/// Gil half-released or taken by a thread that does not know it.
+/// never runs inside a park callback, so it may take other locks (a
+/// `FairMutex`, [`Gil::thread_states`]) and block. It must not use the Gil
+/// it observes: taking, releasing (dropping a guard) or waiting for that
+/// Gil from inside the hook panics with a message saying so. A hook that
+/// panics is removed: the panic is reported by the panic hook as usual,
+/// then caught, so it never leaves the Gil half-released or taken by a
+/// thread that does not know it.
 pub type GilHook = dyn Fn(&GilEvent<'_>) + Send + Sync;
 
 /// The per-Gil "a hook is registered" flag. Not a loom atomic: it carries
@@ -176,7 +179,12 @@ mod imp {
             thread: ts,
             at: std::time::Instant::now(),
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&event))).is_ok()
+        // While the hook runs, the thread's Gil calls panic (see
+        // `ThreadState::check_not_in_hook`); the panic is caught below.
+        ts.set_in_hook(true);
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&event))).is_ok();
+        ts.set_in_hook(false);
+        ok
     }
 
     /// Sends `kind`, preceded by `Started` if the hook of `generation` has

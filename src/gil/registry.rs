@@ -8,10 +8,17 @@
 //! - std and loom: a thread-local cache maps Gil ids to the thread's states,
 //!   with the last one used in a `Cell`, so the uncontended acquire finds its
 //!   state without a lock. Its destructor removes the thread's states from
-//!   the registry when the thread ends. A state that may still be pointed at
-//!   (a guard that was leaked, or a breaker reference lent by
-//!   `Gil::eval_breaker`, whose lifetime is the Gil's) is *retired* instead:
-//!   kept, unlisted, until its Gil is dropped.
+//!   the list when the thread ends. A state that may still be pointed at (a
+//!   guard that is still alive — perhaps in another thread-local whose
+//!   destructor runs later — or was leaked, or a breaker reference lent by
+//!   `Gil::eval_breaker`, whose lifetime is the Gil's) is kept instead,
+//!   unlisted, as an *ended* state: the thread's Gil calls from later
+//!   thread-local destructors still find it (by thread id), so the thread
+//!   stays one thread to the Gil to the end. An ended state is freed as soon
+//!   as nothing points at it any more (its last guard released, or a wait
+//!   given up), or when its Gil is dropped. A Gil call from a destructor
+//!   after the thread's states are gone gets a fresh ended state, freed the
+//!   same way; none of them is ever listed.
 //! - loom: a model thread's locals are dropped *after* `join` returns (and
 //!   the main thread's after the model's statics are gone), so a destructor
 //!   that took the registry lock would race the model's teardown. Under loom
@@ -31,23 +38,26 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 struct Registry {
+    /// The states of live threads: what `Gil::thread_states` lists.
     live: Vec<Arc<ThreadState>>,
-    retired: Vec<Arc<ThreadState>>,
+    /// States of threads that ended (or are ending) but may still be
+    /// pointed at; never listed.
+    ended: Vec<Arc<ThreadState>>,
 }
 
 impl Registry {
     const fn new() -> Self {
         Self {
             live: Vec::new(),
-            retired: Vec::new(),
+            ended: Vec::new(),
         }
     }
 }
 
-type Lock<T> = lock_api::Mutex<RawFairMutex, T>;
+type Mutex<T> = lock_api::Mutex<RawFairMutex, T>;
 
 #[cfg(not(loom))]
-static REGISTRY: Lock<Registry> = Lock::from_raw(RawFairMutex::new(), Registry::new());
+static REGISTRY: Mutex<Registry> = Mutex::from_raw(RawFairMutex::new(), Registry::new());
 
 /// Where a Gil's thread states are listed: the global registry, or under
 /// loom a list of the Gil's own. (Loom drops its statics in no particular
@@ -56,7 +66,7 @@ static REGISTRY: Lock<Registry> = Lock::from_raw(RawFairMutex::new(), Registry::
 /// nothing needs a list that outlives the Gil.)
 pub(super) struct Listing {
     #[cfg(loom)]
-    own: Lock<Registry>,
+    own: Mutex<Registry>,
 }
 
 impl Listing {
@@ -64,12 +74,12 @@ impl Listing {
         pub(super) const fn new() -> Self {
             Self {
                 #[cfg(loom)]
-                own: Lock::from_raw(RawFairMutex::new(), Registry::new()),
+                own: Mutex::from_raw(RawFairMutex::new(), Registry::new()),
             }
         }
     }
 
-    fn lock(&self) -> &Lock<Registry> {
+    fn lock(&self) -> &Mutex<Registry> {
         #[cfg(not(loom))]
         {
             &REGISTRY
@@ -107,8 +117,8 @@ pub(super) fn gil_dropped(listing: &Listing, gil_id: u64) {
     {
         let mut registry = listing.lock().lock();
         let mut taken = Vec::new();
-        let Registry { live, retired } = &mut *registry;
-        for list in [live, retired] {
+        let Registry { live, ended } = &mut *registry;
+        for list in [live, ended] {
             let mut i = 0;
             while i < list.len() {
                 if list[i].gil_id() == gil_id {
@@ -130,50 +140,94 @@ fn register(listing: &Listing, state: &Arc<ThreadState>) {
 }
 
 /// Removes an ended thread's states from the listing; keeps the pinned ones
-/// alive until their Gil drops.
+/// alive, as ended states, until nothing points at them.
 #[cfg(all(feature = "std", not(loom)))]
 fn thread_ended(states: Vec<Arc<ThreadState>>) {
     if states.is_empty() {
         return;
     }
     super::hooks::thread_ended(&states);
+    let mut freed = Vec::new();
     let mut registry = REGISTRY.lock();
-    for state in &states {
-        if let Some(i) = registry.live.iter().position(|s| Arc::ptr_eq(s, state)) {
-            let state = registry.live.swap_remove(i);
-            if state.pinned() {
-                registry.retired.push(state);
-            }
+    for state in states {
+        if let Some(i) = registry.live.iter().position(|s| Arc::ptr_eq(s, &state)) {
+            registry.live.swap_remove(i);
+        }
+        if state.pinned() {
+            state.mark_ended();
+            registry.ended.push(state);
+        } else {
+            freed.push(state);
         }
     }
     drop(registry);
-    drop(states);
+    // The cache must not point at a state about to be freed.
+    let _ = LAST.try_with(|last| {
+        let (_, ptr) = last.get();
+        if freed.iter().any(|s| core::ptr::eq(&**s, ptr)) {
+            last.set((0, core::ptr::null()));
+        }
+    });
+    // Freed outside the lock.
+    drop(freed);
+}
+
+/// Frees `state` if it is an ended state that nothing points at any more
+/// (called after its thread let go of the Gil for good, or gave up a wait).
+/// The caller must not touch `state` afterwards.
+pub(super) fn forget_if_ended(listing: &Listing, state: &ThreadState) {
+    if !state.is_ended() || state.pinned() {
+        return;
+    }
+    let address = state.address();
+    let removed = {
+        let mut registry = listing.lock().lock();
+        registry
+            .ended
+            .iter()
+            .position(|s| s.address() == address)
+            .map(|i| registry.ended.swap_remove(i))
+    };
+    #[cfg(any(feature = "std", loom))]
+    let _ = LAST.try_with(|last| {
+        if last.get().1 as usize == address {
+            last.set((0, core::ptr::null()));
+        }
+    });
+    drop(removed);
 }
 
 /// The calling thread's state for a Gil, looked up (or created) in the
-/// registry itself: the no-std path, and the std path once the thread's
-/// locals are gone. Such states stay listed until the Gil drops.
-fn find_or_create(listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
-    if let Some(ptr) = find_listed(listing, gil_id) {
-        return ptr;
+/// registry itself: the no-std path (`ending` false: a live state, listed
+/// until the Gil drops), and the std path once the thread's locals are gone
+/// (`ending`: an ended state, see the module docs).
+fn find_or_create(listing: &Listing, gil_id: u64, ending: bool) -> Arc<ThreadState> {
+    if let Some(state) = find_registered(listing, gil_id) {
+        return state;
     }
     // Created outside the lock; only this thread can add its own state, so
     // nobody else adds it meanwhile.
     let fresh = Arc::new(ThreadState::new(gil_id));
-    let ptr = NonNull::from(&*fresh);
-    listing.lock().lock().live.push(fresh);
-    ptr
+    let mut registry = listing.lock().lock();
+    if ending {
+        fresh.mark_ended();
+        registry.ended.push(Arc::clone(&fresh));
+    } else {
+        registry.live.push(Arc::clone(&fresh));
+    }
+    fresh
 }
 
-/// The calling thread's listed state for the Gil, if any.
-fn find_listed(listing: &Listing, gil_id: u64) -> Option<NonNull<ThreadState>> {
-    let ident = crate::thread_id::current().get();
+/// The calling thread's registered state for the Gil, live or ended.
+fn find_registered(listing: &Listing, gil_id: u64) -> Option<Arc<ThreadState>> {
+    let me = crate::thread_id::current().get();
     let registry = listing.lock().lock();
     registry
         .live
         .iter()
-        .find(|s| s.gil_id() == gil_id && s.ident() == ident)
-        .map(|s| NonNull::from(&**s))
+        .chain(registry.ended.iter())
+        .find(|s| s.gil_id() == gil_id && s.ident() == me)
+        .cloned()
 }
 
 /// The calling thread's state for the Gil `gil_id`, created on first use.
@@ -195,20 +249,44 @@ pub(super) fn current(listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
     }
     #[cfg(not(any(feature = "std", loom)))]
     {
-        find_or_create(listing, gil_id)
+        // Listed until the Gil drops, so the pointer stays valid.
+        NonNull::from(&*find_or_create(listing, gil_id, false))
+    }
+}
+
+/// The calling thread's state for the Gil, created on first use, as an
+/// `Arc` that another thread can keep (to interrupt this one).
+pub(super) fn current_arc(listing: &Listing, gil_id: u64) -> Arc<ThreadState> {
+    #[cfg(any(feature = "std", loom))]
+    {
+        let found = LOCAL.try_with(|local| {
+            local.get(listing, gil_id);
+            local.find_arc(gil_id)
+        });
+        if let Ok(Some(state)) = found {
+            return state;
+        }
+        let state = find_or_create(listing, gil_id, true);
+        LAST.with(|last| last.set((gil_id, Arc::as_ptr(&state))));
+        state
+    }
+    #[cfg(not(any(feature = "std", loom)))]
+    {
+        find_or_create(listing, gil_id, false)
     }
 }
 
 #[cfg(any(feature = "std", loom))]
 #[cold]
 fn current_slow(listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
-    match LOCAL.try_with(|local| local.get(listing, gil_id)) {
-        Ok(ptr) => {
-            LAST.with(|last| last.set((gil_id, ptr.as_ptr())));
-            ptr
-        }
-        Err(_) => find_or_create(listing, gil_id),
-    }
+    let ptr = match LOCAL.try_with(|local| local.get(listing, gil_id)) {
+        Ok(ptr) => ptr,
+        // The thread's locals are gone (a Gil call from a thread-local
+        // destructor): its ended state, kept in the registry.
+        Err(_) => NonNull::from(&*find_or_create(listing, gil_id, true)),
+    };
+    LAST.with(|last| last.set((gil_id, ptr.as_ptr())));
+    ptr
 }
 
 /// The calling thread's state for the Gil if it has one; never creates it.
@@ -225,7 +303,9 @@ pub(super) fn existing(listing: &Listing, gil_id: u64) -> Option<NonNull<ThreadS
             return found;
         }
     }
-    find_listed(listing, gil_id)
+    // Registered states stay alive at least while their thread runs (live)
+    // or something points at them (ended), and the caller's use is brief.
+    find_registered(listing, gil_id).map(|s| NonNull::from(&*s))
 }
 
 #[cfg(any(feature = "std", loom))]
@@ -253,6 +333,11 @@ impl Local {
             .map(|s| NonNull::from(&**s))
     }
 
+    fn find_arc(&self, gil_id: u64) -> Option<Arc<ThreadState>> {
+        let states = self.states.borrow();
+        states.iter().find(|s| s.gil_id() == gil_id).cloned()
+    }
+
     fn get(&self, listing: &Listing, gil_id: u64) -> NonNull<ThreadState> {
         match self.find(gil_id) {
             Some(ptr) => ptr,
@@ -273,8 +358,6 @@ impl Local {
 #[cfg(all(feature = "std", not(loom)))]
 impl Drop for Local {
     fn drop(&mut self) {
-        // The states may be freed now: nothing may find them in the cache.
-        let _ = LAST.try_with(|last| last.set((0, core::ptr::null())));
         thread_ended(core::mem::take(self.states.get_mut()));
     }
 }

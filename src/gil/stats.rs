@@ -394,8 +394,6 @@ impl LiveHistogram {
 pub(crate) struct GilCounters {
     /// Written by the holder only.
     pub(crate) acquisitions: AtomicU64,
-    /// Written by the holder only (under the park queue's lock on a handoff).
-    pub(crate) switches: AtomicU64,
     /// Written by the holder only.
     pub(crate) forced_switches: AtomicU64,
     /// Written by waiters: a read-modify-write.
@@ -413,7 +411,6 @@ impl GilCounters {
         pub(crate) const fn new() -> Self {
             Self {
                 acquisitions: AtomicU64::new(0),
-                switches: AtomicU64::new(0),
                 forced_switches: AtomicU64::new(0),
                 drop_requests: AtomicU64::new(0),
                 total_wait: AtomicU64::new(0),
@@ -431,10 +428,12 @@ impl GilCounters {
         self.waits.record(waited);
     }
 
-    pub(crate) fn snapshot(&self) -> GilStats {
+    /// The counters, with `switches` (the Gil's switch number, which is
+    /// algorithm state and lives in the Gil).
+    pub(crate) fn snapshot(&self, switches: u64) -> GilStats {
         GilStats {
             acquisitions: self.acquisitions.load(Ordering::Relaxed),
-            switches: self.switches.load(Ordering::Relaxed),
+            switches,
             forced_switches: self.forced_switches.load(Ordering::Relaxed),
             drop_requests: self.drop_requests.load(Ordering::Relaxed),
             total_wait: nanos(&self.total_wait),

@@ -1,10 +1,12 @@
 //! `ThreadState`: what a Gil knows about one thread (PyThreadState).
 
-use super::breaker::{EvalBreaker, INTERRUPT};
-use super::stats::{ThreadCounters, ThreadStats};
+use super::breaker::{DROP_REQUEST, EvalBreaker, INTERRUPT};
+use super::stats::{GilCounters, ThreadCounters, ThreadStats};
 use crate::park::{self, FilterOp, ParkToken};
-use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Where a thread stands with respect to its [`Gil`](crate::Gil).
@@ -13,8 +15,13 @@ pub enum ThreadStatus {
     /// Not holding the Gil and not waiting for it (including inside
     /// [`GilGuard::detach`](crate::GilGuard::detach)).
     Detached,
-    /// Blocked waiting for the Gil (in an acquire, after a forced switch,
-    /// or in a Condition wait through a [`GilGuard`](crate::GilGuard)).
+    /// Blocked: waiting for the Gil (in an acquire, after a forced switch,
+    /// or taking it back after a wait), or queued on a primitive in one of
+    /// the Gil-releasing waits (`Lock::acquire_with`, a `Condition` wait
+    /// through a [`GilGuard`](crate::GilGuard), ...). In those waits the
+    /// status changes to `Waiting` as the thread joins the primitive's
+    /// queue, so a thread seen `Waiting` there is woken by the primitive's
+    /// next release, set or notify.
     Waiting,
     /// Holding the Gil.
     Attached,
@@ -23,10 +30,6 @@ pub enum ThreadStatus {
 const DETACHED: u8 = 0;
 const WAITING: u8 = 1;
 const ATTACHED: u8 = 2;
-
-/// Low bits of a park token that the Gil uses for a waiter's rank; the rest
-/// is the waiter's `ThreadState` address, which is aligned to 64.
-pub(crate) const TOKEN_FLAGS: usize = 0b111;
 
 /// One thread's record for one [`Gil`](crate::Gil) (CPython's `PyThreadState`).
 ///
@@ -49,7 +52,7 @@ pub(crate) const TOKEN_FLAGS: usize = 0b111;
 /// ```
 // C layout, fields the uncontended acquire + release touch first, aligned to
 // a cache line so they share one; the alignment also leaves the low bits of
-// the address free for `TOKEN_FLAGS`.
+// the address free for the flags of a park token (`wait::TOKEN_LOW`).
 #[repr(C, align(64))]
 pub struct ThreadState {
     breaker: EvalBreaker,
@@ -70,8 +73,32 @@ pub struct ThreadState {
     name: Option<String>,
     /// The event hook generation that has seen this thread's `Started`
     /// (see `hooks`); written by the thread itself only.
-    pub(crate) hook_gen: core::sync::atomic::AtomicU64,
+    pub(crate) hook_gen: crate::sync::StaticAtomicU64,
+    /// An event hook is running on this thread (which must not use the Gil
+    /// it observes). Not a loom atomic: hooks are not part of the models.
+    in_hook: crate::sync::StaticAtomicBool,
+    /// The thread's locals are gone: the state is kept only while something
+    /// points at it (see `registry`). Written and read on its own thread.
+    ended: crate::sync::StaticAtomicBool,
+    /// The id of the thread's current attachment (see `guard`); its own
+    /// thread only.
+    pub(crate) attachment: AtomicU64,
+    /// The id the next suspension gives the attachments inside it.
+    next_attachment: AtomicU64,
+    /// The suspended attachments, innermost last: their ids and how many of
+    /// their guards were dropped while they were suspended.
+    suspended: UnsafeCell<Vec<(u64, usize)>>,
 }
+
+// SAFETY:
+// - every field but `suspended` is `Sync` (atomics, immutable data);
+// - `suspended` is touched only by the thread this state belongs to
+//   (`push_suspended`, `pop_suspended`, `count_stray_drop` are called from
+//   `GilGuard` methods, and `GilGuard` is neither `Send` nor `Sync`), so no
+//   two threads ever access it.
+unsafe impl Sync for ThreadState {}
+// SAFETY: no field is tied to the thread that created the state.
+unsafe impl Send for ThreadState {}
 
 impl ThreadState {
     pub(crate) fn new(gil_id: u64) -> Self {
@@ -86,8 +113,19 @@ impl ThreadState {
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),
-            hook_gen: core::sync::atomic::AtomicU64::new(0),
+            hook_gen: crate::sync::StaticAtomicU64::new(0),
+            in_hook: crate::sync::StaticAtomicBool::new(false),
+            ended: crate::sync::StaticAtomicBool::new(false),
+            attachment: AtomicU64::new(0),
+            next_attachment: AtomicU64::new(1),
+            suspended: UnsafeCell::new(Vec::new()),
         }
+    }
+
+    /// The state's address: what `holder` holds and a park token carries.
+    #[inline]
+    pub(crate) fn address(&self) -> usize {
+        self as *const Self as usize
     }
 
     /// The thread's identifier: unique among all threads of the process for
@@ -102,10 +140,12 @@ impl ThreadState {
         self.name.as_deref()
     }
 
-    /// Whether the thread holds the Gil, waits for it, or neither. A
-    /// snapshot: it may change as soon as it is read.
+    /// Whether the thread holds the Gil, waits, or neither. A snapshot: it
+    /// may change as soon as it is read.
     pub fn status(&self) -> ThreadStatus {
-        match self.status.load(Ordering::Relaxed) {
+        // Acquire, paired with `set_status`: a thread seen `Waiting` in a
+        // primitive's wait is seen queued there (see `ThreadStatus`).
+        match self.status.load(Ordering::Acquire) {
             ATTACHED => ThreadStatus::Attached,
             WAITING => ThreadStatus::Waiting,
             _ => ThreadStatus::Detached,
@@ -141,33 +181,97 @@ impl ThreadState {
         self.breaker.set(INTERRUPT, Ordering::SeqCst);
         let key = self.waiting_on.fetch_add(0, Ordering::SeqCst);
         if key != 0 {
-            let mine = self.token_bits();
+            let mine = self.address();
             let filter = |token: ParkToken| {
-                if token.0 & !TOKEN_FLAGS == mine {
+                if wait::token_owned_by(token, mine) {
                     FilterOp::Unpark
                 } else {
                     FilterOp::Skip
                 }
             };
-            // SAFETY: waking a thread out of a wait on `key` with
-            // TOKEN_INTERRUPTED is part of every interruptible wait's
-            // protocol; the callbacks touch nothing and cannot unwind. If
-            // the wait is over, nobody carries our token and nothing happens.
-            unsafe { park::unpark_filter(key, filter, |_| park::TOKEN_INTERRUPTED) };
+            // SAFETY:
+            // - waking a thread out of a wait on `key` with
+            //   TOKEN_INTERRUPTED is part of every interruptible wait's
+            //   protocol (`wait`), and only this thread's interruptible
+            //   tokens match the filter;
+            // - the callbacks touch nothing, and neither park nor unwind;
+            // - if the wait is over, nobody carries our token and nothing
+            //   happens.
+            unsafe { park::unpark_filter(key, filter, |_| wait::TOKEN_INTERRUPTED) };
         }
     }
 
-    fn token_bits(&self) -> usize {
-        self as *const Self as usize
+    /// The token this thread parks with in an interruptible wait, with the
+    /// primitive's own `bits`, so that [`interrupt`](Self::interrupt) can
+    /// pick it out of the queue (see `wait`'s module docs).
+    pub(crate) fn interruptible_token(&self, bits: usize) -> ParkToken {
+        debug_assert!(bits <= wait::TOKEN_BITS);
+        ParkToken(self.address() | wait::ATTACHED | bits)
     }
 
-    /// The token this thread parks with in an interruptible wait, so that
-    /// [`interrupt`](Self::interrupt) can pick it out of the queue. Unique
-    /// to this `ThreadState` (its address) for as long as the thread waits.
-    /// The Gil's own waits add rank flags in the low bits
-    /// ([`TOKEN_FLAGS`]); `interrupt` ignores them.
-    pub(crate) fn park_token(&self) -> ParkToken {
-        ParkToken(self.token_bits())
+    /// Sets the drop request on this thread (the holder's) breaker, from a
+    /// waiter whose interval ran out without a switch.
+    pub(crate) fn ask_to_drop(&self, counters: &GilCounters) {
+        let before = self.breaker.set(DROP_REQUEST, Ordering::Relaxed);
+        if before & DROP_REQUEST == 0 {
+            counters.drop_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Panics with a clear message when called from inside an event hook
+    /// running on this thread: a hook must not use the Gil it observes (a
+    /// `Suspended` hook calling `ensure` would release the Gil in the middle
+    /// of its own release, and recurse).
+    #[inline]
+    pub(crate) fn check_not_in_hook(&self, what: &str) {
+        if self.in_hook.load(Ordering::Relaxed) {
+            in_hook_panic(what);
+        }
+    }
+
+    /// Marks the thread as running an event hook (or not any more).
+    #[cfg(feature = "std")]
+    pub(crate) fn set_in_hook(&self, running: bool) {
+        self.in_hook.store(running, Ordering::Relaxed);
+    }
+
+    /// Records that the attachment `id` is suspended, and gives the
+    /// attachments inside the suspension a fresh id.
+    pub(crate) fn push_suspended(&self, id: u64) {
+        // SAFETY: called on the thread this state belongs to (see the
+        // `Sync` impl), so this is the only access to `suspended`.
+        self.suspended
+            .with_mut(|list| unsafe { (*list).push((id, 0)) });
+        let fresh = self.next_attachment.load(Ordering::Relaxed);
+        self.next_attachment.store(fresh + 1, Ordering::Relaxed);
+        self.attachment.store(fresh, Ordering::Relaxed);
+    }
+
+    /// Ends the suspension of attachment `id` (the innermost one); returns
+    /// how many of its guards were dropped while it was suspended.
+    pub(crate) fn pop_suspended(&self, id: u64) -> usize {
+        // SAFETY: as in `push_suspended`.
+        let top = self.suspended.with_mut(|list| unsafe { (*list).pop() });
+        match top {
+            Some((top, dropped)) if top == id => dropped,
+            _ => unreachable!("suspensions end innermost first"),
+        }
+    }
+
+    /// Counts the drop of a guard of attachment `id` if that attachment is
+    /// suspended; false if it is not (the guard's attachment ended or
+    /// joined the current one).
+    pub(crate) fn count_stray_drop(&self, id: u64) -> bool {
+        // SAFETY: as in `push_suspended`.
+        self.suspended.with_mut(|list| unsafe {
+            match (*list).iter_mut().find(|(suspended, _)| *suspended == id) {
+                Some((_, dropped)) => {
+                    *dropped += 1;
+                    true
+                }
+                None => false,
+            }
+        })
     }
 
     /// Records the park key of the interruptible wait this thread is about
@@ -208,16 +312,31 @@ impl ThreadState {
             ThreadStatus::Waiting => WAITING,
             ThreadStatus::Attached => ATTACHED,
         };
-        self.status.store(v, Ordering::Relaxed);
+        self.status.store(v, Ordering::Release);
     }
 
-    /// Whether the state must outlive its thread: a guard (or a breaker
-    /// reference bound to the Gil's lifetime) may still point at it.
-    #[cfg(all(feature = "std", not(loom)))]
+    /// Whether something may still point at the state: a guard, a wait or
+    /// detach in progress, or a breaker reference bound to the Gil's
+    /// lifetime. Asked on the thread the state belongs to.
     pub(crate) fn pinned(&self) -> bool {
-        self.depth.load(Ordering::Relaxed) != 0
+        // SAFETY: as in `push_suspended` (asked on the owning thread).
+        let suspended = self.suspended.with(|list| unsafe { !(*list).is_empty() });
+        suspended
+            || self.depth.load(Ordering::Relaxed) != 0
             || self.status.load(Ordering::Relaxed) != DETACHED
             || self.lent.load(Ordering::Relaxed)
+    }
+
+    /// Marks the state as its thread's after the thread's locals are gone
+    /// (see `registry`).
+    pub(crate) fn mark_ended(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the thread's locals are gone (see `registry`).
+    #[inline]
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
     }
 }
 
@@ -231,6 +350,16 @@ impl fmt::Debug for ThreadState {
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+#[cold]
+#[inline(never)]
+fn in_hook_panic(what: &str) -> ! {
+    panic!(
+        "{what} called from inside an event hook of the same Gil: a hook must not \
+         take, release or wait for the Gil it observes (record the event and act on \
+         it after the hook returns)"
+    )
 }
 
 #[cfg(all(feature = "std", not(loom)))]

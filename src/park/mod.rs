@@ -46,12 +46,5 @@ pub(crate) use self::spin::{park, unpark_filter, unpark_one};
 
 pub(crate) use self::clock::Instant;
 
-/// The token a parked thread carries when nothing special is meant.
-pub(crate) const DEFAULT_PARK_TOKEN: ParkToken = ParkToken(0);
 /// The token an unparker hands over when nothing special is meant.
 pub(crate) const DEFAULT_UNPARK_TOKEN: UnparkToken = UnparkToken(0);
-
-/// The token that wakes a thread out of an interruptible wait (a Gil
-/// acquire or a Condition wait through a `GilGuard`): the waiter returns
-/// `Err(Interrupted)`. No primitive hands out this value for anything else.
-pub(crate) const TOKEN_INTERRUPTED: UnparkToken = UnparkToken(usize::MAX);

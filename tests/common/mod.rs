@@ -88,3 +88,12 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         thread::sleep(Duration::from_micros(200));
     }
 }
+
+/// Waits until the thread of `state` is queued in a Gil-releasing wait
+/// (`acquire_with`, `wait_with`, ...): it shows `Waiting` from the moment it
+/// joins the primitive's queue.
+pub fn wait_until_queued(state: &gilock::ThreadState) {
+    wait_until("the waiter is queued", || {
+        state.status() == gilock::ThreadStatus::Waiting
+    });
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 mod common;
-use common::{BOUND, Bounded, setup, spawn, wait_until};
+use common::{BOUND, Bounded, setup, spawn, wait_until, wait_until_queued};
 
 /// Spawns `n` threads that each wait once on `barrier`.
 fn waiters(n: usize, barrier: &Arc<Barrier>) -> Vec<Bounded<Result<usize, BrokenBarrierError>>> {
@@ -228,6 +228,49 @@ fn interrupted_wait_with_breaks_the_barrier() {
     state.interrupt();
     assert_eq!(interpreter.join(), (Err(Interrupted), true));
     assert_eq!(plain.join(), Err(BrokenBarrierError));
+    assert!(barrier.broken());
+}
+
+/// An arrival taken out of the queue by an interrupt breaks the round even
+/// when the last arrival comes before the interrupted thread has tidied up
+/// (here it cannot: the main thread holds the Gil it needs afterwards).
+/// Before the fix the round completed around the interrupted thread: A
+/// `Err(Interrupted)`, B `Ok(1)`, C `Ok(2)`, the barrier not broken.
+#[test]
+fn an_interrupted_arrival_breaks_the_round_even_if_the_last_one_comes_first() {
+    setup();
+    let shared = Arc::new((Gil::new(), Barrier::new(3)));
+    let (ident_tx, ident_rx) = mpsc::channel();
+    let s = shared.clone();
+    let a = spawn(move || {
+        let (gil, barrier) = &*s;
+        let mut guard = gil.acquire();
+        ident_tx.send(guard.thread_state().ident()).unwrap();
+        let result = barrier.wait_with(&mut guard);
+        (result, gil.is_held_by_current_thread())
+    });
+    let ident = ident_rx.recv_timeout(BOUND).unwrap();
+    let (gil, barrier) = &*shared;
+    let state = gil
+        .thread_states()
+        .into_iter()
+        .find(|ts| ts.ident() == ident)
+        .expect("the waiter's state");
+    wait_until_queued(&state);
+    let guard = gil.acquire();
+    state.interrupt();
+    let b = {
+        let s = shared.clone();
+        spawn(move || s.1.wait())
+    };
+    wait_until("B arrived", || barrier.n_waiting() == 2 || barrier.broken());
+    let c = barrier.wait();
+    drop(guard);
+    assert_eq!(a.join(), (Err(Interrupted), true));
+    assert_eq!(
+        (b.join(), c),
+        (Err(BrokenBarrierError), Err(BrokenBarrierError))
+    );
     assert!(barrier.broken());
 }
 

@@ -163,12 +163,44 @@ impl ThreadState {
     }
 
     /// Interrupts the thread (the Ctrl-C that CPython delivers only to the
-    /// main thread): its next [`GilGuard::checkpoint`](crate::GilGuard::checkpoint)
-    /// reports `interrupted: true`, and if it is blocked in
-    /// [`Gil::acquire_interruptible`](crate::Gil::acquire_interruptible) or in
-    /// a Condition wait through a `GilGuard`, that wait returns
-    /// `Err(Interrupted)` promptly, without the Gil. The flag is consumed by
-    /// whichever of these sees it first. Callable from any thread.
+    /// main thread, and never to a thread blocked on a lock): its next
+    /// [`GilGuard::checkpoint`](crate::GilGuard::checkpoint) reports
+    /// `interrupted: true`, and if it is blocked in a wait that can be
+    /// interrupted, that wait ends at once with `Err(Interrupted)`:
+    /// - [`Gil::acquire_interruptible`](crate::Gil::acquire_interruptible)
+    ///   (returning without the Gil);
+    /// - every Gil-releasing `_with` wait (`Lock::acquire_with`,
+    ///   `MutexExt::lock_with`, `Condition::wait_on_lock_with`,
+    ///   `Semaphore::acquire_with`, `Event::wait_with`, `Barrier::wait_with`
+    ///   and the rest) and every Condition wait through a `GilGuard`: they
+    ///   return with the Gil held again and the primitive not taken (a
+    ///   Condition wait takes its lock back first, as Python's does).
+    ///
+    /// An interrupt that comes before such a wait starts ends it before its
+    /// first try. The flag is consumed by whichever of these sees it first.
+    /// Callable from any thread, but not from a signal handler (it takes the
+    /// park queue's lock to wake the thread).
+    ///
+    /// ```
+    /// use gilock::{Gil, Interrupted, Semaphore, ThreadStatus};
+    ///
+    /// let gil = Gil::new();
+    /// let empty = Semaphore::new(0);
+    /// std::thread::scope(|s| {
+    ///     let (tx, rx) = std::sync::mpsc::channel();
+    ///     s.spawn(move || {
+    ///         let blocked: std::sync::Arc<gilock::ThreadState> = rx.recv().unwrap();
+    ///         while blocked.status() != ThreadStatus::Waiting {
+    ///             std::thread::yield_now();
+    ///         }
+    ///         blocked.interrupt(); // the Ctrl-C it would never see in CPython
+    ///     });
+    ///     let mut guard = gil.acquire();
+    ///     tx.send(gil.current_thread_state()).unwrap();
+    ///     assert_eq!(empty.acquire_with(&mut guard), Err(Interrupted));
+    ///     assert!(gil.is_held_by_current_thread());
+    /// });
+    /// ```
     pub fn interrupt(&self) {
         // Dekker with the waiter (`set_waiting_on` then the flag check in
         // its `validate`): at least one side sees the other's write, and the

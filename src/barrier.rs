@@ -66,14 +66,14 @@ enum Refusal {
 ///
 /// A barrier is *broken* by [`abort`](Self::abort), by a
 /// [`wait_timeout`](Self::wait_timeout) that times out, and by a wait
-/// through a [`GilGuard`] that is interrupted: every waiter, and every
+/// through a [`GilGuard`](crate::GilGuard) that is interrupted: every waiter, and every
 /// later `wait`, then gets [`BrokenBarrierError`] until
 /// [`reset`](Self::reset). `reset` also breaks the round in progress, for
 /// its waiters only.
 ///
 /// **With the Gil.** [`wait_with`](Self::wait_with) and
 /// [`wait_timeout_with`](Self::wait_timeout_with) release the Gil held
-/// through `&mut` a [`GilGuard`](crate::GilGuard) while the thread waits and can be
+/// through `&mut` a [`GilGuard`](crate::GilGuard)(crate::GilGuard) while the thread waits and can be
 /// interrupted by [`ThreadState::interrupt`](crate::ThreadState::interrupt);
 /// they return `Result<_, Interrupted>` around what the plain form returns,
 /// as [`Condition`](crate::Condition) waits through a `GilGuard` do. An

@@ -367,7 +367,7 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
 /// - Scoped: [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout),
 ///   [`wait_while`](Self::wait_while) and
 ///   [`wait_timeout_while`](Self::wait_timeout_while) take `&mut` a
-///   [`FairMutexGuard`], [`LockGuard`], [`RLockGuard`] or [`GilGuard`]
+///   [`FairMutexGuard`], [`LockGuard`], [`RLockGuard`] or [`GilGuard`](crate::GilGuard)
 ///   (any [`WaitGuard`]); waits through a `GilGuard` release the Gil and
 ///   can be interrupted (they return `Result<_, Interrupted>`). The lock is released while the thread waits and held
 ///   again when the call returns, however it ends.
@@ -770,7 +770,7 @@ impl fmt::Debug for Condition {
 }
 
 /// A guard that [`Condition`] can wait with: [`FairMutexGuard`],
-/// [`LockGuard`], [`RLockGuard`] and [`GilGuard`]. Sealed: the crate
+/// [`LockGuard`], [`RLockGuard`] and [`GilGuard`](crate::GilGuard). Sealed: the crate
 /// implements it for its own guards only.
 pub trait WaitGuard: sealed::Sealed {
     /// What the predicate of [`Condition::wait_while`] sees: the guarded

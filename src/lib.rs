@@ -61,7 +61,10 @@ mod wait;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, RawCondition, WaitGuard};
-pub use error::{BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError};
+pub use error::{
+    BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError,
+    ZeroPartiesError,
+};
 pub use event::Event;
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 pub use gil::{

@@ -26,9 +26,8 @@
 //! and handed over.
 
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
-use crate::sync::{AtomicU8, Ordering, SpinWait, const_fn};
+use crate::sync::{AtomicU8, Ordering, SpinWait, StaticAtomicU8, UnmodeledAtomicU32, const_fn};
 use core::cell::Cell;
-use core::sync::atomic::AtomicU32;
 use core::time::Duration;
 
 const LOCKED: u8 = 0b001;
@@ -99,18 +98,14 @@ const fn interval_to_micros(interval: Duration) -> u32 {
 /// assert_eq!(*guard, 1000);
 /// ```
 pub struct RawFairMutex {
-    state: StateCell,
-    interval_micros: AtomicU32,
+    /// Under loom the state word must be created inside the model, but
+    /// `lock_api::RawMutex::INIT` must be a constant: `INIT` (and so
+    /// `FairMutex::new`) leaves the word to be created at first use in each
+    /// execution, and [`RawFairMutex::new`] creates it at once (see
+    /// `sync::StaticAtomicU8`).
+    state: StaticAtomicU8,
+    interval_micros: UnmodeledAtomicU32,
 }
-
-/// Under loom the state word must be created inside the model, but
-/// `lock_api::RawMutex::INIT` must be a constant: `INIT` (and so
-/// `FairMutex::new`) leaves the word to be created at first use, and
-/// [`RawFairMutex::new`] creates it at once (see `sync::LoomLazy`).
-#[cfg(not(loom))]
-type StateCell = AtomicU8;
-#[cfg(loom)]
-type StateCell = crate::sync::LoomLazy<AtomicU8>;
 
 #[cfg(not(loom))]
 static_assertions::const_assert!(core::mem::size_of::<RawFairMutex>() <= 8);
@@ -135,8 +130,8 @@ impl RawFairMutex {
         #[must_use]
         pub const fn with_switch_interval(interval: Duration) -> Self {
             Self {
-                state: new_state(),
-                interval_micros: AtomicU32::new(interval_to_micros(interval)),
+                state: StaticAtomicU8::new(0),
+                interval_micros: UnmodeledAtomicU32::new(interval_to_micros(interval)),
             }
         }
     }
@@ -163,14 +158,7 @@ impl RawFairMutex {
 
     #[inline]
     fn word(&self) -> &AtomicU8 {
-        #[cfg(not(loom))]
-        {
-            &self.state
-        }
-        #[cfg(loom)]
-        {
-            self.state.get(|| AtomicU8::new(0))
-        }
+        self.state.get()
     }
 
     fn key(&self) -> usize {
@@ -438,19 +426,6 @@ impl core::fmt::Debug for RawFairMutex {
     }
 }
 
-const_fn! {
-    const fn new_state() -> StateCell {
-        #[cfg(not(loom))]
-        {
-            AtomicU8::new(0)
-        }
-        #[cfg(loom)]
-        {
-            crate::sync::LoomLazy::eager(AtomicU8::new(0))
-        }
-    }
-}
-
 /// The choice of one heir in a scan of the park queue, oldest first.
 struct Heir {
     only_overdue: bool,
@@ -515,8 +490,8 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 unsafe impl lock_api::RawMutex for RawFairMutex {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Self {
-        state: init_state(),
-        interval_micros: AtomicU32::new(interval_to_micros(DEFAULT_SWITCH_INTERVAL)),
+        state: StaticAtomicU8::zero(),
+        interval_micros: UnmodeledAtomicU32::new(interval_to_micros(DEFAULT_SWITCH_INTERVAL)),
     };
 
     /// Ownership is not tied to a thread, so guards may be sent.
@@ -543,16 +518,6 @@ unsafe impl lock_api::RawMutex for RawFairMutex {
     fn is_locked(&self) -> bool {
         self.word().load(Ordering::Relaxed) & LOCKED != 0
     }
-}
-
-#[cfg(not(loom))]
-const fn init_state() -> StateCell {
-    AtomicU8::new(0)
-}
-
-#[cfg(loom)]
-const fn init_state() -> StateCell {
-    crate::sync::LoomLazy::lazy()
 }
 
 // SAFETY: `unlock_fair` and `bump` keep the exclusion argument of `RawMutex`:

@@ -170,7 +170,7 @@ pub struct Gil {
     /// The ident of the thread that took the Gil last, to count switches.
     last_holder: AtomicU64,
     /// Assigned at first use (see `registry`); never a loom atomic.
-    id: core::sync::atomic::AtomicU64,
+    id: crate::sync::UnmodeledAtomicU64,
     counters: GilCounters,
     interval_micros: AtomicU64,
     /// Waiters' tickets: their arrival order.
@@ -235,7 +235,7 @@ impl Gil {
                 overtakes: AtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
-                id: core::sync::atomic::AtomicU64::new(0),
+                id: crate::sync::UnmodeledAtomicU64::new(0),
                 counters: GilCounters::new(),
                 listing: registry::Listing::new(),
             }
@@ -472,13 +472,13 @@ impl Gil {
 
     #[inline]
     fn id(&self) -> u64 {
-        let id = self.id.load(core::sync::atomic::Ordering::Relaxed);
+        let id = self.id.load(Ordering::Relaxed);
         if id != 0 { id } else { self.assign_id() }
     }
 
     #[cold]
     fn assign_id(&self) -> u64 {
-        use core::sync::atomic::Ordering::Relaxed;
+        use crate::sync::Ordering::Relaxed;
         let fresh = registry::fresh_gil_id();
         match self.id.compare_exchange(0, fresh, Relaxed, Relaxed) {
             Ok(_) => fresh,
@@ -1086,7 +1086,7 @@ impl Default for Gil {
 
 impl Drop for Gil {
     fn drop(&mut self) {
-        let id = self.id.load(core::sync::atomic::Ordering::Relaxed);
+        let id = self.id.load(Ordering::Relaxed);
         if id != 0 {
             registry::gil_dropped(&self.listing, id);
             hooks::gil_dropped(self);

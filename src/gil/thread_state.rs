@@ -70,7 +70,7 @@ pub struct ThreadState {
     name: Option<String>,
     /// The event hook generation that has seen this thread's `Started`
     /// (see `hooks`); written by the thread itself only.
-    pub(crate) hook_gen: core::sync::atomic::AtomicU64,
+    pub(crate) hook_gen: crate::sync::UnmodeledAtomicU64,
 }
 
 impl ThreadState {
@@ -86,7 +86,7 @@ impl ThreadState {
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),
-            hook_gen: core::sync::atomic::AtomicU64::new(0),
+            hook_gen: crate::sync::UnmodeledAtomicU64::new(0),
         }
     }
 

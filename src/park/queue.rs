@@ -1,11 +1,22 @@
 //! The FIFO wait queue shared by the loom model and the spinning backend,
-//! with `parking_lot_core`'s token and result types.
+//! with `parking_lot_core`'s token and result types, and the messages with
+//! which both reject a nested park.
 //!
 //! It holds one queue for all keys (the model and no-std builds favour
 //! simplicity over a hash table); order within a key is arrival order.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+
+/// The panic of a park or unpark from a callback that runs with the queue
+/// locked (loom and spin backends).
+pub(super) const NESTED_IN_LOCKED_CALLBACK: &str = "gilock: park or unpark called from a park callback that \
+     runs with the queue locked (validate, timed_out, an unpark filter or callback); these \
+     callbacks must not call into the parking lot";
+
+/// The panic of a park from `before_sleep` (loom and spin backends).
+pub(super) const NESTED_IN_BEFORE_SLEEP: &str = "gilock: park called from inside a park's before_sleep \
+     callback on the same thread; before_sleep may unpark, never park";
 
 /// A value a parked thread carries, for `unpark_filter` to inspect.
 #[derive(Copy, Clone, Eq, PartialEq, Debug)]

@@ -415,3 +415,137 @@ fn run_timer(id: u64, steps: usize) -> usize {
     }
     taken
 }
+
+#[cfg(test)]
+mod tests {
+    //! The contract checks of this backend, inside loom models. Run with
+    //! `RUSTFLAGS="--cfg loom" cargo test -p gilock --lib --release`. The
+    //! rejections abort the process, so those tests run in a child process
+    //! (see `queue::child_process`).
+
+    use super::super::queue::child_process;
+    use super::*;
+
+    fn is_child(name: &str) -> bool {
+        child_process::is_child(module_path!(), name)
+    }
+
+    fn assert_child_aborts_with(name: &str, message: &str) {
+        child_process::assert_aborts_with(module_path!(), name, message);
+    }
+
+    /// A park with the given callbacks on a key of the test's own.
+    fn park_on(key: &u8, validate: impl FnOnce() -> bool, before_sleep: impl FnOnce()) -> ParkResult {
+        // SAFETY: the key is the tests' own address; the callbacks are theirs.
+        unsafe {
+            super::super::park(
+                core::ptr::from_ref(key) as usize,
+                validate,
+                before_sleep,
+                |_, _| {},
+                ParkToken(0),
+                None,
+            )
+        }
+    }
+
+    /// Mutation: `check_may_park` emptied → the nested park re-locked the
+    /// lot inside `validate` and the child died of loom's "deadlock"
+    /// instead of our message ("did not report ...").
+    #[test]
+    fn a_park_from_validate_is_rejected() {
+        const NAME: &str = "a_park_from_validate_is_rejected";
+        if is_child(NAME) {
+            loom::model(|| {
+                let (outer, inner) = (0u8, 0u8);
+                park_on(&outer, || park_on(&inner, || false, || {}) == ParkResult::Invalid, || {});
+            });
+            return;
+        }
+        assert_child_aborts_with(NAME, NESTED_IN_LOCKED_CALLBACK);
+    }
+
+    /// Mutation: `check_may_park` emptied → the nested park returned
+    /// `Invalid`, the outer one slept with nobody to wake it, and the child
+    /// died of loom's "deadlock" instead of our message ("did not report").
+    #[test]
+    fn a_park_from_before_sleep_is_rejected() {
+        const NAME: &str = "a_park_from_before_sleep_is_rejected";
+        if is_child(NAME) {
+            loom::model(|| {
+                let (outer, inner) = (0u8, 0u8);
+                park_on(&outer, || true, || {
+                    park_on(&inner, || false, || {});
+                });
+            });
+            return;
+        }
+        assert_child_aborts_with(NAME, NESTED_IN_BEFORE_SLEEP);
+    }
+
+    /// Mutation: `check_may_unpark` emptied → the unpark re-locked the lot
+    /// inside `validate` and the child died of loom's "deadlock" instead of
+    /// our message ("did not report ...").
+    #[test]
+    fn an_unpark_from_validate_is_rejected() {
+        const NAME: &str = "an_unpark_from_validate_is_rejected";
+        if is_child(NAME) {
+            loom::model(|| {
+                let (outer, other) = (0u8, 0u8);
+                park_on(
+                    &outer,
+                    || {
+                        // SAFETY: the tests' own key; an empty callback.
+                        unsafe {
+                            super::super::unpark_one(core::ptr::from_ref(&other) as usize, |_| {
+                                UnparkToken(0)
+                            })
+                        };
+                        false
+                    },
+                    || {},
+                );
+            });
+            return;
+        }
+        assert_child_aborts_with(NAME, NESTED_IN_LOCKED_CALLBACK);
+    }
+
+    /// The rejections are not over-broad: `before_sleep` may unpark (a
+    /// condition wait releases its lock there). Here it wakes a thread
+    /// that parked first, which then wakes this one; in every schedule.
+    ///
+    /// Mutation: `check_may_unpark` rejected every context but `None`
+    /// (`before_sleep` too) → the test binary aborted on the rejection.
+    #[test]
+    fn before_sleep_may_unpark() {
+        loom::model(|| {
+            use loom::sync::Arc;
+            use loom::sync::atomic::{AtomicBool, Ordering};
+            // Two distinct addresses for the two queues.
+            let keys = Arc::new([0u8, 0u8]);
+            let key = |k: &u8| core::ptr::from_ref(k) as usize;
+            let first_queued = Arc::new(AtomicBool::new(false));
+            let first = {
+                let (keys, first_queued) = (keys.clone(), first_queued.clone());
+                loom::thread::spawn(move || {
+                    let result = park_on(&keys[0], || true, || {
+                        first_queued.store(true, Ordering::Release);
+                    });
+                    // SAFETY: the test's own key; an empty callback.
+                    unsafe { super::super::unpark_one(key(&keys[1]), |_| UnparkToken(2)) };
+                    result
+                })
+            };
+            while !first_queued.load(Ordering::Acquire) {
+                loom::thread::yield_now();
+            }
+            let mine = park_on(&keys[1], || true, || {
+                // SAFETY: the test's own key; an empty callback.
+                unsafe { super::super::unpark_one(key(&keys[0]), |_| UnparkToken(1)) };
+            });
+            assert_eq!(mine, ParkResult::Unparked(UnparkToken(2)));
+            assert_eq!(first.join().unwrap(), ParkResult::Unparked(UnparkToken(1)));
+        });
+    }
+}

@@ -278,23 +278,16 @@ impl Backend for SpinLot {
 
 #[cfg(test)]
 mod tests {
-    //! The nested-park rejections abort the process, so each of those tests
-    //! runs itself again as a child process (the same test, told by an
-    //! environment variable to play the child) and checks how the child
-    //! ended. Every wait on a child is bounded: a rejection that does not
-    //! fire leaves the child spinning, and the test fails instead of hanging.
+    //! The nested-park rejections abort the process: those tests run in a
+    //! child process (see `queue::child_process`). A rejection that does
+    //! not fire leaves the child spinning, and the test fails at the bound.
 
+    use super::super::queue::child_process::{self, BOUND};
     use super::*;
     use std::boxed::Box;
     use std::num::NonZeroU64;
-    use std::string::String;
     use std::sync::mpsc;
     use std::sync::{Arc, Barrier};
-    use std::time::Duration;
-
-    /// Far beyond any mechanism under test; reached only by a hang.
-    const BOUND: Duration = Duration::from_secs(10);
-    const CHILD: &str = "GILOCK_SPIN_TEST_CHILD";
 
     /// Thread ids for the child role: one per std thread.
     fn install_thread_ids() {
@@ -306,52 +299,12 @@ mod tests {
         user::install_thread_id_source(|| ID.with(|id| *id));
     }
 
-    /// Whether this process is the child of test `name`.
     fn is_child(name: &str) -> bool {
-        std::env::var(CHILD).is_ok_and(|v| v == name)
+        child_process::is_child(module_path!(), name)
     }
 
-    /// Runs test `name` (of this module) as a child; returns whether it
-    /// exited successfully and its stderr. Fails if it runs past `BOUND`.
-    fn run_child(name: &str) -> (bool, String) {
-        let path = module_path!().split_once("::").map_or("", |(_, p)| p);
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", &std::format!("{path}::{name}"), "--nocapture"])
-            .env(CHILD, name)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn the test binary as a child");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut { stderr }, &mut text).unwrap();
-            let _ = tx.send(text);
-        });
-        let text = match rx.recv_timeout(BOUND) {
-            Ok(text) => text,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("child `{name}` hung for {BOUND:?}: the rejection did not fire");
-            }
-        };
-        let status = child.wait().unwrap();
-        (status.success(), text)
-    }
-
-    /// Asserts that child `name` aborted after panicking with `message`.
     fn assert_child_aborts_with(name: &str, message: &str) {
-        let (success, stderr) = run_child(name);
-        assert!(!success, "child `{name}` should have aborted; stderr:\n{stderr}");
-        assert!(
-            stderr.contains(message),
-            "child `{name}` did not report {message:?}; stderr:\n{stderr}"
-        );
-        assert!(
-            stderr.contains("aborting"),
-            "child `{name}` did not abort; stderr:\n{stderr}"
-        );
+        child_process::assert_aborts_with(module_path!(), name, message);
     }
 
     /// A park with the given callbacks on a key of this test's own.
@@ -475,7 +428,7 @@ mod tests {
             assert_eq!(first.join().unwrap(), ParkResult::Unparked(UnparkToken(1)));
             return;
         }
-        let (success, stderr) = run_child(NAME);
+        let (success, stderr) = child_process::run(module_path!(), NAME);
         assert!(success, "child failed; stderr:\n{stderr}");
     }
 }

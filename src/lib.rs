@@ -237,6 +237,14 @@ pub mod model {
         imp::advance(by)
     }
 
+    /// The model clock's reading: model time since an arbitrary origin.
+    /// Only the difference of two readings in one execution means anything
+    /// (the origin is not reset between executions); for example, that a
+    /// timed wait which timed out saw its whole timeout pass.
+    pub fn now() -> Duration {
+        imp::now_since_origin()
+    }
+
     /// How many model threads are parked in gilock's primitives right now
     /// (queued, not yet handed a wake-up). Wakes nobody and moves no clock,
     /// so a model can branch on "that thread is blocked in `lock`" without
@@ -301,6 +309,10 @@ pub mod model {
         }
 
         pub(crate) fn parked_threads() -> usize {
+            unreachable!("{DOCS_ONLY}")
+        }
+
+        pub(crate) fn now_since_origin() -> Duration {
             unreachable!("{DOCS_ONLY}")
         }
 

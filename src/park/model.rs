@@ -334,6 +334,11 @@ pub(crate) fn advance(by: Duration) -> usize {
     lot.move_clock_to(now().saturating_add(by.as_nanos()))
 }
 
+/// The model clock's reading, as a duration since its origin.
+pub(crate) fn now_since_origin() -> Duration {
+    ModelLot::duration_between(0, now())
+}
+
 /// How many threads sit in the queue (any key), without waking anyone.
 pub(crate) fn parked_threads() -> usize {
     lot().queue.slots().count()

@@ -1,4 +1,3 @@
-#![cfg(not(feature = "std"))]
 //! The no-std (spinning) backend in a program that installed no source of
 //! thread ids: `cargo test --no-default-features --test spin_backend`.
 //!
@@ -6,6 +5,8 @@
 //! (the other test files install a clock and thread ids in `setup()`, once
 //! per process, for good), and checks how the child ended. Every wait on a
 //! child is bounded, so a wedged child fails the test instead of hanging it.
+
+#![cfg(not(feature = "std"))]
 
 mod common;
 

@@ -222,17 +222,17 @@ pub mod model {
     pub use ::loom;
 
     /// One step of the model clock: to the earliest deadline still ahead
-    /// among the threads now in a timed wait. Returns how many waits that
-    /// ended; 0, with the clock unmoved, when no thread is in a timed wait.
-    ///
-    /// Waits that the step reaches time out unless an unpark reaches them
-    /// first (which loom explores too).
+    /// among the threads now in a timed wait. Returns how many timed waits
+    /// the step reached (0, with the clock unmoved, when no thread is in a
+    /// timed wait); each of them times out unless an unpark reaches it
+    /// first, which loom explores too.
     pub fn fire_timeouts() -> usize {
         imp::fire_timeouts()
     }
 
     /// Moves the model clock forward by `by`; returns how many timed waits
-    /// that ended. Deadlines taken later are measured from the new time.
+    /// it reached (as [`fire_timeouts`]). Deadlines taken later are
+    /// measured from the new time.
     pub fn advance(by: Duration) -> usize {
         imp::advance(by)
     }

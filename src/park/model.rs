@@ -320,15 +320,15 @@ impl Backend for ModelLot {
 }
 
 /// One step of the model clock: to the earliest deadline still ahead among
-/// the threads in a timed park. Returns how many it woke (0, and the clock
-/// unmoved, when no thread is in a timed park).
+/// the threads in a timed park. Returns how many timed parks it reached (0,
+/// and the clock unmoved, when no thread is in one).
 pub(crate) fn fire_timeouts() -> usize {
     let lot = lot();
     lot.next_deadline().map_or(0, |next| lot.move_clock_to(next))
 }
 
-/// Moves the model clock forward by `by`; returns how many timed parks
-/// that ended.
+/// Moves the model clock forward by `by`; returns how many timed parks it
+/// reached.
 pub(crate) fn advance(by: Duration) -> usize {
     let lot = lot();
     lot.move_clock_to(now().saturating_add(by.as_nanos()))

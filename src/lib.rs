@@ -217,7 +217,7 @@ pub mod model {
     #[cfg(loom)]
     use crate::park::model as imp;
 
-    /// The loom gilock is built against (see [Which loom](self#which-loom)).
+    /// The loom gilock is built against (see the module docs, "Which loom").
     #[cfg(loom)]
     pub use ::loom;
 

@@ -73,13 +73,13 @@ pub struct ThreadState {
     name: Option<String>,
     /// The event hook generation that has seen this thread's `Started`
     /// (see `hooks`); written by the thread itself only.
-    pub(crate) hook_gen: crate::sync::StaticAtomicU64,
+    pub(crate) hook_gen: crate::sync::UnmodeledAtomicU64,
     /// An event hook is running on this thread (which must not use the Gil
     /// it observes). Not a loom atomic: hooks are not part of the models.
-    in_hook: crate::sync::StaticAtomicBool,
+    in_hook: crate::sync::UnmodeledAtomicBool,
     /// The thread's locals are gone: the state is kept only while something
     /// points at it (see `registry`). Written and read on its own thread.
-    ended: crate::sync::StaticAtomicBool,
+    ended: crate::sync::UnmodeledAtomicBool,
     /// The id of the thread's current attachment (see `guard`); its own
     /// thread only.
     pub(crate) attachment: AtomicU64,
@@ -113,9 +113,9 @@ impl ThreadState {
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),
-            hook_gen: crate::sync::StaticAtomicU64::new(0),
-            in_hook: crate::sync::StaticAtomicBool::new(false),
-            ended: crate::sync::StaticAtomicBool::new(false),
+            hook_gen: crate::sync::UnmodeledAtomicU64::new(0),
+            in_hook: crate::sync::UnmodeledAtomicBool::new(false),
+            ended: crate::sync::UnmodeledAtomicBool::new(false),
             attachment: AtomicU64::new(0),
             next_attachment: AtomicU64::new(1),
             suspended: UnsafeCell::new(Vec::new()),
@@ -310,7 +310,7 @@ impl ThreadState {
     /// to enter. Call it *before* parking, and have the park's `validate`
     /// return false when [`interrupt_pending`](Self::interrupt_pending):
     /// together with `interrupt`'s order (flag, then key) no interrupt is
-    /// lost. A wait woken with `park::TOKEN_INTERRUPTED` must call
+    /// lost. A wait woken with `wait::TOKEN_INTERRUPTED` must call
     /// [`take_interrupt`](Self::take_interrupt) and return `Err(Interrupted)`.
     pub(crate) fn set_waiting_on(&self, key: usize) {
         // A read-modify-write: see `interrupt`.

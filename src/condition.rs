@@ -17,8 +17,19 @@
 //!    (`timed_out` runs, queue locked). The park layer guarantees exactly
 //!    one of these, so a timed-out waiter is never counted as notified and
 //!    nothing wakes spuriously;
-//! 4. re-acquires the lock the ordinary way (no requeueing: the fair mutex
-//!    keeps its own FIFO and switch interval) and restores every level.
+//! 4. re-acquires the lock the ordinary way and restores every level.
+//!
+//! `lock_api`'s `notify_all` (the `parking_lot::Condvar` drop-in) does one
+//! thing more when every queued waiter came through `RawCondvar` with the
+//! same `RawFairMutex` (recorded in `mutex`, with the queue locked): it
+//! wakes the oldest and *requeues* the rest onto the mutex's queue (all of
+//! them if the mutex is locked), as parking_lot does, so they wake one by
+//! one as the mutex is released instead of all at once to queue on it. A
+//! requeued waiter handed the mutex by its unlock (`TOKEN_HANDOFF`) owns
+//! it; one whose deadline passes on the mutex's queue was notified all the
+//! same. A `RawCondvar` wait with a second mutex panics (parking_lot's
+//! promise), while `Condition` waits may use any guards at once (`MIXED`:
+//! no requeueing then).
 //!
 //! `waiters` is an upper bound of the threads in the queue, changed only
 //! with the queue locked (or by an interrupted waiter itself, after it left
@@ -27,9 +38,11 @@
 //! ordered after that release sees the count.
 
 use crate::error::{Interrupted, ReleaseError};
-use crate::fair_mutex::{FairMutexGuard, RawFairMutex};
+use crate::fair_mutex::{self, FairMutexGuard, RawFairMutex};
 use crate::lock::{Lock, LockGuard};
-use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
+use crate::park::{
+    self, FilterOp, Instant, ParkResult, ParkToken, RequeueOp, UnparkResult, UnparkToken,
+};
 use crate::rlock::{RLock, RLockGuard};
 use crate::sync::{AtomicUsize, Ordering, StaticAtomicUsize, const_fn};
 use crate::wait::{self, WaitEnd, Waiter};
@@ -41,11 +54,23 @@ use core::time::Duration;
 const TOKEN_NOTIFIED: UnparkToken = UnparkToken(0);
 static_assertions::const_assert!(TOKEN_NOTIFIED.0 != wait::TOKEN_INTERRUPTED.0);
 
+static_assertions::const_assert!(TOKEN_NOTIFIED.0 != fair_mutex::TOKEN_HANDOFF.0);
+
+/// `RawCondition::mutex` when no waiter is queued.
+const NO_MUTEX: usize = 0;
+/// `RawCondition::mutex` when a waiter that is not a `lock_api` condvar
+/// wait (a `Condition` wait with any guard) may be queued: no requeueing,
+/// no check of the mutex.
+const MIXED: usize = 1;
+
 /// Why `validate` refused to queue the waiter.
 #[derive(Clone, Copy)]
 enum Refusal {
     Interrupted,
     NotHeld(ReleaseError),
+    /// A `lock_api` condvar wait with a mutex other than the one the queued
+    /// waiters use.
+    SecondMutex,
 }
 
 /// The raw condition variable behind [`Condition`]: implements
@@ -54,9 +79,11 @@ enum Refusal {
 /// for `parking_lot::Condvar` with a [`FairMutex`](crate::FairMutex).
 ///
 /// It guarantees no spurious wakeups, so the notify methods return exact
-/// counts; a waiter that timed out is never counted. It may wait with
-/// different mutexes at different times, or at the same time (it never
-/// requeues waiters onto a mutex, so it has no mutex of its own to check).
+/// counts; a waiter that timed out is never counted. As with parking_lot:
+/// `notify_all` moves the waiters onto the mutex's queue instead of waking
+/// them all (a requeued waiter counts as notified), and waiting with two
+/// different mutexes at the same time panics; one after the other is fine.
+/// (`Condition`, built on it, waits with any guards at once.)
 ///
 /// # Example
 ///
@@ -89,6 +116,13 @@ pub struct RawCondition {
     /// each execution, [`RawCondition::new`] (and so [`Condition::new`]) at
     /// once (see `sync::StaticAtomicUsize`).
     waiters: StaticAtomicUsize,
+    /// The `RawFairMutex` (its address) that every queued waiter waits with
+    /// when they all came through `lock_api`'s `Condvar` (`RawCondvar`):
+    /// then `notify_all` requeues them onto it, and a wait with another
+    /// mutex panics, as `parking_lot::Condvar` does. `NO_MUTEX` when the
+    /// queue is empty, `MIXED` once a `Condition` wait (any guard) may be
+    /// in it. Changed with the queue locked.
+    mutex: StaticAtomicUsize,
 }
 
 static_assertions::assert_impl_all!(RawCondition: Send, Sync);
@@ -103,6 +137,7 @@ impl RawCondition {
         pub const fn new() -> Self {
             Self {
                 waiters: StaticAtomicUsize::new(0),
+                mutex: StaticAtomicUsize::new(NO_MUTEX),
             }
         }
     }
@@ -110,6 +145,11 @@ impl RawCondition {
     #[inline]
     fn waiters(&self) -> &AtomicUsize {
         self.waiters.get()
+    }
+
+    #[inline]
+    fn mutex(&self) -> &AtomicUsize {
+        self.mutex.get()
     }
 
     #[inline]
@@ -143,17 +183,34 @@ impl RawCondition {
         // here (or, when the Gil is the lock, tells its hook it will).
         waiter.detach(key);
         let waiters = self.waiters();
+        let mutex = self.mutex();
         let saved: Cell<Option<T::Saved>> = Cell::new(None);
         let refusal: Cell<Option<Refusal>> = Cell::new(None);
+        // Moved onto the mutex's queue by `notify_all` (then a timeout is
+        // not one: the waiter was notified).
+        let requeued = Cell::new(false);
         let validate = || {
             if waiter.interrupt_pending() {
                 refusal.set(Some(Refusal::Interrupted));
                 return false;
             }
+            let recorded = mutex.load(Ordering::Relaxed);
+            let record = match target.tracked_mutex() {
+                Some(mine) if recorded == NO_MUTEX => mine,
+                Some(mine) if recorded == mine || recorded == MIXED => recorded,
+                Some(_) => {
+                    refusal.set(Some(Refusal::SecondMutex));
+                    return false;
+                }
+                None => MIXED,
+            };
             match target.claim() {
                 Ok(state) => {
                     saved.set(Some(state));
                     waiters.fetch_add(1, Ordering::Relaxed);
+                    if record != recorded {
+                        mutex.store(record, Ordering::Relaxed);
+                    }
                     waiter.queued();
                     true
                 }
@@ -170,8 +227,17 @@ impl RawCondition {
             }
             saved.set(state);
         };
-        let timed_out = |_key, _was_last| {
+        let timed_out = |left: usize, was_last: bool| {
+            if left != key {
+                // Timed out on the mutex's queue after `notify_all` moved it
+                // there: it was notified (and counted then).
+                requeued.set(true);
+                return;
+            }
             waiters.fetch_sub(1, Ordering::Relaxed);
+            if was_last {
+                mutex.store(NO_MUTEX, Ordering::Relaxed);
+            }
         };
         // SAFETY:
         // - the key is this condition's own address;
@@ -196,18 +262,35 @@ impl RawCondition {
                 waiters.fetch_sub(1, Ordering::Relaxed);
                 WaitEnd::Interrupted
             }
+            ParkResult::Unparked(fair_mutex::TOKEN_HANDOFF) => {
+                // Requeued onto the mutex by `notify_all`, and then handed
+                // the mutex by its unlock: it is ours already.
+                let state = saved.take().expect("a queued waiter has claimed the lock");
+                drop(state);
+                waiter.reattach(WaitEnd::Done);
+                return Ok(WaitEnd::Done);
+            }
             ParkResult::Unparked(_) => WaitEnd::Done,
+            ParkResult::TimedOut if requeued.get() => WaitEnd::Done,
             ParkResult::TimedOut => WaitEnd::TimedOut,
             ParkResult::Invalid => {
                 let refused = refusal.get().expect("validate refused without a reason");
                 let end = match refused {
                     Refusal::Interrupted => WaitEnd::Interrupted,
-                    Refusal::NotHeld(_) => WaitEnd::Done,
+                    Refusal::NotHeld(_) | Refusal::SecondMutex => WaitEnd::Done,
                 };
                 waiter.reattach(end);
                 return match refused {
                     Refusal::Interrupted => Ok(WaitEnd::Interrupted),
                     Refusal::NotHeld(error) => Err(error),
+                    // Outside the park, with the mutex still held (the
+                    // guard's unwinding unlocks it), as parking_lot does.
+                    Refusal::SecondMutex => panic!(
+                        "a condition variable (lock_api::Condvar<RawCondition>, gilock::Condvar) \
+                         was used with two different mutexes at once; parking_lot panics here \
+                         too: use one mutex per condition variable, or gilock::Condition, which \
+                         waits with any guard"
+                    ),
                 };
             }
         };
@@ -234,14 +317,81 @@ impl RawCondition {
                 FilterOp::Unpark
             }
         };
-        let callback = |result: UnparkResult| {
-            if result.unparked_threads != 0 {
-                waiters.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            }
-            TOKEN_NOTIFIED
-        };
-        // SAFETY: our own key; the callbacks only touch our counter.
+        let callback = |result: UnparkResult| self.notified(result);
+        // SAFETY:
+        // - our own key;
+        // - the callbacks only touch our counters: they neither park,
+        //   unpark nor unwind.
         unsafe { park::unpark_filter(self.key(), filter, callback) }.unparked_threads
+    }
+
+    /// With the queue locked, after an unpark: counts the woken out, and
+    /// forgets the mutex once nobody waits.
+    fn notified(&self, result: UnparkResult) -> UnparkToken {
+        let gone = result.unparked_threads + result.requeued_threads;
+        if gone != 0 {
+            self.waiters().fetch_sub(gone, Ordering::Relaxed);
+        }
+        if !result.have_more_threads {
+            self.mutex().store(NO_MUTEX, Ordering::Relaxed);
+        }
+        TOKEN_NOTIFIED
+    }
+
+    /// `lock_api`'s `notify_all`: when every waiter waits with one
+    /// `RawFairMutex` (they all came through `RawCondvar`), wakes the oldest
+    /// and moves the rest onto the mutex's queue (all of them if the mutex
+    /// is locked), as `parking_lot::Condvar` does, instead of waking a herd
+    /// that would only queue on the mutex. Otherwise wakes them all.
+    fn notify_all_requeue(&self) -> usize {
+        if self.waiters().load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let recorded = self.mutex().load(Ordering::Relaxed);
+        if recorded == NO_MUTEX || recorded == MIXED {
+            return self.notify_n(usize::MAX);
+        }
+        let aborted = Cell::new(false);
+        let validate = || {
+            if self.mutex().load(Ordering::Relaxed) != recorded {
+                // Everyone left since, or other waits joined: start over.
+                aborted.set(true);
+                return RequeueOp::Abort;
+            }
+            // SAFETY:
+            // - `recorded` is the address of the `RawFairMutex` that the
+            //   queued waiters wait with (it is reset, with the queue locked,
+            //   once the queue is empty, and the queue is locked now);
+            // - each of those waiters borrows that mutex for its whole wait,
+            //   so the mutex is alive.
+            let target = unsafe { &*(recorded as *const RawFairMutex) };
+            if target.mark_parked_if_locked() {
+                RequeueOp::RequeueAll
+            } else {
+                RequeueOp::UnparkOneRequeueRest
+            }
+        };
+        let callback = |op: RequeueOp, result: UnparkResult| {
+            if op == RequeueOp::UnparkOneRequeueRest && result.requeued_threads != 0 {
+                // SAFETY: as in `validate` (both queues are still locked).
+                unsafe { &*(recorded as *const RawFairMutex) }.mark_parked();
+            }
+            self.notified(result)
+        };
+        // SAFETY: as in `validate`, the mutex key belongs to a live
+        // `RawFairMutex`, whose queue holds its own waiters and, from now
+        // on, ours: they park with `TOKEN_NOTIFIED`-compatible tokens (plain
+        // waiters' 0, "patient") and read its handoff token; the callbacks
+        // touch only the two primitives' words and neither park, unpark nor
+        // unwind.
+        let result = unsafe {
+            let to = (*(recorded as *const RawFairMutex)).park_key();
+            park::unpark_requeue(self.key(), to, validate, callback)
+        };
+        if aborted.get() {
+            return self.notify_n(usize::MAX);
+        }
+        result.unparked_threads + result.requeued_threads
     }
 
     #[inline]
@@ -250,13 +400,11 @@ impl RawCondition {
         if waiters.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        let callback = |result: UnparkResult| {
-            if result.unparked_threads != 0 {
-                waiters.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            }
-            TOKEN_NOTIFIED
-        };
-        // SAFETY: our own key; the callback only touches our counter.
+        let callback = |result: UnparkResult| self.notified(result);
+        // SAFETY:
+        // - our own key;
+        // - the callback only touches our counters: it neither parks,
+        //   unparks nor unwinds.
         unsafe { park::unpark_one(self.key(), callback) }.unparked_threads != 0
     }
 }
@@ -285,6 +433,7 @@ unsafe impl lock_api::RawCondvar for RawCondition {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Self {
         waiters: StaticAtomicUsize::zero(),
+        mutex: StaticAtomicUsize::zero(),
     };
 
     type RawMutex = RawFairMutex;
@@ -293,7 +442,11 @@ unsafe impl lock_api::RawCondvar for RawCondition {
     unsafe fn wait(&self, mutex: &RawFairMutex, _guard: &mut lock_api::GuardSend) {
         // A held mutex cannot be refused, and a plain waiter is never
         // interrupted: the result says only "notified".
-        let _ = self.wait_on(&sealed::RawTarget(mutex), None);
+        let target = sealed::RawTarget {
+            mutex,
+            tracked: true,
+        };
+        let _ = self.wait_on(&target, None);
     }
 
     #[inline]
@@ -303,7 +456,7 @@ unsafe impl lock_api::RawCondvar for RawCondition {
 
     #[inline]
     fn notify_all(&self) -> usize {
-        self.notify_n(usize::MAX)
+        self.notify_all_requeue()
     }
 }
 
@@ -322,7 +475,11 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
         timeout: &std::time::Instant,
     ) -> bool {
         let deadline = Instant::from_std(*timeout);
-        self.wait_on(&sealed::RawTarget(mutex), Some(deadline)) == Ok(WaitEnd::TimedOut)
+        let target = sealed::RawTarget {
+            mutex,
+            tracked: true,
+        };
+        self.wait_on(&target, Some(deadline)) == Ok(WaitEnd::TimedOut)
     }
 }
 
@@ -794,6 +951,13 @@ pub(crate) mod sealed {
             Ok(())
         }
 
+        /// For `lock_api`'s condvar waits: the address of the one mutex all
+        /// such waiters must share (which `notify_all` may requeue them
+        /// onto). `None` for every other wait.
+        fn tracked_mutex(&self) -> Option<usize> {
+            None
+        }
+
         /// Runs with the condition's queue locked: checks that the calling
         /// thread may release the lock for the wait, and for a lock that
         /// any thread may release, claims that release. Must not park,
@@ -810,8 +974,12 @@ pub(crate) mod sealed {
         fn reacquire(&self, saved: Self::Saved);
     }
 
-    /// A `RawFairMutex` held by the caller.
-    pub struct RawTarget<'a>(pub(crate) &'a RawFairMutex);
+    /// A `RawFairMutex` held by the caller; `tracked` for `lock_api`'s
+    /// condvar waits (see `RawCondition::mutex`).
+    pub struct RawTarget<'a> {
+        pub(crate) mutex: &'a RawFairMutex,
+        pub(crate) tracked: bool,
+    }
 
     impl WaitTarget for RawTarget<'_> {
         type Saved = ();
@@ -819,6 +987,10 @@ pub(crate) mod sealed {
 
         fn waiter(&self) -> &Plain {
             &Plain
+        }
+
+        fn tracked_mutex(&self) -> Option<usize> {
+            self.tracked.then(|| self.mutex.park_key())
         }
 
         fn claim(&self) -> Result<(), ReleaseError> {
@@ -830,11 +1002,11 @@ pub(crate) mod sealed {
             // - whoever built this target holds the mutex (a guard or the
             //   caller of `RawCondvar::wait`);
             // - it gives up its use until `reacquire` returns.
-            unsafe { self.0.unlock_raw() }
+            unsafe { self.mutex.unlock_raw() }
         }
 
         fn reacquire(&self, _: ()) {
-            self.0.lock_until(None);
+            self.mutex.lock_until(None);
         }
     }
 
@@ -963,7 +1135,10 @@ pub(crate) mod sealed {
             //   guard's back is unsound;
             // - the wait unlocks only while it holds `&mut` the guard, and
             //   locks again before giving it back.
-            RawTarget(unsafe { lock_api::MutexGuard::mutex(self).raw() })
+            RawTarget {
+                mutex: unsafe { lock_api::MutexGuard::mutex(self).raw() },
+                tracked: false,
+            }
         }
     }
 

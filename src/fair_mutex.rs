@@ -47,8 +47,9 @@ fn is_overdue(token: ParkToken) -> bool {
 
 /// The lock was released; compete for it again.
 const TOKEN_RETRY: UnparkToken = UnparkToken(0);
-/// The lock is yours: the unlocker left `LOCKED` set for you.
-const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
+/// The lock is yours: the unlocker left `LOCKED` set for you. (A condition
+/// waiter requeued onto the mutex gets it too: see `RawCondition`.)
+pub(crate) const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
 
 /// The switch interval of a mutex that was not given one: 5 ms, CPython's
 /// default `sys.getswitchinterval()`.
@@ -458,6 +459,29 @@ impl RawFairMutex {
         // SAFETY: our own key; the callbacks only touch our state word and
         // cannot unwind.
         unsafe { park::unpark_filter(self.key(), |t| heir.filter(t), callback) };
+    }
+
+    /// The mutex's park key: where a condition variable requeues its
+    /// waiters.
+    pub(crate) fn park_key(&self) -> usize {
+        self.key()
+    }
+
+    /// For a condition variable about to requeue waiters onto this mutex,
+    /// with both queues locked: raises `PARKED` if the mutex is locked (so
+    /// its unlock will look at the queue) and says whether it did.
+    pub(crate) fn mark_parked_if_locked(&self) -> bool {
+        self.word()
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |state| {
+                (state & LOCKED != 0).then_some(state | PARKED)
+            })
+            .is_ok()
+    }
+
+    /// For a condition variable that requeued waiters onto this mutex, with
+    /// both queues locked: raises `PARKED`.
+    pub(crate) fn mark_parked(&self) {
+        self.word().fetch_or(PARKED, Ordering::Relaxed);
     }
 
     /// Whether any thread is parked waiting for the lock.

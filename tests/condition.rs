@@ -744,3 +744,135 @@ fn pending_interrupt_ends_a_gil_wait_at_once() {
         Ok(false)
     );
 }
+
+type LockApiCondvar = lock_api::Condvar<RawCondition>;
+
+/// Starts `n` threads that wait on `cond` with `m` through `lock_api`'s
+/// `Condvar` (as `parking_lot::Condvar` users do) until `go` is set, and
+/// returns once all of them wait.
+fn lock_api_waiters(
+    shared: &Arc<(FairMutex<bool>, LockApiCondvar)>,
+    n: usize,
+    timeout: Option<Duration>,
+) -> Vec<Bounded<bool>> {
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let shared = shared.clone();
+            spawn(move || {
+                let (m, cond) = &*shared;
+                let mut go = m.lock();
+                let mut timed_out = false;
+                while !*go {
+                    match timeout {
+                        Some(t) => timed_out |= cond.wait_for(&mut go, t).timed_out(),
+                        None => cond.wait(&mut go),
+                    }
+                }
+                timed_out
+            })
+        })
+        .collect();
+    common::wait_until("every waiter waits", || {
+        format!("{:?}", shared.1.raw()).contains(&format!("waiters: {n}"))
+    });
+    threads
+}
+
+/// `notify_all` through `lock_api`'s `Condvar` returns the exact count and
+/// every waiter runs, whether it was woken or moved onto the mutex's queue
+/// (as parking_lot does, to spare the herd). With the mutex held, all of
+/// them are moved, and the mutex shows waiters. (Seen to fail with
+/// `notify_all` waking everyone instead.)
+#[test]
+fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
+    setup();
+    for held in [false, true] {
+        let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
+        let threads = lock_api_waiters(&shared, 8, None);
+        let (m, cond) = &*shared;
+        let guard = held.then(|| m.lock());
+        if let Some(mut guard) = guard {
+            *guard = true;
+            assert_eq!(cond.notify_all(), 8);
+            // SAFETY: only reads the raw mutex's state for the assertion.
+            let raw = unsafe { m.raw() };
+            assert!(format!("{raw:?}").contains("waiters: true"), "{raw:?}");
+        } else {
+            *m.lock() = true;
+            assert_eq!(cond.notify_all(), 8);
+        }
+        for t in threads {
+            assert!(!t.join());
+        }
+        assert_eq!(cond.notify_all(), 0);
+    }
+}
+
+/// A waiter moved onto the mutex's queue was notified, even if its timeout
+/// passes there before it gets the mutex: `wait_for` must not report a
+/// timeout (the notify counted it). (Seen to fail when a timeout on the
+/// mutex's queue was reported as one.)
+#[test]
+fn a_requeued_timed_waiter_counts_as_notified() {
+    setup();
+    let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
+    let threads = lock_api_waiters(&shared, 3, Some(Duration::from_millis(20)));
+    let (m, cond) = &*shared;
+    let mut go = m.lock();
+    *go = true;
+    assert_eq!(cond.notify_all(), 3, "all requeued: the mutex is held");
+    // Hold the mutex past their timeouts: they time out in its queue, if
+    // anywhere.
+    std::thread::sleep(Duration::from_millis(40));
+    drop(go);
+    for t in threads {
+        assert!(!t.join(), "a notified waiter reported a timeout");
+    }
+}
+
+/// Using one `lock_api` `Condvar` with two mutexes at once panics, as
+/// parking_lot guarantees (code that relies on it would otherwise hang),
+/// and leaves the first waiter's wait intact. `Condition` keeps waiting
+/// with any guard. (Seen to fail without the check: the second wait timed
+/// out instead of panicking.)
+#[test]
+fn a_lock_api_condvar_with_two_mutexes_panics() {
+    setup();
+    let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
+    let first = lock_api_waiters(&shared, 1, None);
+    let other = FairMutex::new(());
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut guard = other.lock();
+        shared.1.wait_for(&mut guard, Duration::from_millis(1));
+    }))
+    .expect_err("a second mutex must panic");
+    let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("two different mutexes"), "{message}");
+    assert!(
+        other.try_lock().is_some(),
+        "the panic left the second mutex locked"
+    );
+    *shared.0.lock() = true;
+    assert_eq!(shared.1.notify_all(), 1);
+    for t in first {
+        assert!(!t.join());
+    }
+    // A Condition waits with two mutexes at once.
+    let cond = Arc::new(Condition::new());
+    let a = Arc::new(FairMutex::new(()));
+    let waiter = {
+        let (cond, a) = (cond.clone(), a.clone());
+        spawn(move || {
+            let mut g = a.lock();
+            cond.wait(&mut g);
+        })
+    };
+    common::wait_until("the Condition waiter waits", || {
+        format!("{cond:?}").contains("waiters: 1")
+    });
+    let b = FairMutex::new(());
+    let mut g = b.lock();
+    assert!(!cond.wait_timeout(&mut g, Duration::from_millis(1)));
+    assert_eq!(cond.notify_all(), 1);
+    waiter.join();
+}

@@ -72,20 +72,20 @@ cfg_select! {
         mod queue;
         /// The backend of this build.
         type Selected = model::ModelLot;
-        pub(crate) use self::queue::{FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
+        pub(crate) use self::queue::{FilterOp, ParkResult, ParkToken, RequeueOp, UnparkResult, UnparkToken};
     }
     feature = "std" => {
         mod parking_lot;
         /// The backend of this build.
         type Selected = parking_lot::ParkingLotCore;
-        pub(crate) use parking_lot_core::{FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
+        pub(crate) use parking_lot_core::{FilterOp, ParkResult, ParkToken, RequeueOp, UnparkResult, UnparkToken};
     }
     _ => {
         mod spin;
         mod queue;
         /// The backend of this build.
         type Selected = spin::SpinLot;
-        pub(crate) use self::queue::{FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
+        pub(crate) use self::queue::{FilterOp, ParkResult, ParkToken, RequeueOp, UnparkResult, UnparkToken};
     }
 }
 
@@ -134,6 +134,17 @@ pub(crate) trait Backend {
         key: usize,
         filter: impl FnMut(ParkToken) -> FilterOp,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
+    ) -> UnparkResult;
+
+    /// See [`unpark_requeue`].
+    ///
+    /// # Safety
+    /// As [`park`], for both keys.
+    unsafe fn unpark_requeue(
+        key_from: usize,
+        key_to: usize,
+        validate: impl FnOnce() -> RequeueOp,
+        callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
     ) -> UnparkResult;
 
     /// The current time.
@@ -221,6 +232,33 @@ pub(crate) unsafe fn unpark_filter(
             key,
             |token| abort_on_unwind(|| filter(token)),
             |result| abort_on_unwind(|| callback(result)),
+        )
+    }
+}
+
+/// Moves the threads parked on `key_from` to `key_to`'s queue, waking the
+/// oldest if `validate` (run with both queues locked) says so; `callback`
+/// runs with both queues locked before anyone wakes, unless `validate`
+/// returned `Abort`. A moved thread stays in its `park` call and is woken
+/// by a later unpark of `key_to` (or times out there: its `timed_out` then
+/// gets `key_to`). `parking_lot_core::unpark_requeue`'s contract.
+///
+/// # Safety
+/// As [`park`], for both keys.
+#[inline]
+pub(crate) unsafe fn unpark_requeue(
+    key_from: usize,
+    key_to: usize,
+    validate: impl FnOnce() -> RequeueOp,
+    callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
+) -> UnparkResult {
+    // SAFETY: this function's contract is the backend's.
+    unsafe {
+        Selected::unpark_requeue(
+            key_from,
+            key_to,
+            || abort_on_unwind(validate),
+            |op, result| abort_on_unwind(|| callback(op, result)),
         )
     }
 }

@@ -42,7 +42,7 @@
 
 use super::queue::{
     self, FilterOp, NESTED_IN_BEFORE_SLEEP, NESTED_IN_LOCKED_CALLBACK, ParkResult, ParkToken,
-    Queue, UnparkResult, UnparkToken,
+    Queue, RequeueOp, UnparkResult, UnparkToken,
 };
 use super::{Backend, Instant};
 use crate::sync::{Ordering, UnmodeledAtomicU64};
@@ -274,6 +274,25 @@ impl Backend for ModelLot {
             lot.queue.unpark_filter(key, filter, callback)
         };
         for slot in woken {
+            lot.handed.push((slot.id, token));
+            slot.thread.unpark();
+        }
+        result
+    }
+
+    unsafe fn unpark_requeue(
+        key_from: usize,
+        key_to: usize,
+        validate: impl FnOnce() -> RequeueOp,
+        callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
+    ) -> UnparkResult {
+        check_may_unpark();
+        let mut lot = lot();
+        let (result, token, woken) = {
+            let _in = in_callback(Context::QueueLocked);
+            lot.queue.unpark_requeue(key_from, key_to, validate, callback)
+        };
+        if let Some(slot) = woken {
             lot.handed.push((slot.id, token));
             slot.thread.unpark();
         }

@@ -6,7 +6,9 @@
 //! documents that callbacks must not park; it does not detect a nested park,
 //! so this backend relies on the contract there.
 
-use super::{Backend, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
+use super::{
+    Backend, FilterOp, Instant, ParkResult, ParkToken, RequeueOp, UnparkResult, UnparkToken,
+};
 use crate::sync::{Ordering, UnmodeledAtomicU64};
 use core::num::NonZeroU64;
 use core::time::Duration;
@@ -67,6 +69,17 @@ impl Backend for ParkingLotCore {
     ) -> UnparkResult {
         // SAFETY: forwarded from this function's contract.
         unsafe { parking_lot_core::unpark_filter(key, filter, callback) }
+    }
+
+    #[inline]
+    unsafe fn unpark_requeue(
+        key_from: usize,
+        key_to: usize,
+        validate: impl FnOnce() -> RequeueOp,
+        callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
+    ) -> UnparkResult {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { parking_lot_core::unpark_requeue(key_from, key_to, validate, callback) }
     }
 
     #[inline]

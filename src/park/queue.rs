@@ -42,8 +42,7 @@ pub(crate) enum ParkResult {
 pub(crate) struct UnparkResult {
     /// How many threads were removed from the queue to be woken.
     pub unparked_threads: usize,
-    /// Kept for parity with `parking_lot_core`; always zero here.
-    #[allow(dead_code)]
+    /// How many threads were moved to another key (`unpark_requeue`).
     pub requeued_threads: usize,
     /// Whether threads remain parked on the key.
     pub have_more_threads: bool,
@@ -59,6 +58,22 @@ pub(crate) enum FilterOp {
     Skip,
     /// Leave it and every later one parked.
     Stop,
+}
+
+/// What `unpark_requeue` does, as its `validate` decides.
+#[derive(Copy, Clone, Eq, PartialEq, Debug)]
+#[allow(dead_code)]
+pub(crate) enum RequeueOp {
+    /// Nothing.
+    Abort,
+    /// Wake the oldest thread and move the rest to the other key.
+    UnparkOneRequeueRest,
+    /// Move every thread to the other key.
+    RequeueAll,
+    /// Wake the oldest thread, leave the rest.
+    UnparkOne,
+    /// Move the oldest thread to the other key, leave the rest.
+    RequeueOne,
 }
 
 struct Waiter<S> {
@@ -134,6 +149,56 @@ impl<S> Queue<S> {
         }
         result.unparked_threads = woken.len();
         let token = callback(result);
+        (result, token, woken)
+    }
+}
+
+impl<S> Queue<S> {
+    /// Moves the threads on `from` to the tail of `to`'s queue (in their
+    /// order), waking the oldest first if `op` says so, as
+    /// `parking_lot_core::unpark_requeue`: `callback` runs (unless `op` is
+    /// `Abort`) before anyone is woken, and learns how many were woken and
+    /// requeued and whether threads remain on `from`.
+    pub(super) fn unpark_requeue(
+        &mut self,
+        from: usize,
+        to: usize,
+        validate: impl FnOnce() -> RequeueOp,
+        callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
+    ) -> (UnparkResult, UnparkToken, Option<S>) {
+        let mut result = UnparkResult::default();
+        let op = validate();
+        if op == RequeueOp::Abort {
+            return (result, UnparkToken(0), None);
+        }
+        let wake_one = matches!(op, RequeueOp::UnparkOneRequeueRest | RequeueOp::UnparkOne);
+        let only_one = matches!(op, RequeueOp::UnparkOne | RequeueOp::RequeueOne);
+        let mut woken = None;
+        let mut moved = Vec::new();
+        let mut index = 0;
+        while index < self.waiters.len() {
+            if self.waiters[index].key != from {
+                index += 1;
+                continue;
+            }
+            if only_one && (woken.is_some() || !moved.is_empty()) {
+                result.have_more_threads = true;
+                break;
+            }
+            let Some(mut waiter) = self.waiters.remove(index) else {
+                break;
+            };
+            if wake_one && woken.is_none() {
+                woken = Some(waiter.slot);
+                result.unparked_threads = 1;
+            } else {
+                waiter.key = to;
+                moved.push(waiter);
+                result.requeued_threads += 1;
+            }
+        }
+        self.waiters.extend(moved);
+        let token = callback(op, result);
         (result, token, woken)
     }
 }

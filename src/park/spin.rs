@@ -19,8 +19,8 @@
 
 use super::queue::{
     self, FilterOp, NESTED_IN_BEFORE_SLEEP as NESTED_BEFORE_SLEEP,
-    NESTED_IN_LOCKED_CALLBACK as REENTERED, ParkResult, ParkToken, Queue, UnparkResult,
-    UnparkToken,
+    NESTED_IN_LOCKED_CALLBACK as REENTERED, ParkResult, ParkToken, Queue, RequeueOp,
+    UnparkResult, UnparkToken,
 };
 use super::{Backend, Instant, abort_on_unwind, user};
 use crate::sync::{Ordering, UnmodeledAtomicBool, UnmodeledAtomicU64, UnmodeledAtomicUsize};
@@ -235,6 +235,33 @@ impl Backend for SpinLot {
                     //   seen `delivered`), so its mailbox is alive;
                     // - after the Release store below we never touch it
                     //   again.
+                    let mailbox = unsafe { &*mailbox.0 };
+                    mailbox.token.store(token.0, Ordering::Relaxed);
+                    mailbox.delivered.store(true, Ordering::Release);
+                }
+                result
+            })
+        })
+    }
+
+    unsafe fn unpark_requeue(
+        key_from: usize,
+        key_to: usize,
+        validate: impl FnOnce() -> RequeueOp,
+        callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
+    ) -> UnparkResult {
+        let me = user::thread_id();
+        // As in `unpark_filter`: nothing may unwind between taking a thread
+        // out of the queue and telling it.
+        abort_on_unwind(|| {
+            LOT.with(me, |lot| {
+                let (result, token, woken) =
+                    lot.queue.unpark_requeue(key_from, key_to, validate, callback);
+                if let Some(mailbox) = woken {
+                    // SAFETY: as in `unpark_filter`:
+                    // - the waiter is still spinning in `park`, so its
+                    //   mailbox is alive;
+                    // - after the Release store below we never touch it.
                     let mailbox = unsafe { &*mailbox.0 };
                     mailbox.token.store(token.0, Ordering::Relaxed);
                     mailbox.delivered.store(true, Ordering::Release);

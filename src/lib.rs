@@ -21,6 +21,11 @@
 //!   rest of Python's `threading` toolkit, FIFO-fair (permits are handed to
 //!   waiters in arrival order), each with waits that release the Gil held
 //!   through a [`GilGuard`] and can be interrupted.
+//! - `parking_lot`'s names: [`Mutex`] (the same type as [`FairMutex`]),
+//!   [`MutexGuard`], [`Condvar`], [`ReentrantMutex<T>`](ReentrantMutex) and
+//!   their mapped guards, and [`lock_api`] itself, so that code written for
+//!   `parking_lot`'s mutexes and condition variable compiles with
+//!   `parking_lot::` replaced by `gilock::`.
 //!
 //! Every primitive's algorithm is written once against two internal layers,
 //! a `sync` shim (atomics) and a `park` layer (sleeping and waking); only
@@ -73,6 +78,19 @@ pub use gil::{Span, SpanKind, TraceRecorder};
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore};
+
+// The `parking_lot` drop-in: its names for the crate's mutex, condition
+// variable and a re-entrant mutex with data, and `lock_api` itself (as
+// `parking_lot::lock_api`).
+mod condvar;
+mod mutex;
+mod reentrant_mutex;
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use lock_api;
+pub use mutex::{MappedFairMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+pub use reentrant_mutex::{
+    MappedReentrantMutexGuard, RawThreadId, ReentrantMutex, ReentrantMutexGuard,
+};
 
 /// Support for loom models (only under `--cfg loom`).
 ///

@@ -44,6 +44,9 @@
 #![no_std]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The constructors are `const fn` in every build but loom's (`sync::const_fn`):
+// keep docs.rs from labelling each of them "Available on non-loom only".
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 
 extern crate alloc;
 #[cfg(any(feature = "std", loom))]

@@ -36,7 +36,8 @@ pub use lock_api::WaitTimeoutResult;
 /// let mut started = started.lock();
 /// cvar.wait_while(&mut started, |started| !*started);
 /// assert!(*started);
-/// // Nobody notifies now: the wait times out.
+/// // Nobody notifies now: a timed wait (with `std`) times out.
+/// # #[cfg(feature = "std")]
 /// assert!(cvar.wait_for(&mut started, Duration::from_millis(1)).timed_out());
 /// drop(started);
 /// t.join().unwrap();

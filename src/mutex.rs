@@ -31,17 +31,18 @@ use crate::fair_mutex::RawFairMutex;
 ///
 /// ```
 /// use gilock::{Mutex, MutexGuard};
-/// use std::time::Duration;
 ///
-/// static COUNTER: Mutex<u64> = Mutex::new(0);
+/// static COUNTER: Mutex<(u64, &str)> = Mutex::new((0, "requests"));
 ///
-/// *COUNTER.lock() += 1;
-/// let guard = COUNTER.try_lock_for(Duration::from_millis(10)).expect("free");
-/// let mut doubled = MutexGuard::map(guard, |n| n);
-/// *doubled *= 2;
-/// drop(doubled);
-/// assert_eq!(*COUNTER.lock(), 2);
+/// COUNTER.lock().0 += 1;
+/// let guard = COUNTER.try_lock().expect("nobody holds it");
+/// let mut count = MutexGuard::map(guard, |pair| &mut pair.0);
+/// *count *= 2;
+/// drop(count);
+/// assert_eq!(*COUNTER.lock(), (2, "requests"));
 /// ```
+///
+/// With `std`, `try_lock_for` and `try_lock_until` wait at most so long.
 pub type Mutex<T> = lock_api::Mutex<RawFairMutex, T>;
 
 /// The guard of a [`Mutex`]; the same type as

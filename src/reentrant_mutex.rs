@@ -90,6 +90,8 @@ unsafe impl lock_api::GetThreadId for RawThreadId {
 /// ```
 /// use gilock::ReentrantMutex;
 /// use std::cell::RefCell;
+/// # #[cfg(not(feature = "std"))] // the thread identity that no-std builds need
+/// # gilock::set_thread_id_source(|| core::num::NonZeroU64::new(1).unwrap());
 ///
 /// let log = ReentrantMutex::new(RefCell::new(Vec::new()));
 ///

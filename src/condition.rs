@@ -285,11 +285,12 @@ impl RawCondition {
                     Refusal::NotHeld(error) => Err(error),
                     // Outside the park, with the mutex still held (the
                     // guard's unwinding unlocks it), as parking_lot does.
+                    // parking_lot's words first: code may look for them.
                     Refusal::SecondMutex => panic!(
-                        "a condition variable (lock_api::Condvar<RawCondition>, gilock::Condvar) \
-                         was used with two different mutexes at once; parking_lot panics here \
-                         too: use one mutex per condition variable, or gilock::Condition, which \
-                         waits with any guard"
+                        "attempted to use a condition variable with more than one mutex \
+                         (gilock::Condvar, lock_api::Condvar<RawCondition>: two different \
+                         mutexes at once); use one mutex per condition variable, or \
+                         gilock::Condition, which waits with any guard"
                     ),
                 };
             }

@@ -21,6 +21,11 @@
 //!   rest of Python's `threading` toolkit, FIFO-fair (permits are handed to
 //!   waiters in arrival order), each with waits that release the Gil held
 //!   through a [`GilGuard`] and can be interrupted.
+//! - `parking_lot`'s names: [`Mutex`] (the same type as [`FairMutex`]),
+//!   [`MutexGuard`], [`Condvar`], [`ReentrantMutex<T>`](ReentrantMutex) and
+//!   their mapped guards, and [`lock_api`] itself, so that code written for
+//!   `parking_lot`'s mutexes and condition variable compiles with
+//!   `parking_lot::` replaced by `gilock::`.
 //!
 //! Every primitive's algorithm is written once against two internal layers,
 //! a `sync` shim (atomics) and a `park` layer (sleeping and waking); only
@@ -39,6 +44,9 @@
 #![no_std]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The constructors are `const fn` in every build but loom's (`sync::const_fn`):
+// keep docs.rs from labelling each of them "Available on non-loom only".
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 
 extern crate alloc;
 #[cfg(any(feature = "std", loom, test))]
@@ -77,6 +85,19 @@ pub use gil::{Span, SpanKind, TraceRecorder};
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore};
+
+// The `parking_lot` drop-in: its names for the crate's mutex, condition
+// variable and a re-entrant mutex with data, and `lock_api` itself (as
+// `parking_lot::lock_api`).
+mod condvar;
+mod mutex;
+mod reentrant_mutex;
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use lock_api;
+pub use mutex::{MappedFairMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+pub use reentrant_mutex::{
+    MappedReentrantMutexGuard, RawThreadId, ReentrantMutex, ReentrantMutexGuard,
+};
 
 #[cfg(any(loom, docsrs))]
 #[cfg_attr(docsrs, doc(cfg(loom)))]

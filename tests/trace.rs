@@ -404,3 +404,107 @@ fn spans_match_the_json() {
     recorder.clear();
     assert!(recorder.spans().is_empty());
 }
+
+/// A hook that feeds every event to each of `recorders`.
+fn fan_out(recorders: &[&Arc<TraceRecorder>]) -> Arc<gilock::GilHook> {
+    let recorders: Vec<Arc<TraceRecorder>> = recorders.iter().map(|r| Arc::clone(r)).collect();
+    Arc::new(move |event: &gilock::GilEvent<'_>| {
+        for r in &recorders {
+            r.record(event);
+        }
+    })
+}
+
+/// The `X` events of a trace, as (ts, dur) in microseconds.
+fn complete_events(doc: &Json) -> Vec<(f64, f64)> {
+    let Some(Json::Arr(events)) = doc.get("traceEvents") else {
+        panic!("no traceEvents array");
+    };
+    events
+        .iter()
+        .filter(|e| e.str("ph") == Some("X"))
+        .map(|e| (e.num("ts").unwrap(), e.num("dur").unwrap()))
+        .collect()
+}
+
+/// A full recorder drops its oldest spans: it holds exactly the newest
+/// `capacity` of what an unbounded recorder saw, counts the rest, writes
+/// only those in the JSON and says how many were dropped in its metadata.
+#[test]
+fn a_full_recorder_keeps_the_newest_spans_and_counts_the_dropped() {
+    common::setup();
+    let all = TraceRecorder::new();
+    let last3 = TraceRecorder::with_capacity(3);
+    assert_eq!(last3.capacity(), 3);
+    let gil = Gil::new();
+    gil.set_event_hook(Some(fan_out(&[&all, &last3])));
+    for _ in 0..7 {
+        drop(gil.acquire());
+    }
+    gil.set_event_hook(None);
+
+    let every = all.spans();
+    assert_eq!(every.len(), 7);
+    assert_eq!(all.dropped_spans(), 0);
+    let kept = last3.spans();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(last3.dropped_spans(), 4);
+    // Same events, so the same spans (times are relative to each recorder's
+    // creation, so compare durations and the order of starts).
+    let durations = |spans: &[gilock::Span]| spans.iter().map(|s| s.duration).collect::<Vec<_>>();
+    assert_eq!(durations(&kept), durations(&every[4..]), "not the newest 3");
+    assert!(kept.windows(2).all(|w| w[0].start <= w[1].start));
+
+    let doc = Parser::parse(&last3.to_json()).unwrap();
+    let meta = doc.get("otherData").expect("no otherData metadata");
+    assert_eq!(meta.num("dropped_spans"), Some(4.0));
+    assert_eq!(meta.num("capacity"), Some(3.0));
+    let events = complete_events(&doc);
+    assert_eq!(events.len(), 3);
+    for (event, span) in events.iter().zip(&kept) {
+        let ts = span.start.as_nanos() as f64 / 1000.0;
+        assert!((event.0 - ts).abs() < 0.0015, "{event:?} is not {span:?}");
+    }
+    let unbounded = Parser::parse(&all.to_json()).unwrap();
+    assert_eq!(
+        unbounded
+            .get("otherData")
+            .and_then(|m| m.num("dropped_spans")),
+        Some(0.0)
+    );
+
+    // `clear` forgets the spans and the count; recording goes on.
+    last3.clear();
+    assert!(last3.spans().is_empty());
+    assert_eq!(last3.dropped_spans(), 0);
+    gil.set_event_hook(Some(last3.hook()));
+    drop(gil.acquire());
+    gil.set_event_hook(None);
+    assert_eq!((last3.spans().len(), last3.dropped_spans()), (1, 0));
+}
+
+/// `new()` keeps the documented default; a capacity of 0 keeps nothing and
+/// counts every span.
+#[test]
+fn default_and_zero_capacity() {
+    common::setup();
+    assert_eq!(
+        TraceRecorder::new().capacity(),
+        TraceRecorder::DEFAULT_CAPACITY
+    );
+    let none = TraceRecorder::with_capacity(0);
+    let gil = Gil::new();
+    gil.set_event_hook(Some(none.hook()));
+    for _ in 0..3 {
+        drop(gil.acquire());
+    }
+    gil.set_event_hook(None);
+    assert!(none.spans().is_empty());
+    assert_eq!(none.dropped_spans(), 3);
+    let doc = Parser::parse(&none.to_json()).unwrap();
+    assert!(complete_events(&doc).is_empty());
+    assert_eq!(
+        doc.get("otherData").and_then(|m| m.num("dropped_spans")),
+        Some(3.0)
+    );
+}

@@ -3,6 +3,7 @@
 //! (<https://ui.perfetto.dev>) and `chrome://tracing` open.
 
 use super::hooks::{GilEvent, GilEventKind, GilHook};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -58,7 +59,10 @@ enum Open {
 #[derive(Default)]
 struct Inner {
     tracks: HashMap<u64, Track>,
-    spans: Vec<Span>,
+    /// The newest spans, oldest first; at most `capacity` of them.
+    spans: VecDeque<Span>,
+    /// Spans dropped to make room since creation or the last `clear`.
+    dropped: u64,
 }
 
 /// Records a Gil's timeline through its event hook and writes it as Chrome
@@ -66,34 +70,74 @@ struct Inner {
 /// "holding" span for each time it held the Gil and a "waiting" span for
 /// each wait.
 ///
-/// Recording costs a lock and a push per span, about 40 bytes of memory per
-/// span; spans still open when the trace is written are left out.
+/// The recorder is a ring buffer: it keeps the newest `capacity` spans
+/// ([`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) with [`new`](Self::new),
+/// any number with [`with_capacity`](Self::with_capacity)) and drops the
+/// oldest to make room, counting them ([`dropped_spans`](Self::dropped_spans),
+/// and `otherData.dropped_spans` in the JSON). So a recorder left on in a
+/// long-running interpreter holds the last stretch of its timeline in
+/// bounded memory: `capacity` × `size_of::<Span>()` (48 bytes on 64-bit
+/// targets), plus a few bytes per thread. Recording costs a lock and a push
+/// per span; spans still open when the trace is written are left out.
 ///
 /// ```
 /// use gilock::{Gil, TraceRecorder};
 ///
 /// let gil = Gil::new();
-/// let recorder = TraceRecorder::new();
+/// let recorder = TraceRecorder::with_capacity(2);
 /// gil.set_event_hook(Some(recorder.hook()));
-/// drop(gil.acquire());
+/// for _ in 0..3 {
+///     drop(gil.acquire());
+/// }
 /// gil.set_event_hook(None);
-/// assert_eq!(recorder.spans().len(), 1);
+/// assert_eq!(recorder.spans().len(), 2); // the newest two
+/// assert_eq!(recorder.dropped_spans(), 1);
 /// let json = recorder.to_json();
 /// assert!(json.contains(r#""name":"holding""#));
+/// assert!(json.contains(r#""dropped_spans":1"#));
 /// // recorder.write_to_file("gil.trace.json")?; then open it in Perfetto.
 /// ```
 pub struct TraceRecorder {
     origin: Instant,
+    capacity: usize,
     inner: Mutex<Inner>,
 }
 
 impl TraceRecorder {
-    /// A recorder whose timeline starts now.
+    /// The number of spans [`new`](Self::new) keeps: 65 536, about 3 MiB.
+    /// Two CPU-bound threads at the default 5 ms interval make about 400
+    /// spans a second (minutes of timeline); threads that detach for fast
+    /// I/O can make tens of thousands a second (a few seconds).
+    pub const DEFAULT_CAPACITY: usize = 1 << 16;
+
+    /// A recorder whose timeline starts now, keeping the newest
+    /// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) spans.
     pub fn new() -> Arc<Self> {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A recorder whose timeline starts now, keeping the newest `capacity`
+    /// spans and dropping older ones. Memory for them is taken as spans
+    /// arrive, not up front. With a capacity of 0 it keeps no span and only
+    /// counts them as dropped.
+    pub fn with_capacity(capacity: usize) -> Arc<Self> {
         Arc::new(Self {
             origin: Instant::now(),
+            capacity,
             inner: Mutex::new(Inner::default()),
         })
+    }
+
+    /// The most spans this recorder keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many spans were dropped, oldest first, to keep within
+    /// [`capacity`](Self::capacity), since the recorder was created or last
+    /// [`clear`](Self::clear)ed.
+    pub fn dropped_spans(&self) -> u64 {
+        self.lock().dropped
     }
 
     /// The hook to register with [`Gil::set_event_hook`](crate::Gil::set_event_hook).
@@ -113,8 +157,13 @@ impl TraceRecorder {
     pub fn record(&self, event: &GilEvent<'_>) {
         let at = event.at;
         let id = event.thread.ident();
+        let capacity = self.capacity;
         let mut inner = self.lock();
-        let Inner { tracks, spans } = &mut *inner;
+        let Inner {
+            tracks,
+            spans,
+            dropped,
+        } = &mut *inner;
         let track = tracks.entry(id).or_default();
         if track.name.is_none() {
             track.name = event.thread.name().map(String::from);
@@ -123,7 +172,14 @@ impl TraceRecorder {
             if let Some((open, since)) = track.open.take()
                 && open == want
             {
-                spans.push(Span {
+                if spans.len() >= capacity {
+                    // Full (or a capacity of 0): the oldest span goes.
+                    *dropped += 1;
+                    if spans.pop_front().is_none() {
+                        return;
+                    }
+                }
+                spans.push_back(Span {
                     thread: id,
                     kind,
                     start: since.saturating_duration_since(self.origin),
@@ -148,22 +204,34 @@ impl TraceRecorder {
         }
     }
 
-    /// The spans recorded so far, in the order they ended.
+    /// The spans kept (the newest [`capacity`](Self::capacity)), in the
+    /// order they ended.
     pub fn spans(&self) -> Vec<Span> {
-        self.lock().spans.clone()
+        self.lock().spans.iter().copied().collect()
     }
 
-    /// Forgets the spans recorded so far (tracks and open spans stay).
+    /// Forgets the spans kept so far and resets
+    /// [`dropped_spans`](Self::dropped_spans) (tracks and open spans stay).
     pub fn clear(&self) {
-        self.lock().spans.clear();
+        let mut inner = self.lock();
+        inner.spans.clear();
+        inner.dropped = 0;
     }
 
     /// The trace as Chrome trace-event JSON (the "JSON object format":
-    /// `{"traceEvents": [...]}`), timestamps in microseconds.
+    /// `{"traceEvents": [...], "otherData": {...}}`), timestamps in
+    /// microseconds. `otherData` (the trace's metadata in Perfetto and
+    /// `chrome://tracing`) holds `capacity` and `dropped_spans`: a non-zero
+    /// count says that the timeline starts later than the run did.
     pub fn to_json(&self) -> String {
         let inner = self.lock();
-        let mut out = String::with_capacity(64 + inner.spans.len() * 110);
-        out.push_str("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+        let mut out = String::with_capacity(128 + inner.spans.len() * 110);
+        let _ = writeln!(
+            out,
+            "{{\"displayTimeUnit\":\"ms\",\"otherData\":{{\"capacity\":{},\"dropped_spans\":{}}},\
+             \"traceEvents\":[",
+            self.capacity, inner.dropped
+        );
         out.push_str(
             "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\
              \"args\":{\"name\":\"Gil\"}}",
@@ -222,6 +290,8 @@ impl core::fmt::Debug for TraceRecorder {
         f.debug_struct("TraceRecorder")
             .field("threads", &inner.tracks.len())
             .field("spans", &inner.spans.len())
+            .field("capacity", &self.capacity)
+            .field("dropped_spans", &inner.dropped)
             .finish()
     }
 }

@@ -61,12 +61,14 @@ mod wait;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, RawCondition, WaitGuard};
-pub use error::{BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError};
+pub use error::{
+    BorrowError, BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError,
+};
 pub use event::Event;
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 pub use gil::{
-    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, MutexExt, SwitchPolicy, ThreadState,
-    ThreadStats, ThreadStatus,
+    Checkpoint, EvalBreaker, Gil, GilCell, GilGuard, GilRef, GilRefMut, GilStats, MutexExt,
+    SwitchPolicy, ThreadState, ThreadStats, ThreadStatus,
 };
 pub use gil::{GilEvent, GilEventKind, GilHook, WaitHistogram};
 #[cfg(feature = "std")]

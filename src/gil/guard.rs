@@ -126,6 +126,12 @@ impl<'a> GilGuard<'a> {
                 ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
                 return result;
             }
+            if ts.borrows.any() {
+                // A GilCell borrow of this thread (through another guard)
+                // is alive: keep the Gil, and the request, for a later
+                // checkpoint.
+                return result;
+            }
             let before = gil.switch_number();
             let depth = ts.depth.load(Ordering::Relaxed);
             ts.depth.store(0, Ordering::Relaxed);
@@ -161,7 +167,9 @@ impl<'a> GilGuard<'a> {
     pub fn yield_now(&mut self) -> bool {
         self.assert_held("yield_now");
         let (gil, ts) = (self.gil, self.ts);
-        if !gil.has_waiters() {
+        if !gil.has_waiters() || ts.borrows.any() {
+            // Nobody to yield to, or a GilCell borrow of this thread
+            // (through another guard) is alive: keep the Gil.
             return false;
         }
         let before = gil.switch_number();
@@ -263,6 +271,9 @@ impl<'a> GilGuard<'a> {
         self.assert_held(what);
         let ts = self.ts;
         ts.check_not_in_hook(what);
+        // Before anything is let go of: no GilCell borrow of this thread
+        // may outlive the Gil (see `cell`).
+        ts.borrows.check_none(what);
         let suspension = Suspension {
             depth: ts.depth.swap(0, Ordering::Relaxed),
             attachment: self.attachment,

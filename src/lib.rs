@@ -55,6 +55,9 @@ mod lock;
 mod park;
 mod rlock;
 mod semaphore;
+#[cfg(all(feature = "std", unix, not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "std", unix))))]
+pub mod signal;
 mod sync;
 mod thread_id;
 mod wait;

@@ -26,6 +26,7 @@ use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// SIGINT's number: 2 on every Unix.
 const SIGINT: c_int = 2;
@@ -77,6 +78,8 @@ extern "C" fn on_sigint(_signum: c_int) {
 struct Shared {
     target: Mutex<Option<Arc<ThreadState>>>,
     delivered: AtomicU64,
+    /// When the bridge thread last called `interrupt`.
+    last_delivery: Mutex<Option<Instant>>,
 }
 
 /// Turns SIGINT (Ctrl-C) into [`ThreadState::interrupt`] of a target
@@ -146,6 +149,7 @@ impl SigintBridge {
         let shared = Arc::new(Shared {
             target: Mutex::new(None),
             delivered: AtomicU64::new(0),
+            last_delivery: Mutex::new(None),
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -164,6 +168,10 @@ impl SigintBridge {
                             .unwrap_or_else(|e| e.into_inner())
                             .clone();
                         if let Some(target) = target {
+                            *shared
+                                .last_delivery
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
                             target.interrupt();
                             shared.delivered.fetch_add(1, Ordering::Relaxed);
                         }
@@ -224,6 +232,17 @@ impl SigintBridge {
     /// delivered once, as the OS merges pending signals.
     pub fn delivered(&self) -> u64 {
         self.shared.delivered.load(Ordering::Relaxed)
+    }
+
+    /// When the bridge thread last called [`ThreadState::interrupt`] on a
+    /// target (taken just before the call): a delivery latency is measured
+    /// from here to the moment the interrupted wait returned.
+    pub fn last_delivery(&self) -> Option<Instant> {
+        *self
+            .shared
+            .last_delivery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends SIGINT to the calling thread (`raise(3)`), as a Ctrl-C would

@@ -82,6 +82,7 @@ fn sigint_interrupts_a_thread_blocked_in_lock_acquire_with() {
     assert!(lock.try_acquire(), "the interrupted waiter did not take it");
     assert_eq!(bridge.received(), 1);
     assert_eq!(bridge.delivered(), 1);
+    assert!(bridge.last_delivery().is_some());
 }
 
 /// Dropping the bridge puts back the handler that was installed before it;
@@ -107,7 +108,16 @@ fn dropping_the_bridge_restores_the_previous_handler() {
         OWN_HANDLER_CALLS.load(Ordering::SeqCst) == calls + 1
     });
     // SAFETY: as above, putting back what was there before the test.
-    unsafe { signal(SIGINT, if before == usize::MAX { SIG_DFL } else { before }) };
+    unsafe {
+        signal(
+            SIGINT,
+            if before == usize::MAX {
+                SIG_DFL
+            } else {
+                before
+            },
+        )
+    };
 }
 
 /// One bridge at a time; a SIGINT with no target is counted and harms

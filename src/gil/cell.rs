@@ -15,7 +15,7 @@
 //!   not compile while it lives, and the guard cannot be dropped;
 //! - through *another* guard of the same thread (a nested `ensure()` guard,
 //!   one from [`Gil::with_attached`]) the compiler cannot see it, so each
-//!   thread counts its live borrows ([`Borrows`], in its `ThreadState`):
+//!   thread counts its live borrows (`Borrows`, in its `ThreadState`):
 //!   a checkpoint or `yield_now` skips the switch while any is alive, and
 //!   `detach` and the waits panic, naming it, before they let go of
 //!   anything;
@@ -31,7 +31,6 @@ use super::guard::GilGuard;
 use super::thread_state::ThreadState;
 use crate::error::BorrowError;
 use crate::sync::{Ordering, StaticAtomicU64, UnsafeCell};
-use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -287,7 +286,7 @@ impl<T> GilCell<T> {
             .checked_add(1)
             .expect("GilCell: too many shared borrows");
         self.flag.with_mut(|slot| unsafe { *slot = flag });
-        let site = Site::of::<T>(Location::caller());
+        let site = Location::caller();
         ts.borrows.push(site);
         Ok(GilRef {
             cell: self,
@@ -323,7 +322,7 @@ impl<T> GilCell<T> {
             _ => return Err(BorrowError::Borrowed),
         }
         self.flag.with_mut(|slot| unsafe { *slot = MUT });
-        let site = Site::of::<T>(Location::caller());
+        let site = Location::caller();
         ts.borrows.push(site);
         Ok(GilRefMut {
             cell: self,
@@ -519,71 +518,78 @@ impl<T: fmt::Display> fmt::Display for GilRefMut<'_, T> {
     }
 }
 
-/// Where a borrow was made, and of what: what a panic names.
+/// Where a borrow was made: what a panic names.
+type Site = &'static Location<'static>;
+
+/// How many live borrows a thread keeps the place of (the count is kept
+/// whatever their number).
+const SITES: usize = 8;
+
+/// The `GilCell` borrows of a thread for one Gil that are still alive: how
+/// many (exact: it is what keeps the Gil held), and where the first
+/// [`SITES`] of them in order of creation were made, for the panic that
+/// names one. Kept in the thread's `ThreadState`, touched only by that
+/// thread (borrows are neither `Send` nor `Sync`, and guards neither
+/// either). A fixed array rather than a `Vec`: no capacity check or
+/// allocation on the borrow path.
+pub(super) struct Borrows(UnsafeCell<Live>);
+
 #[derive(Clone, Copy)]
-struct Site {
-    location: &'static Location<'static>,
-    type_name: &'static str,
+struct Live {
+    count: usize,
+    /// `sites[..count.min(SITES)]` are places of live borrows, oldest first.
+    sites: [Option<Site>; SITES],
 }
-
-impl Site {
-    #[inline]
-    fn of<T>(location: &'static Location<'static>) -> Self {
-        Self {
-            location,
-            type_name: core::any::type_name::<T>(),
-        }
-    }
-}
-
-/// The borrows a thread's `GilCell` borrows made for one Gil that are
-/// still alive, in the order they were made: kept in its `ThreadState`.
-/// Touched only by that thread (borrows are neither `Send` nor `Sync`, and
-/// guards neither either).
-pub(super) struct Borrows(UnsafeCell<Vec<Site>>);
 
 impl Borrows {
     pub(super) fn new() -> Self {
-        Self(UnsafeCell::new(Vec::new()))
+        Self(UnsafeCell::new(Live {
+            count: 0,
+            sites: [None; SITES],
+        }))
     }
 
     #[inline]
     fn push(&self, site: Site) {
-        // SAFETY: only the owning thread touches the list (see the type),
-        // and no reference into it outlives this call.
-        self.0.with_mut(|list| unsafe { (*list).push(site) });
+        // SAFETY: only the owning thread touches it (see the type), and no
+        // reference into it outlives this call.
+        self.0.with_mut(|live| unsafe {
+            let live = &mut *live;
+            if let Some(slot) = live.sites.get_mut(live.count) {
+                *slot = Some(site);
+            }
+            live.count += 1;
+        });
     }
 
-    /// Ends the borrow made at `site`: removes the latest entry for it (or
-    /// the latest of all, should none match: the count stays exact).
+    /// Ends a borrow made at `site`: forgets the latest place recorded for
+    /// it (if it was recorded), so that every place kept is a live one.
     #[inline]
     fn pop(&self, site: Site) {
         // SAFETY: as in `push`.
-        self.0.with_mut(|list| unsafe {
-            let list = &mut *list;
-            let last = list.len() - 1;
-            if core::ptr::eq(list[last].location, site.location) {
-                list.truncate(last);
-            } else {
-                let at = list
-                    .iter()
-                    .rposition(|s| core::ptr::eq(s.location, site.location))
-                    .unwrap_or(last);
-                list.remove(at);
+        self.0.with_mut(|live| unsafe {
+            let live = &mut *live;
+            let kept = live.count.min(SITES);
+            live.count -= 1;
+            let same = |s: &Option<Site>| s.is_some_and(|s| core::ptr::eq(s, site));
+            if kept > 0 && same(&live.sites[kept - 1]) {
+                live.sites[kept - 1] = None;
+            } else if let Some(at) = live.sites[..kept].iter().rposition(same) {
+                live.sites.copy_within(at + 1..kept, at);
+                live.sites[kept - 1] = None;
             }
         });
     }
 
-    /// Panics, naming the latest live borrow, if any is alive: called by
-    /// every path that lets go of the Gil before it lets go of anything.
+    /// Panics, naming a live borrow, if any is alive: called by every path
+    /// that lets go of the Gil, before it lets go of anything.
     #[inline]
     pub(super) fn check_none(&self, what: &str) {
         // SAFETY: as in `push`.
-        let live = self
-            .0
-            .with(|list| unsafe { (*list).last().copied().map(|s| (s, (*list).len())) });
-        if let Some((site, count)) = live {
-            live_borrow_panic(what, site, count);
+        let live = self.0.with(|live| unsafe { *live });
+        if live.count != 0 {
+            let latest = live.sites.iter().rev().find_map(|s| *s);
+            live_borrow_panic(what, latest, live.count);
         }
     }
 
@@ -591,7 +597,7 @@ impl Borrows {
     #[inline]
     pub(super) fn any(&self) -> bool {
         // SAFETY: as in `push`.
-        self.0.with(|list| unsafe { !(*list).is_empty() })
+        self.0.with(|live| unsafe { (*live).count != 0 })
     }
 }
 
@@ -624,13 +630,18 @@ fn not_attached_panic(what: &str) -> ! {
 
 #[cold]
 #[inline(never)]
-fn live_borrow_panic(what: &str, site: Site, count: usize) -> ! {
-    panic!(
-        "{what} would let go of the Gil while a GilCell borrow made by this thread is alive \
-         (a GilCell<{}> borrowed at {}; {count} alive in all): another thread could then reach \
-         the cell. End the borrow first (it may have come through an outer guard).",
-        site.type_name, site.location
-    )
+fn live_borrow_panic(what: &str, site: Option<Site>, count: usize) -> ! {
+    match site {
+        Some(site) => panic!(
+            "{what} would let go of the Gil while a GilCell borrow made by this thread is \
+             alive (one made at {site}; {count} alive in all): another thread could then reach \
+             the cell. End the borrow first (it may have come through an outer guard)."
+        ),
+        None => panic!(
+            "{what} would let go of the Gil while {count} GilCell borrows made by this thread \
+             are alive: another thread could then reach the cell. End them first."
+        ),
+    }
 }
 
 impl Gil {

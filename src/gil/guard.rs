@@ -194,9 +194,20 @@ impl<'a> GilGuard<'a> {
     ///
     /// `f` must be `Send`, as PyO3's `allow_threads` requires: what runs
     /// without the Gil must not carry anything that proves or needs the
-    /// Gil, and every such thing (a `GilGuard`, a borrow of Gil-bound data)
-    /// is not `Send`. Inside `f` the thread may take the Gil again (a fresh
-    /// [`Gil::acquire`] or [`Gil::ensure`]).
+    /// Gil, and every such thing (a `GilGuard`, a [`GilRef`](crate::GilRef)
+    /// or [`GilRefMut`](crate::GilRefMut) borrow of a
+    /// [`GilCell`](crate::GilCell)) is neither `Send` nor `Sync`, so it can
+    /// be neither moved nor referenced into `f`. What the bound costs:
+    /// other values that are not `Sync` cannot be used by reference in `f`
+    /// (a `&std::sync::mpsc::Receiver`, a `&Cell`), nor non-`Send` ones at
+    /// all (an `Rc`): move a `Receiver` in and hand it back as `f`'s
+    /// result, and keep `Rc`s out of blocking work. Inside `f` the thread
+    /// may take the Gil again (a fresh [`Gil::acquire`] or
+    /// [`Gil::ensure`]).
+    ///
+    /// Live `GilCell` borrows made through *other* guards of the thread
+    /// (which the compiler cannot see here) make `detach` panic before it
+    /// lets go of the Gil, naming one of them.
     ///
     /// ```
     /// use gilock::{Gil, ThreadStatus};
@@ -219,6 +230,30 @@ impl<'a> GilGuard<'a> {
     /// let mut outer = gil.acquire();
     /// let inner = gil.ensure();
     /// outer.detach(move || drop(inner));
+    /// ```
+    ///
+    /// and neither can a borrow of Gil-bound data made through another
+    /// guard:
+    ///
+    /// ```compile_fail
+    /// let gil = gilock::Gil::new();
+    /// let cell = gilock::GilCell::new(0);
+    /// let mut outer = gil.acquire();
+    /// let inner = gil.ensure();
+    /// let value = cell.borrow(&inner);
+    /// outer.detach(move || *value + 1);
+    /// ```
+    ///
+    /// A `Receiver` is moved in, not borrowed:
+    ///
+    /// ```
+    /// let gil = gilock::Gil::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// tx.send(7).unwrap();
+    /// let mut guard = gil.acquire();
+    /// let (value, rx) = guard.detach(move || (rx.recv().unwrap(), rx));
+    /// assert_eq!(value, 7);
+    /// # drop(rx);
     /// ```
     ///
     /// # Panics

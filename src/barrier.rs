@@ -22,10 +22,11 @@
 //! the interrupted thread's `Err(Interrupted)` never sits beside a round
 //! that passed.
 
-use crate::error::{BrokenBarrierError, Interrupted};
+use crate::error::{BrokenBarrierError, Interrupted, ZeroPartiesError};
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, const_fn};
 use crate::wait::{self, Plain, WaitEnd, Waiter};
+use alloc::boxed::Box;
 use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;
@@ -34,6 +35,9 @@ use core::time::Duration;
 const TOKEN_RELEASED: UnparkToken = UnparkToken(1);
 /// The barrier was broken, aborted or reset while the thread waited.
 const TOKEN_BROKEN: UnparkToken = UnparkToken(2);
+/// The round's action finished: an arrival waiting at the door tries again.
+const TOKEN_OPEN: UnparkToken = UnparkToken(3);
+static_assertions::const_assert!(TOKEN_OPEN.0 != wait::TOKEN_INTERRUPTED.0);
 static_assertions::const_assert!(TOKEN_RELEASED.0 != wait::TOKEN_INTERRUPTED.0);
 static_assertions::const_assert!(TOKEN_BROKEN.0 != wait::TOKEN_INTERRUPTED.0);
 
@@ -42,8 +46,13 @@ static_assertions::const_assert!(TOKEN_BROKEN.0 != wait::TOKEN_INTERRUPTED.0);
 enum Arrival {
     Broken,
     Interrupted,
+    /// The last of the round: release it.
     Last,
+    /// The last of the round, with an action to run first.
+    LastWithAction,
     NotLast,
+    /// The round's action is running: wait at the door, then try again.
+    Busy,
 }
 
 /// What the park's `validate` decided.
@@ -66,14 +75,14 @@ enum Refusal {
 ///
 /// A barrier is *broken* by [`abort`](Self::abort), by a
 /// [`wait_timeout`](Self::wait_timeout) that times out, and by a wait
-/// through a [`GilGuard`] that is interrupted: every waiter, and every
+/// through a [`GilGuard`](crate::GilGuard) that is interrupted: every waiter, and every
 /// later `wait`, then gets [`BrokenBarrierError`] until
 /// [`reset`](Self::reset). `reset` also breaks the round in progress, for
 /// its waiters only.
 ///
 /// **With the Gil.** [`wait_with`](Self::wait_with) and
 /// [`wait_timeout_with`](Self::wait_timeout_with) release the Gil held
-/// through `&mut` a [`GilGuard`](crate::GilGuard) while the thread waits and can be
+/// through `&mut` a [`GilGuard`](crate::GilGuard)(crate::GilGuard) while the thread waits and can be
 /// interrupted by [`ThreadState::interrupt`](crate::ThreadState::interrupt);
 /// they return `Result<_, Interrupted>` around what the plain form returns,
 /// as [`Condition`](crate::Condition) waits through a `GilGuard` do. An
@@ -102,6 +111,11 @@ pub struct Barrier {
     count: AtomicUsize,
     generation: AtomicUsize,
     broken: AtomicBool,
+    /// The last arrival of the round is running `action` (changed with the
+    /// queue locked): later arrivals wait at the door (`door_key`).
+    releasing: AtomicBool,
+    /// Run by the last arrival of each round before the others pass.
+    action: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 static_assertions::assert_impl_all!(Barrier: Send, Sync);
@@ -114,21 +128,100 @@ impl Barrier {
         ///
         /// # Panics
         ///
-        /// If `parties` is zero (Python's `ValueError`).
+        /// If `parties` is zero: use [`try_new`](Self::try_new) where that
+        /// is the user's input (Python's `ValueError`).
         #[must_use]
         pub const fn new(parties: usize) -> Self {
-            assert!(parties > 0, "a Barrier needs at least one party");
+            assert!(
+                parties > 0,
+                "a Barrier needs at least one party: use Barrier::try_new to get an error instead"
+            );
+            Self::unchecked(parties)
+        }
+    }
+
+    const_fn! {
+        /// A barrier for `parties` threads, or an error if `parties` is
+        /// zero (Python's `ValueError` from `Barrier(0)`).
+        ///
+        /// ```
+        /// use gilock::{Barrier, ZeroPartiesError};
+        ///
+        /// assert!(Barrier::try_new(0).is_err());
+        /// assert_eq!(Barrier::try_new(2).map(|b| b.parties()), Ok(2));
+        /// ```
+        pub const fn try_new(parties: usize) -> Result<Self, ZeroPartiesError> {
+            if parties == 0 {
+                return Err(ZeroPartiesError);
+            }
+            Ok(Self::unchecked(parties))
+        }
+    }
+
+    const_fn! {
+        const fn unchecked(parties: usize) -> Self {
             Self {
                 parties,
                 count: AtomicUsize::new(0),
                 generation: AtomicUsize::new(0),
                 broken: AtomicBool::new(false),
+                releasing: AtomicBool::new(false),
+                action: None,
             }
         }
     }
 
+    /// A barrier for `parties` threads whose last arrival of each round
+    /// runs `action` before the others pass (Python's `Barrier(parties,
+    /// action)`). If `action` panics, the round breaks: the other waiters
+    /// get [`BrokenBarrierError`] and the panic continues in the thread
+    /// that ran it, as Python's exception does. The action runs outside
+    /// any lock of the barrier (arrivals for the next round wait until it
+    /// is done) and, for a `wait_with`, with that thread's Gil held.
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroPartiesError`] if `parties` is zero.
+    ///
+    /// ```
+    /// use gilock::Barrier;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let rounds = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&rounds);
+    /// let barrier = Arc::new(
+    ///     Barrier::with_action(2, move || {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .unwrap(),
+    /// );
+    /// let other = {
+    ///     let barrier = Arc::clone(&barrier);
+    ///     std::thread::spawn(move || barrier.wait().unwrap())
+    /// };
+    /// barrier.wait().unwrap();
+    /// other.join().unwrap();
+    /// assert_eq!(rounds.load(Ordering::Relaxed), 1); // once per round
+    /// ```
+    pub fn with_action(
+        parties: usize,
+        action: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self, ZeroPartiesError> {
+        let mut barrier = Self::try_new(parties)?;
+        barrier.action = Some(Box::new(action));
+        Ok(barrier)
+    }
+
     fn key(&self) -> usize {
         self as *const Self as usize
+    }
+
+    /// Where arrivals wait while the round's action runs: an address inside
+    /// the barrier (it is larger than one byte), so one we own, and not
+    /// `key`.
+    fn door_key(&self) -> usize {
+        self.key() + 1
     }
 
     /// The number of threads that must call `wait` for them all to pass.
@@ -286,14 +379,22 @@ impl Barrier {
             // First critical section: complete the barrier, or learn that
             // this arrival does not.
             let arrival: Cell<Option<Arrival>> = Cell::new(None);
+            let generation = Cell::new(0);
             let decide = || {
                 if arrival.get().is_none() {
                     arrival.set(Some(if self.broken.load(Ordering::Relaxed) {
                         Arrival::Broken
                     } else if waiter.interrupt_pending() {
                         Arrival::Interrupted
+                    } else if self.releasing.load(Ordering::Relaxed) {
+                        Arrival::Busy
                     } else if self.count.load(Ordering::Relaxed) + 1 == self.parties {
-                        Arrival::Last
+                        generation.set(self.generation.load(Ordering::Relaxed));
+                        if self.action.is_some() {
+                            Arrival::LastWithAction
+                        } else {
+                            Arrival::Last
+                        }
                     } else {
                         Arrival::NotLast
                     }));
@@ -307,31 +408,33 @@ impl Barrier {
                     FilterOp::Stop
                 }
             };
-            let callback = |result: UnparkResult| {
-                if decide() != Arrival::Last {
-                    return TOKEN_RELEASED;
-                }
-                let arrived = self.count.load(Ordering::Relaxed);
-                self.count.store(0, Ordering::Relaxed);
-                if result.unparked_threads == arrived {
-                    self.generation.fetch_add(1, Ordering::Relaxed);
+            let callback = |result: UnparkResult| match decide() {
+                Arrival::Last => self.finish_round(result, &arrival),
+                Arrival::LastWithAction => {
+                    // The round is this thread's to release once the action
+                    // ran; nobody else may arrive meanwhile.
+                    self.releasing.store(true, Ordering::Relaxed);
                     TOKEN_RELEASED
-                } else {
-                    // An arrival left interrupted: the round breaks.
-                    self.broken.store(true, Ordering::Relaxed);
-                    arrival.set(Some(Arrival::Broken));
-                    TOKEN_BROKEN
                 }
+                _ => TOKEN_RELEASED,
             };
             // SAFETY:
             // - our own key;
             // - the callbacks touch only our atomics and the waiter's
-            //   interrupt flag: they neither park, unpark nor unwind.
+            //   interrupt flag: they neither park, unpark nor unwind, and
+            //   run no user code (the action runs below, outside).
             unsafe { park::unpark_filter(key, filter, callback) };
             match decide() {
                 Arrival::Broken => return Ok(Err(BrokenBarrierError)),
                 Arrival::Interrupted => return Err(Interrupted),
                 Arrival::Last => return Ok(Ok(self.parties - 1)),
+                Arrival::LastWithAction => return Ok(self.run_action(generation.get())),
+                Arrival::Busy => {
+                    if self.wait_at_door(waiter) {
+                        return Err(Interrupted);
+                    }
+                    continue;
+                }
                 Arrival::NotLast => {}
             }
 
@@ -348,7 +451,7 @@ impl Barrier {
                     Refusal::Broken
                 } else {
                     let count = self.count.load(Ordering::Relaxed);
-                    if count + 1 == self.parties {
+                    if count + 1 == self.parties || self.releasing.load(Ordering::Relaxed) {
                         Refusal::Retry
                     } else {
                         index.set(count);
@@ -400,6 +503,142 @@ impl Barrier {
             }
         }
     }
+
+    /// With the queue locked, the round's last arrival has unparked the
+    /// round's waiters (`result`): it completes, or breaks if fewer were
+    /// parked than had arrived (one left, interrupted). Returns the token
+    /// for them and corrects `arrival` to `Broken` for the last one.
+    fn finish_round(&self, result: UnparkResult, arrival: &Cell<Option<Arrival>>) -> UnparkToken {
+        let arrived = self.count.load(Ordering::Relaxed);
+        self.count.store(0, Ordering::Relaxed);
+        if result.unparked_threads == arrived {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+            TOKEN_RELEASED
+        } else {
+            self.broken.store(true, Ordering::Relaxed);
+            arrival.set(Some(Arrival::Broken));
+            TOKEN_BROKEN
+        }
+    }
+
+    /// The last arrival of the round of `generation`, with an action: runs
+    /// it (outside any lock, arrivals of the next round held at the door),
+    /// then releases the round — or breaks it if the action panicked (the
+    /// panic goes on), or if the round was broken, aborted or reset
+    /// meanwhile. Opens the door either way.
+    fn run_action(&self, generation: usize) -> Result<usize, BrokenBarrierError> {
+        /// Breaks the round if the action unwinds.
+        struct Release<'b> {
+            barrier: &'b Barrier,
+            generation: usize,
+            done: bool,
+        }
+        impl Release<'_> {
+            fn finish(&mut self, completed: bool) -> Result<usize, BrokenBarrierError> {
+                self.done = true;
+                let barrier = self.barrier;
+                let current = || {
+                    barrier.generation.load(Ordering::Relaxed) == self.generation
+                        && !barrier.broken.load(Ordering::Relaxed)
+                };
+                let arrival = Cell::new(Some(Arrival::Last));
+                let filter = |_: ParkToken| {
+                    if current() {
+                        FilterOp::Unpark
+                    } else {
+                        FilterOp::Stop
+                    }
+                };
+                let callback = |result: UnparkResult| {
+                    barrier.releasing.store(false, Ordering::Relaxed);
+                    if !current() {
+                        // Broken, aborted or reset while the action ran: its
+                        // waiters were woken then.
+                        arrival.set(Some(Arrival::Broken));
+                        return TOKEN_BROKEN;
+                    }
+                    if completed {
+                        barrier.finish_round(result, &arrival)
+                    } else {
+                        barrier.broken.store(true, Ordering::Relaxed);
+                        barrier.count.store(0, Ordering::Relaxed);
+                        arrival.set(Some(Arrival::Broken));
+                        TOKEN_BROKEN
+                    }
+                };
+                // SAFETY:
+                // - our own key;
+                // - the callbacks touch only the barrier's atomics: they
+                //   neither park, unpark nor unwind.
+                unsafe { park::unpark_filter(barrier.key(), filter, callback) };
+                barrier.open_door();
+                match arrival.get() {
+                    Some(Arrival::Last) => Ok(barrier.parties - 1),
+                    _ => Err(BrokenBarrierError),
+                }
+            }
+        }
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if !self.done {
+                    let _ = self.finish(false);
+                }
+            }
+        }
+        let mut release = Release {
+            barrier: self,
+            generation,
+            done: false,
+        };
+        if let Some(action) = &self.action {
+            action();
+        }
+        release.finish(true)
+    }
+
+    /// Waits until the round's action is done (or the waiter is
+    /// interrupted: returns true).
+    fn wait_at_door<W: Waiter>(&self, waiter: &W) -> bool {
+        let door = self.door_key();
+        waiter.detach(door);
+        let interrupted = Cell::new(false);
+        let validate = || {
+            if waiter.interrupt_pending() {
+                interrupted.set(true);
+                return false;
+            }
+            // With the door's queue locked; `open_door` clears the flag
+            // before it takes that lock, so no arrival sleeps through it.
+            let closed = self.releasing.load(Ordering::Relaxed);
+            if closed {
+                waiter.queued();
+            }
+            closed
+        };
+        // SAFETY:
+        // - the door key is an address inside the barrier;
+        // - the callbacks read our flag and the waiter's interrupt flag:
+        //   they neither park, unpark nor unwind.
+        let result = unsafe {
+            park::park(
+                door,
+                validate,
+                || {},
+                |_, _| {},
+                wait::park_token(waiter, 0),
+                None,
+            )
+        };
+        interrupted.get() || result == ParkResult::Unparked(wait::TOKEN_INTERRUPTED)
+    }
+
+    /// Lets the arrivals that waited for the action try again.
+    fn open_door(&self) {
+        // SAFETY:
+        // - the door key is an address inside the barrier;
+        // - the callbacks do nothing that parks or unwinds.
+        unsafe { park::unpark_filter(self.door_key(), |_| FilterOp::Unpark, |_| TOKEN_OPEN) };
+    }
 }
 
 fn uninterrupted<R>(result: Result<R, Interrupted>) -> R {
@@ -415,6 +654,7 @@ impl fmt::Debug for Barrier {
             .field("parties", &self.parties)
             .field("n_waiting", &self.n_waiting())
             .field("broken", &self.broken())
+            .field("has_action", &self.action.is_some())
             .finish()
     }
 }

@@ -31,7 +31,7 @@ use crate::fair_mutex::{FairMutexGuard, RawFairMutex};
 use crate::lock::{Lock, LockGuard};
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::rlock::{RLock, RLockGuard};
-use crate::sync::{AtomicUsize, Ordering, const_fn};
+use crate::sync::{AtomicUsize, Ordering, StaticAtomicUsize, const_fn};
 use crate::wait::{self, WaitEnd, Waiter};
 use core::cell::Cell;
 use core::fmt;
@@ -47,14 +47,6 @@ enum Refusal {
     Interrupted,
     NotHeld(ReleaseError),
 }
-
-/// Under loom the counter must be created inside the model, but
-/// `RawCondvar::INIT` is a constant: `INIT` creates it at first use,
-/// [`RawCondition::new`] (and so [`Condition::new`]) at once.
-#[cfg(not(loom))]
-type WaitersCell = AtomicUsize;
-#[cfg(loom)]
-type WaitersCell = crate::sync::LoomLazy<AtomicUsize>;
 
 /// The raw condition variable behind [`Condition`]: implements
 /// [`lock_api::RawCondvar`] (and, with `std`, [`lock_api::RawCondvarTimed`])
@@ -92,7 +84,11 @@ type WaitersCell = crate::sync::LoomLazy<AtomicUsize>;
 /// t.join().unwrap();
 /// ```
 pub struct RawCondition {
-    waiters: WaitersCell,
+    /// Under loom the counter must be created inside the model, but
+    /// `RawCondvar::INIT` is a constant: `INIT` creates it at first use in
+    /// each execution, [`RawCondition::new`] (and so [`Condition::new`]) at
+    /// once (see `sync::StaticAtomicUsize`).
+    waiters: StaticAtomicUsize,
 }
 
 static_assertions::assert_impl_all!(RawCondition: Send, Sync);
@@ -106,21 +102,14 @@ impl RawCondition {
         #[must_use]
         pub const fn new() -> Self {
             Self {
-                waiters: new_waiters(),
+                waiters: StaticAtomicUsize::new(0),
             }
         }
     }
 
     #[inline]
     fn waiters(&self) -> &AtomicUsize {
-        #[cfg(not(loom))]
-        {
-            &self.waiters
-        }
-        #[cfg(loom)]
-        {
-            self.waiters.get(|| AtomicUsize::new(0))
-        }
+        self.waiters.get()
     }
 
     #[inline]
@@ -286,29 +275,6 @@ impl fmt::Debug for RawCondition {
     }
 }
 
-const_fn! {
-    const fn new_waiters() -> WaitersCell {
-        #[cfg(not(loom))]
-        {
-            AtomicUsize::new(0)
-        }
-        #[cfg(loom)]
-        {
-            crate::sync::LoomLazy::eager(AtomicUsize::new(0))
-        }
-    }
-}
-
-#[cfg(not(loom))]
-const fn init_waiters() -> WaitersCell {
-    AtomicUsize::new(0)
-}
-
-#[cfg(loom)]
-const fn init_waiters() -> WaitersCell {
-    crate::sync::LoomLazy::lazy()
-}
-
 // SAFETY: `wait` queues the thread (in `validate`, queue locked) before it
 // unlocks the mutex (in `before_sleep`), so a notify ordered after the
 // unlock finds it; it re-locks before returning. Nothing between the unlock
@@ -318,7 +284,7 @@ const fn init_waiters() -> WaitersCell {
 unsafe impl lock_api::RawCondvar for RawCondition {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Self {
-        waiters: init_waiters(),
+        waiters: StaticAtomicUsize::zero(),
     };
 
     type RawMutex = RawFairMutex;
@@ -367,7 +333,7 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
 /// - Scoped: [`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout),
 ///   [`wait_while`](Self::wait_while) and
 ///   [`wait_timeout_while`](Self::wait_timeout_while) take `&mut` a
-///   [`FairMutexGuard`], [`LockGuard`], [`RLockGuard`] or [`GilGuard`]
+///   [`FairMutexGuard`], [`LockGuard`], [`RLockGuard`] or [`GilGuard`](crate::GilGuard)
 ///   (any [`WaitGuard`]); waits through a `GilGuard` release the Gil and
 ///   can be interrupted (they return `Result<_, Interrupted>`). The lock is released while the thread waits and held
 ///   again when the call returns, however it ends.
@@ -770,7 +736,7 @@ impl fmt::Debug for Condition {
 }
 
 /// A guard that [`Condition`] can wait with: [`FairMutexGuard`],
-/// [`LockGuard`], [`RLockGuard`] and [`GilGuard`]. Sealed: the crate
+/// [`LockGuard`], [`RLockGuard`] and [`GilGuard`](crate::GilGuard). Sealed: the crate
 /// implements it for its own guards only.
 pub trait WaitGuard: sealed::Sealed {
     /// What the predicate of [`Condition::wait_while`] sees: the guarded

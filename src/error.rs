@@ -185,3 +185,22 @@ impl fmt::Display for BorrowError {
 }
 
 impl core::error::Error for BorrowError {}
+/// [`Barrier::try_new`](crate::Barrier::try_new) or
+/// [`Barrier::with_action`](crate::Barrier::with_action) was asked for a
+/// barrier of zero parties. Python's `ValueError` from `Barrier(0)`.
+///
+/// ```
+/// use gilock::{Barrier, ZeroPartiesError};
+///
+/// assert_eq!(Barrier::try_new(0).err(), Some(ZeroPartiesError));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ZeroPartiesError;
+
+impl fmt::Display for ZeroPartiesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a barrier needs at least one party")
+    }
+}
+
+impl core::error::Error for ZeroPartiesError {}

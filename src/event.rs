@@ -35,7 +35,7 @@ static_assertions::const_assert!(TOKEN_SET.0 != wait::TOKEN_INTERRUPTED.0);
 ///
 /// **With the Gil.** [`wait_with`](Self::wait_with) and
 /// [`wait_timeout_with`](Self::wait_timeout_with) take `&mut` a
-/// [`GilGuard`](crate::GilGuard): the Gil is released while the thread waits, and the wait
+/// [`GilGuard`](crate::GilGuard)(crate::GilGuard): the Gil is released while the thread waits, and the wait
 /// can be interrupted by
 /// [`ThreadState::interrupt`](crate::ThreadState::interrupt); they return
 /// `Result<_, Interrupted>` around what the plain form returns, as

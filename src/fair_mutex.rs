@@ -27,7 +27,7 @@
 
 use crate::interval::{self, earliest};
 use crate::park::{self, FilterOp, Instant, ParkResult, ParkToken, UnparkResult, UnparkToken};
-use crate::sync::{AtomicU8, Ordering, SpinWait, StaticAtomicU32, const_fn};
+use crate::sync::{AtomicU8, Ordering, SpinWait, StaticAtomicU8, UnmodeledAtomicU32, const_fn};
 use crate::wait::{self, Plain, TOKEN_BITS, WaitEnd, Waiter};
 use core::cell::Cell;
 use core::time::Duration;
@@ -91,20 +91,15 @@ pub const DEFAULT_SWITCH_INTERVAL: Duration = interval::from_micros(interval::DE
 /// assert_eq!(*guard, 1000);
 /// ```
 pub struct RawFairMutex {
-    state: StateCell,
-    /// Configuration, not synchronisation: kept off the loom model so that
-    /// `INIT` can be a constant.
-    interval_micros: StaticAtomicU32,
+    /// Under loom the state word must be created inside the model, but
+    /// `lock_api::RawMutex::INIT` must be a constant: `INIT` (and so
+    /// `FairMutex::new`) leaves the word to be created at first use in each
+    /// execution, and [`RawFairMutex::new`] creates it at once (see
+    /// `sync::StaticAtomicU8`).
+    state: StaticAtomicU8,
+    /// Configuration, not synchronisation: kept off the loom model.
+    interval_micros: UnmodeledAtomicU32,
 }
-
-/// Under loom the state word must be created inside the model, but
-/// `lock_api::RawMutex::INIT` must be a constant: `INIT` (and so
-/// `FairMutex::new`) leaves the word to be created at first use, and
-/// [`RawFairMutex::new`] creates it at once (see `sync::LoomLazy`).
-#[cfg(not(loom))]
-type StateCell = AtomicU8;
-#[cfg(loom)]
-type StateCell = crate::sync::LoomLazy<AtomicU8>;
 
 #[cfg(not(loom))]
 static_assertions::const_assert!(core::mem::size_of::<RawFairMutex>() <= 8);
@@ -129,8 +124,8 @@ impl RawFairMutex {
         #[must_use]
         pub const fn with_switch_interval(interval: Duration) -> Self {
             Self {
-                state: new_state(),
-                interval_micros: StaticAtomicU32::new(interval::to_micros(interval)),
+                state: StaticAtomicU8::new(0),
+                interval_micros: UnmodeledAtomicU32::new(interval::to_micros(interval)),
             }
         }
     }
@@ -157,14 +152,7 @@ impl RawFairMutex {
 
     #[inline]
     fn word(&self) -> &AtomicU8 {
-        #[cfg(not(loom))]
-        {
-            &self.state
-        }
-        #[cfg(loom)]
-        {
-            self.state.get(|| AtomicU8::new(0))
-        }
+        self.state.get()
     }
 
     fn key(&self) -> usize {
@@ -509,19 +497,6 @@ impl core::fmt::Debug for RawFairMutex {
     }
 }
 
-const_fn! {
-    const fn new_state() -> StateCell {
-        #[cfg(not(loom))]
-        {
-            AtomicU8::new(0)
-        }
-        #[cfg(loom)]
-        {
-            crate::sync::LoomLazy::eager(AtomicU8::new(0))
-        }
-    }
-}
-
 /// The choice of one heir in a scan of the park queue, oldest first.
 struct Heir {
     only_overdue: bool,
@@ -578,8 +553,8 @@ impl Heir {
 unsafe impl lock_api::RawMutex for RawFairMutex {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Self {
-        state: init_state(),
-        interval_micros: StaticAtomicU32::new(interval::DEFAULT_MICROS),
+        state: StaticAtomicU8::zero(),
+        interval_micros: UnmodeledAtomicU32::new(interval::DEFAULT_MICROS),
     };
 
     /// Ownership is not tied to a thread, so guards may be sent.
@@ -606,16 +581,6 @@ unsafe impl lock_api::RawMutex for RawFairMutex {
     fn is_locked(&self) -> bool {
         self.word().load(Ordering::Relaxed) & LOCKED != 0
     }
-}
-
-#[cfg(not(loom))]
-const fn init_state() -> StateCell {
-    AtomicU8::new(0)
-}
-
-#[cfg(loom)]
-const fn init_state() -> StateCell {
-    crate::sync::LoomLazy::lazy()
 }
 
 // SAFETY: `unlock_fair` and `bump` keep the exclusion argument of `RawMutex`:

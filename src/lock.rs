@@ -33,7 +33,7 @@ use core::time::Duration;
 /// block on a `Lock` (the lock's holder may need the Gil to get to its
 /// `release`): [`acquire_with`](Self::acquire_with) and
 /// [`acquire_timeout_with`](Self::acquire_timeout_with) take `&mut` its
-/// [`GilGuard`](crate::GilGuard), try once without letting go, and release
+/// [`GilGuard`](crate::GilGuard)(crate::GilGuard), try once without letting go, and release
 /// the Gil only while they wait; [`ThreadState::interrupt`](crate::ThreadState::interrupt)
 /// ends such a wait.
 ///

@@ -33,7 +33,7 @@ const NO_OWNER: u64 = 0;
 ///
 /// **With the Gil.** [`acquire_with`](Self::acquire_with) and
 /// [`acquire_timeout_with`](Self::acquire_timeout_with) take `&mut` the
-/// thread's [`GilGuard`](crate::GilGuard): re-entry and an uncontended
+/// thread's [`GilGuard`](crate::GilGuard)(crate::GilGuard): re-entry and an uncontended
 /// acquire never let go of the Gil; a contended one releases it while it
 /// waits and can be interrupted.
 ///

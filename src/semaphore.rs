@@ -394,7 +394,7 @@ macro_rules! acquire_methods {
 /// **With the Gil.** An interpreter thread must not block on a semaphore
 /// while it holds the Gil: [`acquire_with`](Self::acquire_with) and
 /// [`acquire_timeout_with`](Self::acquire_timeout_with) take `&mut` a
-/// [`GilGuard`](crate::GilGuard), release the Gil while waiting, and can be interrupted by
+/// [`GilGuard`](crate::GilGuard)(crate::GilGuard), release the Gil while waiting, and can be interrupted by
 /// [`ThreadState::interrupt`](crate::ThreadState::interrupt), as
 /// [`Condition`](crate::Condition) waits through a `GilGuard` are: they
 /// return `Result<_, Interrupted>` around what the plain form returns.

@@ -1,68 +1,264 @@
-//! The one place where std, loom and no-std builds differ in their atomics.
+//! The one place where loom and ordinary builds differ in their atomics and
+//! cells.
 //!
-//! Every algorithm in the crate imports its atomics, cells and spin hints from
-//! here, so that a `--cfg loom` build runs the same code on loom's model
-//! types and the models check the real thing.
+//! Every algorithm in the crate imports its atomics and cells from here, so
+//! a `--cfg loom` build runs the same code on loom's model types and the
+//! models check the real thing. The paths mirror loom's (`sync::atomic`,
+//! `sync::cell`), so the same `use` lines compile either way; the flat
+//! re-exports (`sync::AtomicU8`) are the short form most files use.
+//!
+//! Three kinds of atomics, named so that a reader sees which is which:
+//! - `AtomicU8`, `AtomicUsize`, ...: modelled under loom. The default.
+//! - `StaticAtomicU8`, `StaticAtomicUsize`: modelled too, but a `const` item
+//!   can hold them (`lock_api`'s `INIT`); under loom the model object is
+//!   created at first use in each execution.
+//! - `UnmodeledAtomic*`: core's atomics in every build, for values that
+//!   carry no synchronisation between the threads of a model (ids that must
+//!   never repeat, even across model executions; "is anything registered"
+//!   flags whose load must not add schedules to every model) or that only
+//!   code loom never runs uses (the no-std backend, the user's clock).
+//!
+//! Spinning (`SpinWait`) is here too; how long to spin, and how to yield,
+//! comes from the park backend.
 
-#[cfg(not(loom))]
-pub(crate) use core::sync::atomic::AtomicU32;
-pub(crate) use core::sync::atomic::Ordering;
-#[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicU32;
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
+// Not every build uses every one of them (the no-std user clock, the
+// std-only hook registry).
 
-/// Atomics deliberately kept off the loom model (as tokio's
-/// `StaticAtomicU64`): they carry identity or diagnostics, never the
-/// synchronisation a model checks, and some must survive across model
-/// executions or be built in a `const`.
-pub(crate) use core::sync::atomic::{
-    AtomicBool as StaticAtomicBool, AtomicU32 as StaticAtomicU32, AtomicU64 as StaticAtomicU64,
-};
+/// Core's atomics in every build: see the module docs for when to use them.
+#[allow(dead_code)]
+pub(crate) type UnmodeledAtomicBool = core::sync::atomic::AtomicBool;
+/// Core's atomics in every build: see the module docs for when to use them.
+#[allow(dead_code)]
+pub(crate) type UnmodeledAtomicU32 = core::sync::atomic::AtomicU32;
+/// Core's atomics in every build: see the module docs for when to use them.
+#[allow(dead_code)]
+pub(crate) type UnmodeledAtomicU64 = core::sync::atomic::AtomicU64;
+/// Core's atomics in every build: see the module docs for when to use them.
+#[allow(dead_code)]
+pub(crate) type UnmodeledAtomicUsize = core::sync::atomic::AtomicUsize;
+/// Core's atomics in every build: see the module docs for when to use them.
+#[allow(dead_code)]
+pub(crate) type UnmodeledAtomicPtr<T> = core::sync::atomic::AtomicPtr<T>;
 
-/// Declares a function `const` in ordinary builds and plain under loom, whose
-/// atomics have no `const fn new` (tokio's shim takes the same road).
-macro_rules! const_fn {
-    ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
-        #[cfg(not(loom))]
-        $(#[$attr])* $vis const fn $($rest)*
-        #[cfg(loom)]
-        $(#[$attr])* $vis fn $($rest)*
-    };
+cfg_select! {
+    loom => {
+        /// loom's atomics (mirrors `loom::sync::atomic`).
+        pub(crate) mod atomic {
+            pub(crate) use core::sync::atomic::Ordering;
+            pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize};
+        }
+
+        /// loom's cells (mirrors `loom::cell`).
+        pub(crate) mod cell {
+            pub(crate) use loom::cell::UnsafeCell;
+        }
+
+        /// Declares a function `const` in ordinary builds and plain under
+        /// loom, whose atomics have no `const fn new` (tokio's shim takes
+        /// the same road). Each build sees one item without a `cfg`, so the
+        /// docs show the function as it is in that build.
+        macro_rules! const_fn {
+            ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
+                $(#[$attr])* $vis fn $($rest)*
+            };
+        }
+
+        mod static_atomic {
+            //! Under loom a const item cannot hold a model object: loom
+            //! objects belong to one execution and must be created inside
+            //! it. A `StaticAtomic*` built by `zero()` holds only a key; at
+            //! first use in each execution the atomic is created as a loom
+            //! `lazy_static` under that key, which loom discards when the
+            //! execution ends. So a `static` primitive starts every
+            //! execution fresh, as the real one starts every run fresh.
+            //!
+            //! The key is a leaked allocation, never freed, so no later
+            //! object (a heap primitive reusing a freed address within the
+            //! same execution) can find an older object's value: 8 bytes per
+            //! lazily created object, in model builds only.
+            //!
+            //! What loom sees: the creation happens-before every later use
+            //! in any thread (loom's lazy statics synchronise from the
+            //! initialising thread, as `std::sync::Once` does). That is one
+            //! edge more than a real static has (it is initialised before
+            //! any thread runs, so it orders nothing): a use in thread B
+            //! "sees" what thread A did before its first use. Models that
+            //! want the most faithful check construct the primitive inside
+            //! the model with `new` (`RawFairMutex::new()`), which creates
+            //! the atomic at once and adds no edge.
+
+            use loom::lazy_static::Lazy;
+            use loom::sync::atomic::{AtomicU8, AtomicUsize};
+            use std::boxed::Box;
+            use std::sync::OnceLock;
+
+            macro_rules! static_atomic {
+                ($name:ident, $atomic:ident, $int:ty) => {
+                    /// A modelled atomic that a `const` item can hold (see
+                    /// the module docs).
+                    pub(crate) struct $name {
+                        eager: Option<$atomic>,
+                        key: OnceLock<&'static Lazy<$atomic>>,
+                    }
+
+                    impl $name {
+                        /// A zero atomic, created at first use in each
+                        /// loom execution.
+                        pub(crate) const fn zero() -> Self {
+                            Self {
+                                eager: None,
+                                key: OnceLock::new(),
+                            }
+                        }
+
+                        /// An atomic created now (so: inside the model).
+                        pub(crate) fn new(value: $int) -> Self {
+                            Self {
+                                eager: Some($atomic::new(value)),
+                                key: OnceLock::new(),
+                            }
+                        }
+
+                        /// The model atomic of the running execution.
+                        #[inline]
+                        pub(crate) fn get(&self) -> &$atomic {
+                            if let Some(eager) = &self.eager {
+                                return eager;
+                            }
+                            let key = self.key.get_or_init(|| {
+                                // `Lazy`'s fields are public so that loom's
+                                // `lazy_static!` can build it in a const;
+                                // that macro, expanded in users' crates,
+                                // keeps them stable within loom 0.7.
+                                Box::leak(Box::new(Lazy {
+                                    init: || $atomic::new(0),
+                                    _p: core::marker::PhantomData,
+                                }))
+                            });
+                            key.get()
+                        }
+                    }
+                };
+            }
+
+            static_atomic!(StaticAtomicU8, AtomicU8, u8);
+            static_atomic!(StaticAtomicUsize, AtomicUsize, usize);
+        }
+
+        mod spin_hint {
+            /// One round of `SpinWait`'s pause instructions: a single
+            /// scheduling point, since how many pause instructions a round
+            /// has is timing, not logic.
+            pub(crate) fn pause_round(_round: u32) {
+                loom::hint::spin_loop();
+            }
+        }
+    }
+    _ => {
+        /// Core's atomics (mirrors `loom::sync::atomic`).
+        pub(crate) mod atomic {
+            pub(crate) use core::sync::atomic::{
+                AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering,
+            };
+        }
+
+        /// Cells with loom's closure API (mirrors `loom::cell`).
+        pub(crate) mod cell {
+            /// An `UnsafeCell` with loom's closure API, so that loom can
+            /// check every access to data that a lock protects.
+            #[derive(Debug)]
+            pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+            impl<T> UnsafeCell<T> {
+                pub(crate) const fn new(value: T) -> Self {
+                    Self(core::cell::UnsafeCell::new(value))
+                }
+
+                #[inline(always)]
+                pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                    f(self.0.get())
+                }
+
+                #[inline(always)]
+                pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                    f(self.0.get())
+                }
+            }
+        }
+
+        /// Declares a function `const` in ordinary builds and plain under
+        /// loom, whose atomics have no `const fn new` (tokio's shim takes
+        /// the same road). Each build sees one item without a `cfg`, so the
+        /// docs show the function as it is in that build.
+        macro_rules! const_fn {
+            ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
+                $(#[$attr])* $vis const fn $($rest)*
+            };
+        }
+
+        mod static_atomic {
+            //! Off loom a const item holds core's atomic itself.
+
+            use core::sync::atomic::{AtomicU8, AtomicUsize};
+
+            macro_rules! static_atomic {
+                ($name:ident, $atomic:ident, $int:ty) => {
+                    /// A modelled atomic that a `const` item can hold; here
+                    /// simply core's.
+                    #[repr(transparent)]
+                    pub(crate) struct $name($atomic);
+
+                    impl $name {
+                        /// A zero atomic.
+                        pub(crate) const fn zero() -> Self {
+                            Self($atomic::new(0))
+                        }
+
+                        /// An atomic holding `value`.
+                        pub(crate) const fn new(value: $int) -> Self {
+                            Self($atomic::new(value))
+                        }
+
+                        #[inline(always)]
+                        pub(crate) fn get(&self) -> &$atomic {
+                            &self.0
+                        }
+                    }
+                };
+            }
+
+            static_atomic!(StaticAtomicU8, AtomicU8, u8);
+            static_atomic!(StaticAtomicUsize, AtomicUsize, usize);
+        }
+
+        mod spin_hint {
+            /// Round `round` of `SpinWait`'s pause instructions: 2^round.
+            #[inline]
+            pub(crate) fn pause_round(round: u32) {
+                for _ in 0..(1u32 << round) {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
 }
+
+pub(crate) use atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use cell::UnsafeCell;
 pub(crate) use const_fn;
+pub(crate) use static_atomic::{StaticAtomicU8, StaticAtomicUsize};
 
-/// An `UnsafeCell` with loom's closure API, so that loom can check every
-/// access to data that a lock protects.
-#[cfg(not(loom))]
-#[derive(Debug)]
-pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
-
-#[cfg(not(loom))]
-impl<T> UnsafeCell<T> {
-    pub(crate) const fn new(value: T) -> Self {
-        Self(core::cell::UnsafeCell::new(value))
-    }
-
-    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-        f(self.0.get())
-    }
-
-    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        f(self.0.get())
-    }
-}
-
-#[cfg(loom)]
-pub(crate) use loom::cell::UnsafeCell;
+/// Rounds of pause instructions (2, 4, 8 of them) before `spin` yields.
+const PAUSE_ROUNDS: u32 = 3;
 
 /// Bounded spinning before a thread parks.
 ///
 /// Spinning pays off only when the holder runs on another core and is about
-/// to leave; loom explores every spin iteration as a branch, so loom builds
-/// never spin and park at once.
+/// to leave. How many rounds a thread spins is the backend's
+/// [`spin_limit`](crate::park::spin_limit): 10 with std and without, 0 by
+/// default under loom (every round is a scheduling point, which multiplies
+/// the schedules a model explores), where a model may raise it to check the
+/// spinning paths too. The code is the same in every build.
 #[derive(Debug, Default)]
 pub(crate) struct SpinWait {
     counter: u32,
@@ -78,117 +274,29 @@ impl SpinWait {
     }
 
     /// Spins a little longer each time; `false` once parking is the better bet.
-    #[cfg(not(loom))]
     pub(crate) fn spin(&mut self) -> bool {
-        if self.counter >= 10 {
+        if self.counter >= crate::park::spin_limit() {
             return false;
         }
         self.counter += 1;
-        if self.counter <= 3 {
-            for _ in 0..(1u32 << self.counter) {
-                core::hint::spin_loop();
-            }
+        if self.counter <= PAUSE_ROUNDS {
+            spin_hint::pause_round(self.counter);
         } else {
-            yield_thread();
+            crate::park::yield_now();
         }
         true
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn spin(&mut self) -> bool {
-        false
     }
 
     /// Spins a few rounds with pause instructions only, never yielding:
     /// for waits where the next event is a timer. On a loaded machine one
     /// `yield_now` can give the CPU away for a whole scheduler slice (about
     /// 4 ms seen here), which would push back the start of a switch interval.
-    #[cfg(not(loom))]
     pub(crate) fn spin_without_yield(&mut self) -> bool {
-        if self.counter >= 3 {
+        if self.counter >= PAUSE_ROUNDS.min(crate::park::spin_limit()) {
             return false;
         }
         self.counter += 1;
-        for _ in 0..(1u32 << self.counter) {
-            core::hint::spin_loop();
-        }
+        spin_hint::pause_round(self.counter);
         true
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn spin_without_yield(&mut self) -> bool {
-        false
-    }
-}
-
-/// Gives up the CPU for a moment when the OS can be asked to.
-#[cfg(not(loom))]
-pub(crate) fn yield_thread() {
-    #[cfg(feature = "std")]
-    std::thread::yield_now();
-    #[cfg(not(feature = "std"))]
-    for _ in 0..64 {
-        core::hint::spin_loop();
-    }
-}
-
-/// A value that loom requires to be created inside the model, but that a
-/// `const` item (`lock_api`'s `INIT`) must describe before any model runs.
-///
-/// `eager` values are created at construction and cost nothing more. `lazy`
-/// ones are created at first use; because loom checks that every access to a
-/// loom object happens after its creation, each thread's first access
-/// synchronises through one model-wide loom mutex (under which the value was
-/// created). That adds happens-before edges the real program does not have,
-/// so models that want the most faithful check construct eagerly
-/// (`RawFairMutex::new()`, `RawCondition::new()`).
-#[cfg(loom)]
-pub(crate) struct LoomLazy<T> {
-    cell: std::sync::OnceLock<T>,
-    eager: bool,
-    synced: std::sync::Mutex<alloc::vec::Vec<core::num::NonZeroU64>>,
-}
-
-#[cfg(loom)]
-loom::lazy_static! {
-    static ref LAZY_INIT: loom::sync::Mutex<()> = loom::sync::Mutex::new(());
-}
-
-#[cfg(loom)]
-impl<T> LoomLazy<T> {
-    pub(crate) const fn lazy() -> Self {
-        Self {
-            cell: std::sync::OnceLock::new(),
-            eager: false,
-            synced: std::sync::Mutex::new(alloc::vec::Vec::new()),
-        }
-    }
-
-    pub(crate) fn eager(value: T) -> Self {
-        let cell = std::sync::OnceLock::new();
-        let _ = cell.set(value);
-        Self {
-            cell,
-            eager: true,
-            synced: std::sync::Mutex::new(alloc::vec::Vec::new()),
-        }
-    }
-
-    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &T {
-        if !self.eager {
-            let me = crate::thread_id::current();
-            // The std mutex is never held across a loom operation: loom runs
-            // every model thread on one OS thread, so that would deadlock.
-            let seen = self.synced.lock().unwrap().contains(&me);
-            if !seen {
-                let serial = LAZY_INIT.lock().unwrap();
-                self.cell.get_or_init(init);
-                drop(serial);
-                self.synced.lock().unwrap().push(me);
-            }
-        }
-        self.cell
-            .get()
-            .expect("initialised above or at construction")
     }
 }

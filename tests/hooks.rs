@@ -391,3 +391,76 @@ fn a_panicking_hook_is_removed_and_the_gil_keeps_working() {
     spawn_named(None, move || drop(other.acquire())).join();
     assert_eq!(calls.load(Relaxed), seen);
 }
+
+/// A hook may block on another lock: it never runs inside a park callback.
+/// Before the fix the `Suspended` hook of a Condition wait through a
+/// `GilGuard` ran inside the park's `before_sleep`, so a hook that waited
+/// for a contended semaphore parked a second time while still queued on
+/// the condition: the wait below returned "notified" with no notify and
+/// left a waiter counted (and Miri saw a use-after-free later).
+#[test]
+fn a_hook_may_wait_for_a_contended_lock_during_a_condition_wait() {
+    common::setup();
+    let gil = Arc::new(Gil::new());
+    // Contended: the hook must park to get a permit.
+    let other = Arc::new(gilock::Semaphore::new(0));
+    let armed = Arc::new(AtomicBool::new(false));
+    let (sem, a) = (Arc::clone(&other), Arc::clone(&armed));
+    gil.set_event_hook(Some(Arc::new(move |e: &GilEvent<'_>| {
+        if matches!(e.kind, GilEventKind::Suspended { .. }) && a.swap(false, Relaxed) {
+            sem.acquire();
+        }
+    })));
+    let holder = {
+        let sem = Arc::clone(&other);
+        spawn_named(None, move || {
+            // Hand over a permit once the hook waits for one.
+            wait_until("the hook waits", || {
+                format!("{sem:?}").contains("has_waiters: true")
+            });
+            sem.release_one();
+        })
+    };
+    let cond = gilock::Condition::new();
+    let mut guard = gil.acquire();
+    armed.store(true, Relaxed);
+    let notified = cond.wait_timeout(&mut guard, Duration::from_millis(50));
+    holder.join();
+    assert_eq!(notified, Ok(false), "nobody notified");
+    assert_eq!(cond.notify_all(), 0, "no waiter left behind");
+    assert!(format!("{cond:?}").contains("waiters: 0"), "{cond:?}");
+    drop(guard);
+    gil.set_event_hook(None);
+}
+
+/// A hook that uses the Gil it observes gets a clear panic (here caught by
+/// the hook itself, which records the message). Before the fix, a
+/// `Suspended` hook calling `ensure()` released the Gil inside its own
+/// release and recursed until the stack overflowed.
+#[test]
+fn a_hook_that_uses_its_own_gil_gets_a_clear_panic() {
+    common::setup();
+    let gil = Arc::new(Gil::new());
+    let message = Arc::new(Mutex::new(None));
+    let (g, msg) = (Arc::clone(&gil), Arc::clone(&message));
+    gil.set_event_hook(Some(Arc::new(move |e: &GilEvent<'_>| {
+        if matches!(e.kind, GilEventKind::Suspended { .. }) {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                drop(g.ensure());
+            }));
+            if let Err(panic) = caught {
+                *msg.lock().unwrap() = panic.downcast::<String>().ok().map(|s| *s);
+            }
+        }
+    })));
+    drop(gil.acquire());
+    gil.set_event_hook(None);
+    let text = message
+        .lock()
+        .unwrap()
+        .take()
+        .expect("ensure inside the hook panicked");
+    assert!(text.contains("inside an event hook"), "{text}");
+    assert!(!gil.is_locked());
+    assert!(gil.try_acquire().is_some());
+}

@@ -429,3 +429,47 @@ fn interactive_detach_competes() {
         assert_eq!(data.get(&guard), 4);
     });
 }
+
+/// Invariant 3 for the Gil: after a drop request, the Gil goes to the
+/// oldest waiter. The main thread holds the Gil; the first waiter parks
+/// (takes the earlier ticket), then a second; the model timer ends their
+/// intervals, so each leaves the queue for a moment to re-park (and asks
+/// for a drop). If the main thread's checkpoint switches, the first waiter
+/// must be the one that got the Gil — also when it was between two parks
+/// just then.
+///
+/// Mutation: in `Gil::wake_heir`, dropped the in-transit check made with
+/// the queue locked (keeping only the quick look in `checkpoint_slow`, as
+/// the code before the fix did) → loom found the schedule where the first
+/// waiter went into transit between the quick look and the release, and
+/// the second got the Gil (`["second", "first"]`).
+#[test]
+fn forced_switch_goes_to_the_oldest_waiter_even_between_parks() {
+    model(|| {
+        let gil = Arc::new(Gil::new());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut guard = gil.acquire();
+        let waiter = |name: &'static str| {
+            let (gil, log) = (gil.clone(), log.clone());
+            thread::spawn(move || {
+                let _guard = gil.acquire();
+                log.lock().unwrap().push(name);
+            })
+        };
+        let first = waiter("first");
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        let second = waiter("second");
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        if guard.checkpoint().switched {
+            assert_eq!(log.lock().unwrap().first(), Some(&"first"));
+        }
+        drop(guard);
+        first.join().unwrap();
+        second.join().unwrap();
+        timer.join().unwrap();
+    });
+}

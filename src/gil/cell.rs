@@ -30,7 +30,7 @@ use super::Gil;
 use super::guard::GilGuard;
 use super::thread_state::ThreadState;
 use crate::error::BorrowError;
-use crate::sync::{Ordering, StaticAtomicU64, UnsafeCell};
+use crate::sync::{Ordering, UnmodeledAtomicU64, UnsafeCell};
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -151,7 +151,7 @@ const MUT: Flag = -1;
 pub struct GilCell<T> {
     /// The id of the Gil the cell is bound to, 0 before its first borrow.
     /// Identity, not synchronisation: kept off the loom model.
-    gil: StaticAtomicU64,
+    gil: UnmodeledAtomicU64,
     /// The borrow flag, a loom-checked cell: under `--cfg loom` every
     /// access to it is checked to happen-after the previous one, so a
     /// model sees any path on which two threads reach the cell without
@@ -187,7 +187,7 @@ impl<T> GilCell<T> {
         /// constants.
         pub const fn new(value: T) -> Self {
             Self {
-                gil: StaticAtomicU64::new(0),
+                gil: UnmodeledAtomicU64::new(0),
                 flag: UnsafeCell::new(0),
                 value: core::cell::UnsafeCell::new(value),
             }

@@ -132,6 +132,13 @@ impl<'a> GilGuard<'a> {
                 // checkpoint.
                 return result;
             }
+            if gil.in_transit.load(Ordering::Relaxed) != 0 {
+                // A waiter is re-parking after an interval and would lose
+                // its turn: keep the request and switch at a later
+                // checkpoint, a moment from now. (A quick look; the release
+                // looks again with the queue locked, where it counts.)
+                return result;
+            }
             let before = gil.switch_number();
             let depth = ts.depth.load(Ordering::Relaxed);
             ts.depth.store(0, Ordering::Relaxed);

@@ -28,7 +28,7 @@
 
 use super::Gil;
 use super::thread_state::ThreadState;
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Ordering, UnmodeledAtomicBool};
 
 /// What happened to a thread on a [`Gil`]; see [`GilEvent`].
 ///
@@ -106,11 +106,11 @@ pub type GilHook = dyn Fn(&GilEvent<'_>) + Send + Sync;
 /// The per-Gil "a hook is registered" flag. Not a loom atomic: it carries
 /// no synchronisation (the list's lock does), and a load of it must not add
 /// branches to loom models.
-pub(super) struct Flag(AtomicBool);
+pub(super) struct Flag(UnmodeledAtomicBool);
 
 impl Flag {
     pub(super) const fn new() -> Self {
-        Self(AtomicBool::new(false))
+        Self(UnmodeledAtomicBool::new(false))
     }
 }
 
@@ -138,9 +138,9 @@ pub(super) fn thread_ended(states: &[alloc::sync::Arc<ThreadState>]) {
 #[cfg(feature = "std")]
 mod imp {
     use super::{Gil, GilEvent, GilEventKind, GilHook, ThreadState};
+    use crate::sync::{Ordering, UnmodeledAtomicU64, UnmodeledAtomicUsize};
     use alloc::sync::Arc;
     use alloc::vec::Vec;
-    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     struct Entry {
         gil_id: u64,
@@ -154,8 +154,8 @@ mod imp {
     /// sections touch no loom object, so they never switch model threads.
     static HOOKS: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
     /// How many entries `HOOKS` has: ending threads look only if any.
-    static REGISTERED: AtomicUsize = AtomicUsize::new(0);
-    static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+    static REGISTERED: UnmodeledAtomicUsize = UnmodeledAtomicUsize::new(0);
+    static NEXT_GENERATION: UnmodeledAtomicU64 = UnmodeledAtomicU64::new(1);
 
     fn hooks() -> std::sync::MutexGuard<'static, Vec<Entry>> {
         // A hook never runs under this lock, so a poisoned lock only means

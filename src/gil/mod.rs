@@ -83,7 +83,7 @@ pub use trace::{Span, SpanKind, TraceRecorder};
 pub use waits::MutexExt;
 
 use crate::interval;
-use crate::sync::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, const_fn};
+use crate::sync::{AtomicU8, AtomicU64, AtomicUsize, Ordering, const_fn};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -156,9 +156,10 @@ pub struct Gil {
     /// Gil in between exactly when it moved.
     switch_number: AtomicU64,
     /// Assigned at first use (see `registry`); never a loom atomic.
-    id: crate::sync::StaticAtomicU64,
+    id: crate::sync::UnmodeledAtomicU64,
     counters: GilCounters,
-    interval_micros: AtomicU32,
+    /// Configuration, not synchronisation: kept off the loom model.
+    interval_micros: crate::sync::UnmodeledAtomicU32,
     /// Waiters' tickets: their arrival order.
     next_ticket: AtomicU64,
     /// Waiters between an interval's end and their next park (`Transit`).
@@ -205,13 +206,13 @@ impl Gil {
                 holder: AtomicUsize::new(0),
                 last_holder: AtomicU64::new(0),
                 switch_number: AtomicU64::new(0),
-                interval_micros: AtomicU32::new(micros),
+                interval_micros: crate::sync::UnmodeledAtomicU32::new(micros),
                 next_ticket: AtomicU64::new(0),
                 in_transit: AtomicUsize::new(0),
                 overtakes: AtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
-                id: crate::sync::StaticAtomicU64::new(0),
+                id: crate::sync::UnmodeledAtomicU64::new(0),
                 counters: GilCounters::new(),
                 listing: registry::Listing::new(),
             }

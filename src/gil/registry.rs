@@ -94,8 +94,8 @@ impl Listing {
 /// A fresh Gil id. Not a loom atomic: it carries uniqueness, not
 /// synchronisation, and must never repeat, even across model executions.
 pub(super) fn fresh_gil_id() -> u64 {
-    use core::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
+    use crate::sync::{Ordering, UnmodeledAtomicU64};
+    static NEXT: UnmodeledAtomicU64 = UnmodeledAtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 

@@ -73,13 +73,13 @@ pub struct ThreadState {
     name: Option<String>,
     /// The event hook generation that has seen this thread's `Started`
     /// (see `hooks`); written by the thread itself only.
-    pub(crate) hook_gen: crate::sync::StaticAtomicU64,
+    pub(crate) hook_gen: crate::sync::UnmodeledAtomicU64,
     /// An event hook is running on this thread (which must not use the Gil
     /// it observes). Not a loom atomic: hooks are not part of the models.
-    in_hook: crate::sync::StaticAtomicBool,
+    in_hook: crate::sync::UnmodeledAtomicBool,
     /// The thread's locals are gone: the state is kept only while something
     /// points at it (see `registry`). Written and read on its own thread.
-    ended: crate::sync::StaticAtomicBool,
+    ended: crate::sync::UnmodeledAtomicBool,
     /// The id of the thread's current attachment (see `guard`); its own
     /// thread only.
     pub(crate) attachment: AtomicU64,
@@ -119,9 +119,9 @@ impl ThreadState {
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),
-            hook_gen: crate::sync::StaticAtomicU64::new(0),
-            in_hook: crate::sync::StaticAtomicBool::new(false),
-            ended: crate::sync::StaticAtomicBool::new(false),
+            hook_gen: crate::sync::UnmodeledAtomicU64::new(0),
+            in_hook: crate::sync::UnmodeledAtomicBool::new(false),
+            ended: crate::sync::UnmodeledAtomicBool::new(false),
             attachment: AtomicU64::new(0),
             next_attachment: AtomicU64::new(1),
             suspended: UnsafeCell::new(Vec::new()),
@@ -170,12 +170,44 @@ impl ThreadState {
     }
 
     /// Interrupts the thread (the Ctrl-C that CPython delivers only to the
-    /// main thread): its next [`GilGuard::checkpoint`](crate::GilGuard::checkpoint)
-    /// reports `interrupted: true`, and if it is blocked in
-    /// [`Gil::acquire_interruptible`](crate::Gil::acquire_interruptible) or in
-    /// a Condition wait through a `GilGuard`, that wait returns
-    /// `Err(Interrupted)` promptly, without the Gil. The flag is consumed by
-    /// whichever of these sees it first. Callable from any thread.
+    /// main thread, and never to a thread blocked on a lock): its next
+    /// [`GilGuard::checkpoint`](crate::GilGuard::checkpoint) reports
+    /// `interrupted: true`, and if it is blocked in a wait that can be
+    /// interrupted, that wait ends at once with `Err(Interrupted)`:
+    /// - [`Gil::acquire_interruptible`](crate::Gil::acquire_interruptible)
+    ///   (returning without the Gil);
+    /// - every Gil-releasing `_with` wait (`Lock::acquire_with`,
+    ///   `MutexExt::lock_with`, `Condition::wait_on_lock_with`,
+    ///   `Semaphore::acquire_with`, `Event::wait_with`, `Barrier::wait_with`
+    ///   and the rest) and every Condition wait through a `GilGuard`: they
+    ///   return with the Gil held again and the primitive not taken (a
+    ///   Condition wait takes its lock back first, as Python's does).
+    ///
+    /// An interrupt that comes before such a wait starts ends it before its
+    /// first try. The flag is consumed by whichever of these sees it first.
+    /// Callable from any thread, but not from a signal handler (it takes the
+    /// park queue's lock to wake the thread).
+    ///
+    /// ```
+    /// use gilock::{Gil, Interrupted, Semaphore, ThreadStatus};
+    ///
+    /// let gil = Gil::new();
+    /// let empty = Semaphore::new(0);
+    /// std::thread::scope(|s| {
+    ///     let (tx, rx) = std::sync::mpsc::channel();
+    ///     s.spawn(move || {
+    ///         let blocked: std::sync::Arc<gilock::ThreadState> = rx.recv().unwrap();
+    ///         while blocked.status() != ThreadStatus::Waiting {
+    ///             std::thread::yield_now();
+    ///         }
+    ///         blocked.interrupt(); // the Ctrl-C it would never see in CPython
+    ///     });
+    ///     let mut guard = gil.acquire();
+    ///     tx.send(gil.current_thread_state()).unwrap();
+    ///     assert_eq!(empty.acquire_with(&mut guard), Err(Interrupted));
+    ///     assert!(gil.is_held_by_current_thread());
+    /// });
+    /// ```
     pub fn interrupt(&self) {
         // Dekker with the waiter (`set_waiting_on` then the flag check in
         // its `validate`): at least one side sees the other's write, and the
@@ -285,7 +317,7 @@ impl ThreadState {
     /// to enter. Call it *before* parking, and have the park's `validate`
     /// return false when [`interrupt_pending`](Self::interrupt_pending):
     /// together with `interrupt`'s order (flag, then key) no interrupt is
-    /// lost. A wait woken with `park::TOKEN_INTERRUPTED` must call
+    /// lost. A wait woken with `wait::TOKEN_INTERRUPTED` must call
     /// [`take_interrupt`](Self::take_interrupt) and return `Err(Interrupted)`.
     pub(crate) fn set_waiting_on(&self, key: usize) {
         // A read-modify-write: see `interrupt`.

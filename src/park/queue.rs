@@ -1,11 +1,22 @@
 //! The FIFO wait queue shared by the loom model and the spinning backend,
-//! with `parking_lot_core`'s token and result types.
+//! with `parking_lot_core`'s token and result types, and the messages with
+//! which both reject a nested park.
 //!
 //! It holds one queue for all keys (the model and no-std builds favour
 //! simplicity over a hash table); order within a key is arrival order.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+
+/// The panic of a park or unpark from a callback that runs with the queue
+/// locked (loom and spin backends).
+pub(super) const NESTED_IN_LOCKED_CALLBACK: &str = "gilock: park or unpark called from a park callback that \
+     runs with the queue locked (validate, timed_out, an unpark filter or callback); these \
+     callbacks must not call into the parking lot";
+
+/// The panic of a park from `before_sleep` (loom and spin backends).
+pub(super) const NESTED_IN_BEFORE_SLEEP: &str = "gilock: park called from inside a park's before_sleep \
+     callback on the same thread; before_sleep may unpark, never park";
 
 /// A value a parked thread carries, for `unpark_filter` to inspect.
 #[derive(Copy, Clone, Eq, PartialEq, Debug)]
@@ -138,5 +149,77 @@ pub(super) fn first_only() -> impl FnMut(ParkToken) -> FilterOp {
             taken = true;
             FilterOp::Unpark
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod child_process {
+    //! For the backends' tests of what aborts the process: such a test runs
+    //! itself again as a child process (the same test, told by an
+    //! environment variable to play the child) and checks how the child
+    //! ended. Every wait on a child is bounded, so a child that hangs fails
+    //! the test instead of hanging it.
+
+    use std::string::String;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Far beyond any mechanism under test; reached only by a hang.
+    pub(crate) const BOUND: Duration = Duration::from_secs(10);
+    const CHILD: &str = "GILOCK_PARK_TEST_CHILD";
+
+    /// The test's path as the harness names it (without the crate).
+    fn test_path(module: &str, name: &str) -> String {
+        let module = module.split_once("::").map_or("", |(_, path)| path);
+        std::format!("{module}::{name}")
+    }
+
+    /// Whether this process is the child of test `name` in `module`
+    /// (`module_path!()` of the test).
+    pub(crate) fn is_child(module: &str, name: &str) -> bool {
+        std::env::var(CHILD).is_ok_and(|v| v == test_path(module, name))
+    }
+
+    /// Runs the test as a child; returns whether it exited successfully,
+    /// and its stderr. Fails if it runs past [`BOUND`].
+    pub(crate) fn run(module: &str, name: &str) -> (bool, String) {
+        let path = test_path(module, name);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &path, "--nocapture", "--test-threads=1"])
+            .env(CHILD, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the test binary as a child");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut { stderr }, &mut text).unwrap();
+            let _ = tx.send(text);
+        });
+        let text = match rx.recv_timeout(BOUND) {
+            Ok(text) => text,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("child `{path}` hung for {BOUND:?}: the rejection did not fire");
+            }
+        };
+        (child.wait().unwrap().success(), text)
+    }
+
+    /// Asserts that the child aborted after panicking with `message`.
+    pub(crate) fn assert_aborts_with(module: &str, name: &str, message: &str) {
+        let (success, stderr) = run(module, name);
+        assert!(!success, "child `{name}` should have aborted; stderr:\n{stderr}");
+        assert!(
+            stderr.contains(message),
+            "child `{name}` did not report {message:?}; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("aborting"),
+            "child `{name}` did not abort; stderr:\n{stderr}"
+        );
     }
 }

@@ -168,12 +168,14 @@ impl SigintBridge {
                             .unwrap_or_else(|e| e.into_inner())
                             .clone();
                         if let Some(target) = target {
+                            // Counted before the interrupt: whoever sees
+                            // the interrupted wait return sees it counted.
                             *shared
                                 .last_delivery
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                            shared.delivered.fetch_add(1, Ordering::SeqCst);
                             target.interrupt();
-                            shared.delivered.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 })?
@@ -227,11 +229,13 @@ impl SigintBridge {
         RECEIVED.load(Ordering::SeqCst)
     }
 
-    /// Interrupts delivered to a target so far. Signals that arrive while
-    /// the bridge thread is still delivering the previous one are
-    /// delivered once, as the OS merges pending signals.
+    /// Interrupts delivered to a target so far, counted just before each
+    /// `interrupt` call: a thread that saw an interrupted wait return sees
+    /// it counted. Signals that arrive while the bridge thread is still
+    /// delivering the previous one are delivered once, as the OS merges
+    /// pending signals.
     pub fn delivered(&self) -> u64 {
-        self.shared.delivered.load(Ordering::Relaxed)
+        self.shared.delivered.load(Ordering::SeqCst)
     }
 
     /// When the bridge thread last called [`ThreadState::interrupt`] on a

@@ -50,6 +50,9 @@ extern "C" fn own_handler(_: c_int) {
 /// Ctrl-C. The call returns `Err(Interrupted)` with the Gil held again, and
 /// the lock was not taken (its holder still has it, and after its release
 /// it is free).
+/// The bridge counts the delivery before it interrupts, so the count is
+/// seen by whoever saw the wait end (the interpreter demo once found it not
+/// counted yet, when the bridge counted after `interrupt`).
 /// Broken variant checked: the handler not writing to the pipe (the
 /// waiter stayed blocked; the bounded join failed after 10 s).
 #[test]

@@ -13,7 +13,7 @@
 //! Options: `--seconds N` (default 5), `--threads N` (default 16),
 //! `--seed N` (default: from the clock; printed, so a failure can be re-run).
 
-use gilock::{Condition, FairMutex, Gil, Lock, RLock, SwitchPolicy};
+use gilock::{Condition, FairMutex, Gil, GilCell, Lock, RLock, SwitchPolicy};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -109,7 +109,9 @@ struct Shared {
     rlock: RLock,
     rlock_count: Plain,
     gil: Gil,
-    gil_count: Plain,
+    /// Under the Gil: a `GilCell`, reached through the thread's guard (or
+    /// a nested one), with the same slow read-pause-write.
+    gil_count: GilCell<u64>,
     /// A bounded queue: FairMutex + two Conditions.
     queue: FairMutex<VecDeque<u64>>,
     not_empty: Condition,
@@ -353,8 +355,11 @@ fn gil_op(s: &Shared, rng: &mut Rng, c: &mut Counts) {
         return;
     };
     for step in 0..(1 + rng.below(200)) {
-        // SAFETY: the Gil is held (re-taken after every switch or wait).
-        unsafe { s.gil_count.bump() };
+        if step % 2 == 0 {
+            slow_increment(&mut s.gil_count.borrow_mut(&guard));
+        } else {
+            slow_increment(&mut s.gil_count.borrow_mut(&s.gil.ensure()));
+        }
         c.gil += 1;
         if guard.should_yield() {
             let cp = guard.checkpoint();
@@ -485,7 +490,7 @@ fn main() -> ExitCode {
         rlock: RLock::new(),
         rlock_count: Plain::new(),
         gil: Gil::new(),
-        gil_count: Plain::new(),
+        gil_count: GilCell::new(0),
         queue: FairMutex::new(VecDeque::new()),
         not_empty: Condition::new(),
         not_full: Condition::new(),
@@ -560,7 +565,11 @@ fn main() -> ExitCode {
             ("FairMutex counter", *shared.fair.lock(), total.fair),
             ("Lock counter", shared.lock_count.get(), total.lock),
             ("RLock counter", shared.rlock_count.get(), total.rlock),
-            ("Gil counter", shared.gil_count.get(), total.gil),
+            (
+                "Gil counter",
+                *shared.gil_count.borrow(&shared.gil.acquire()),
+                total.gil,
+            ),
             (
                 "queue items (consumed + left)",
                 total.consumed + shared.queue.lock().len() as u64,

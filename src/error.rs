@@ -148,6 +148,43 @@ impl fmt::Display for SemaphoreReleaseError {
 
 impl core::error::Error for SemaphoreReleaseError {}
 
+/// A [`GilCell`](crate::GilCell) borrow that `RefCell`'s rules refuse:
+/// what [`try_borrow`](crate::GilCell::try_borrow) and
+/// [`try_borrow_mut`](crate::GilCell::try_borrow_mut) return where
+/// `borrow` and `borrow_mut` panic.
+///
+/// ```
+/// use gilock::{BorrowError, Gil, GilCell};
+///
+/// let gil = Gil::new();
+/// let cell = GilCell::new(0);
+/// let guard = gil.acquire();
+/// let reader = cell.borrow(&guard);
+/// assert_eq!(cell.try_borrow_mut(&guard).err(), Some(BorrowError::Borrowed));
+/// drop(reader);
+/// let writer = cell.borrow_mut(&guard);
+/// assert_eq!(cell.try_borrow(&guard).err(), Some(BorrowError::MutablyBorrowed));
+/// # drop(writer);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BorrowError {
+    /// The value is mutably borrowed (a `GilRefMut` is alive).
+    MutablyBorrowed,
+    /// The value is borrowed (`GilRef`s are alive), so it cannot be
+    /// borrowed mutably.
+    Borrowed,
+}
+
+impl fmt::Display for BorrowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BorrowError::MutablyBorrowed => "already mutably borrowed",
+            BorrowError::Borrowed => "already borrowed",
+        })
+    }
+}
+
+impl core::error::Error for BorrowError {}
 /// [`Barrier::try_new`](crate::Barrier::try_new) or
 /// [`Barrier::with_action`](crate::Barrier::with_action) was asked for a
 /// barrier of zero parties. Python's `ValueError` from `Barrier(0)`.

@@ -63,6 +63,9 @@ mod lock;
 mod park;
 mod rlock;
 mod semaphore;
+#[cfg(all(feature = "std", unix, not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "std", unix))))]
+pub mod signal;
 mod sync;
 mod thread_id;
 mod wait;
@@ -70,14 +73,14 @@ mod wait;
 pub use barrier::Barrier;
 pub use condition::{Condition, RawCondition, WaitGuard};
 pub use error::{
-    BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError,
+    BorrowError, BrokenBarrierError, Interrupted, ReleaseError, SemaphoreReleaseError, WaitError,
     ZeroPartiesError,
 };
 pub use event::Event;
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
 pub use gil::{
-    Checkpoint, EvalBreaker, Gil, GilGuard, GilStats, MutexExt, SwitchPolicy, ThreadState,
-    ThreadStats, ThreadStatus,
+    Checkpoint, EvalBreaker, Gil, GilCell, GilGuard, GilRef, GilRefMut, GilStats, MutexExt,
+    SwitchPolicy, ThreadState, ThreadStats, ThreadStatus,
 };
 pub use gil::{GilEvent, GilEventKind, GilHook, WaitHistogram};
 #[cfg(feature = "std")]

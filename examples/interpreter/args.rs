@@ -12,8 +12,22 @@ pub enum Policy {
     Interactive,
 }
 
+/// What to run: the main demo, or the interrupt scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Main,
+    Interrupt,
+}
+
 #[derive(Clone, Debug)]
 pub struct Args {
+    pub scenario: Scenario,
+    /// Use the VM's `threading` module: locks in the CPU program, and a
+    /// producer/consumer pair on a bounded queue.
+    pub threading: bool,
+    /// Interrupt scenario: how long to wait for a real Ctrl-C before the
+    /// demo sends SIGINT itself (default: 3 s on a terminal, else 0).
+    pub ctrl_c_wait: Option<Duration>,
     pub cpu_threads: usize,
     pub io_threads: usize,
     pub switch_interval: Duration,
@@ -29,6 +43,9 @@ pub struct Args {
 impl Default for Args {
     fn default() -> Self {
         Args {
+            scenario: Scenario::Main,
+            threading: false,
+            ctrl_c_wait: None,
             cpu_threads: 2,
             io_threads: 1,
             switch_interval: Duration::from_millis(5),
@@ -56,6 +73,16 @@ FLAGS:
     --io-latency MS        reply delay of the loopback echo device    [default: 1]
     --trace FILE           write the Gil's timeline as Chrome trace-event JSON
                            (open it in https://ui.perfetto.dev or chrome://tracing)
+    --threading            use the VM's threading module: CPU threads also update
+                           counters under a threading.Lock and RLock, and a producer
+                           and a consumer thread pass items through a bounded queue
+                           of threading.RLock, Condition, Semaphore and Event
+    --scenario main|interrupt
+                           interrupt: a thread blocked in Lock.acquire() is
+                           interrupted by a timer, then by Ctrl-C (SIGINT), with
+                           the CPU threads running; prints each delivery latency
+    --ctrl-c-wait S        interrupt scenario: seconds to wait for a real Ctrl-C
+                           before sending SIGINT itself [default: 3 on a terminal, else 0]
     -h, --help             print this help
 
 Every VM thread runs bytecode with the Gil held and polls the Gil's eval
@@ -93,6 +120,25 @@ pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Command, String> 
             "--switch-interval" => args.switch_interval = millis(&flag, &value()?)?,
             "--io-latency" => args.io_latency = millis(&flag, &value()?)?,
             "--trace" => args.trace = Some(PathBuf::from(value()?)),
+            "--threading" => args.threading = true,
+            "--scenario" => {
+                let v = value()?;
+                args.scenario = match v.as_str() {
+                    "main" => Scenario::Main,
+                    "interrupt" => Scenario::Interrupt,
+                    _ => return Err(format!("{flag}: '{v}' is not one of main, interrupt")),
+                };
+            }
+            "--ctrl-c-wait" => {
+                let v = value()?;
+                let s: f64 = v
+                    .parse()
+                    .map_err(|_| format!("{flag}: '{v}' is not a number of seconds"))?;
+                if !(0.0..=600.0).contains(&s) {
+                    return Err(format!("{flag}: {v} must be within 0 ..= 600"));
+                }
+                args.ctrl_c_wait = Some(Duration::from_secs_f64(s));
+            }
             "--seconds" => {
                 let v = value()?;
                 let s: f64 = v
@@ -114,7 +160,8 @@ pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Command, String> 
             _ => return Err(format!("unknown flag '{flag}' (see --help)")),
         }
     }
-    if args.cpu_threads + args.io_threads == 0 {
+    if args.scenario == Scenario::Main && args.cpu_threads + args.io_threads == 0 && !args.threading
+    {
         return Err("nothing to run: --threads and --io-threads are both 0".into());
     }
     Ok(Command::Run(args))

@@ -17,6 +17,17 @@
 //! Gil released (`GilGuard::detach`). The VM polls the eval breaker at every
 //! instruction and switches when another thread asked for the Gil.
 //!
+//! The shared state is a `gilock::GilCell` (no `unsafe` anywhere), and the
+//! VM's `threading` module (Lock, RLock, Condition, Semaphore, Event) is
+//! built on gilock's `_with` forms. With `--threading`, CPU threads also
+//! update counters under a `threading.Lock` and an `RLock` (exact, where
+//! `racy` is not), and a producer and a consumer thread pass items through
+//! a bounded queue made as Python's `queue.Queue` is (RLock, Condition,
+//! Semaphore, Event). `--scenario interrupt` shows a thread
+//! blocked in `Lock.acquire()` being interrupted, by a timer and by
+//! Ctrl-C (SIGINT, through `gilock::signal::SigintBridge`), while CPU
+//! threads run, and prints how long each interrupt took to reach it.
+//!
 //! The run prints progress once a second, then a per-thread table, the Gil's
 //! statistics, an integrity check of the shared state (exit code 1 if it
 //! fails) and histograms of how long threads waited for the Gil, and a
@@ -25,10 +36,11 @@
 //! event hook and writes it as Chrome trace-event JSON for Perfetto.
 
 mod args;
+mod interrupt;
 mod report;
 mod vm;
 
-use args::{Args, Command, Policy};
+use args::{Args, Command, Policy, Scenario};
 use gilock::{Gil, SwitchPolicy, ThreadStats, TraceRecorder};
 use report::{ContentionRow, Row, contention_table, histogram, ms, si, table};
 use std::net::{TcpListener, TcpStream};
@@ -42,6 +54,8 @@ use vm::{Device, Interp, Vm, Waits};
 enum Kind {
     Cpu,
     Io,
+    Producer,
+    Consumer,
 }
 
 impl Kind {
@@ -49,8 +63,19 @@ impl Kind {
         match self {
             Kind::Cpu => "cpu",
             Kind::Io => "io",
+            Kind::Producer => "put",
+            Kind::Consumer => "get",
         }
     }
+}
+
+/// How the consumer keeps in step with the producer: it starts a run only
+/// once the producer has started the same run, so that it never waits for
+/// items that will not come.
+#[derive(Default)]
+struct QueueRuns {
+    started: AtomicU64,
+    finished: AtomicBool,
 }
 
 /// What a VM thread hands back when it stops.
@@ -87,7 +112,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
+    let result = match args.scenario {
+        Scenario::Main => run(&args),
+        Scenario::Interrupt => interrupt::run(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("{msg}");
@@ -110,8 +139,10 @@ fn run(args: &Args) -> Result<(), String> {
         interp.gil.set_event_hook(Some(recorder.hook()));
         recorder
     });
-    let cpu_code = vm::cpu_program();
+    let cpu_code = vm::cpu_program(args.threading);
     let io_code = vm::io_program();
+    let producer_code = vm::producer_program();
+    let consumer_code = vm::consumer_program();
 
     println!(
         "{} CPU thread(s) + {} I/O thread(s) share one Gil: switch interval {:.3} ms, policy {:?}, \
@@ -124,9 +155,19 @@ fn run(args: &Args) -> Result<(), String> {
         ms(args.io_latency),
     );
     println!(
-        "programs: cpu loop ({} instructions), io loop ({} instructions)\n",
+        "programs: cpu loop ({} instructions), io loop ({}){}\n",
         cpu_code.len(),
-        io_code.len()
+        io_code.len(),
+        if args.threading {
+            format!(
+                ", producer ({}) and consumer ({}) on a queue of {} (RLock, Condition, Semaphore, Event)",
+                producer_code.len(),
+                consumer_code.len(),
+                vm::QUEUE_CAPACITY
+            )
+        } else {
+            String::new()
+        }
     );
 
     // One loopback connection per I/O thread, each served by a device thread
@@ -147,7 +188,8 @@ fn run(args: &Args) -> Result<(), String> {
     }
 
     let stop = AtomicBool::new(false);
-    let n_threads = args.cpu_threads + args.io_threads;
+    let queue_runs = QueueRuns::default();
+    let n_threads = args.cpu_threads + args.io_threads + if args.threading { 2 } else { 0 };
     let live: Vec<Live> = (0..n_threads).map(|_| Live::default()).collect();
 
     let started = Instant::now();
@@ -164,15 +206,19 @@ fn run(args: &Args) -> Result<(), String> {
         for (i, live) in live.iter().enumerate() {
             let (kind, name, code, device) = if i < args.cpu_threads {
                 (Kind::Cpu, format!("cpu-{i}"), &cpu_code, None)
-            } else {
+            } else if i < args.cpu_threads + args.io_threads {
                 let j = i - args.cpu_threads;
                 (Kind::Io, format!("io-{j}"), &io_code, devices.next())
+            } else if i == args.cpu_threads + args.io_threads {
+                (Kind::Producer, "producer".into(), &producer_code, None)
+            } else {
+                (Kind::Consumer, "consumer".into(), &consumer_code, None)
             };
-            let (interp, stop) = (&interp, &stop);
+            let (interp, stop, queue_runs) = (&interp, &stop, &queue_runs);
             let h = thread::Builder::new()
                 .name(name.clone())
                 .spawn_scoped(s, move || {
-                    vm_thread(interp, name, kind, code, device, stop, live)
+                    vm_thread(interp, name, kind, code, device, stop, live, queue_runs)
                 })
                 .expect("spawn VM thread");
             handles.push(h);
@@ -267,7 +313,7 @@ fn run(args: &Args) -> Result<(), String> {
     print!("{st}");
 
     let state = interp.into_state();
-    let integrity = check_integrity(&state, &finished);
+    let integrity = check_integrity(&state, &finished, args.threading);
     match &integrity {
         Ok(msg) => println!("integrity: OK — {msg}"),
         Err(msg) => println!("integrity: FAILED — {msg}"),
@@ -337,6 +383,7 @@ fn samples_of(finished: &[Finished], kind: Kind) -> Vec<Duration> {
 /// One VM thread: take the Gil, run the program again and again until told
 /// to stop (checked between runs, so every run completes and the work done
 /// is exactly runs × what one run adds).
+#[allow(clippy::too_many_arguments)]
 fn vm_thread(
     interp: &Interp,
     name: String,
@@ -345,14 +392,35 @@ fn vm_thread(
     mut device: Option<Device>,
     stop: &AtomicBool,
     live: &Live,
+    queue_runs: &QueueRuns,
 ) -> Finished {
     let mut vm = Vm::new(code);
     let mut waits = Waits::default();
     let mut runs = 0u64;
     let mut guard = interp.gil.acquire();
-    while !stop.load(Relaxed) {
+    loop {
+        match kind {
+            Kind::Producer if stop.load(Relaxed) => {
+                queue_runs.finished.store(true, Relaxed);
+                break;
+            }
+            Kind::Producer => {
+                queue_runs.started.fetch_add(1, Relaxed);
+            }
+            Kind::Consumer if runs < queue_runs.started.load(Relaxed) => {}
+            Kind::Consumer if queue_runs.finished.load(Relaxed) => break,
+            Kind::Consumer => {
+                // The producer has not started its next run yet.
+                guard.detach(thread::yield_now);
+                continue;
+            }
+            _ if stop.load(Relaxed) => break,
+            _ => {}
+        }
         let before = vm.ops;
-        vm.run(interp, &mut guard, device.as_mut(), &mut waits);
+        if let Err(raised) = vm.run(interp, &mut guard, device.as_mut(), &mut waits) {
+            panic!("{name}: uncaught {raised}");
+        }
         runs += 1;
         live.ops.fetch_add(vm.ops - before, Relaxed);
         if kind == Kind::Io {
@@ -411,14 +479,31 @@ fn progress(gil: &Gil, live: &[Live], run_for: Duration) {
 /// Compares the shared state with what the threads say they did. With a
 /// working Gil every non-atomic update is serialised, so the sums are exact
 /// and every INCREF met its DECREF.
-fn check_integrity(state: &vm::State, finished: &[Finished]) -> Result<String, String> {
+fn check_integrity(
+    state: &vm::State,
+    finished: &[Finished],
+    threading: bool,
+) -> Result<String, String> {
     let (cpu_runs, io_runs) = (runs_of(finished, Kind::Cpu), runs_of(finished, Kind::Io));
+    let locked_runs = if threading { cpu_runs as i64 } else { 0 };
+    let producer_runs = runs_of(finished, Kind::Producer) as i64;
+    let consumer_runs = runs_of(finished, Kind::Consumer) as i64;
     let expected = [
         (vm::G_COUNTER, cpu_runs as i64 * vm::CPU_RUN_COUNTER),
         (vm::G_TOTAL, cpu_runs as i64 * vm::CPU_RUN_TOTAL),
         (vm::G_IO_BYTES, io_runs as i64 * vm::IO_RUN_BYTES),
+        (vm::G_LOCKED, locked_runs),
+        (vm::G_RLOCKED, locked_runs),
+        (vm::G_PRODUCED, producer_runs * vm::QUEUE_BATCH),
+        (vm::G_CONSUMED, consumer_runs * vm::QUEUE_BATCH),
+        (vm::G_QUEUED, 0),
     ];
     let mut problems = Vec::new();
+    if producer_runs != consumer_runs {
+        problems.push(format!(
+            "the producer ran {producer_runs} times, the consumer {consumer_runs}"
+        ));
+    }
     for (i, want) in expected {
         let name = vm::GLOBAL_NAMES[i];
         if state.globals[i] != want {
@@ -435,14 +520,23 @@ fn check_integrity(state: &vm::State, finished: &[Finished]) -> Result<String, S
         }
     }
     if problems.is_empty() {
-        Ok(format!(
+        let mut msg = format!(
             "counter = {} runs x {} = {}, total = {}, io_bytes = {}, refcounts back to 1",
             cpu_runs,
             vm::CPU_RUN_COUNTER,
             state.globals[vm::G_COUNTER],
             state.globals[vm::G_TOTAL],
             state.globals[vm::G_IO_BYTES],
-        ))
+        );
+        if threading {
+            msg += &format!(
+                "; threading: locked = rlocked = {}, queue: {} produced = {} consumed, 0 left",
+                state.globals[vm::G_LOCKED],
+                state.globals[vm::G_PRODUCED],
+                state.globals[vm::G_CONSUMED],
+            );
+        }
+        Ok(msg)
     } else {
         Err(problems.join("; "))
     }

@@ -1,10 +1,16 @@
-//! A small stack VM, its built-in programs, and the interpreter state that
-//! all VM threads share under the Gil.
+//! A small stack VM, its built-in programs, its `threading` module, and the
+//! interpreter state that all VM threads share under the Gil.
+//!
+//! No `unsafe`: the shared state is a `gilock::GilCell`, reached only
+//! through the thread's `GilGuard`, and the `threading` module's blocking
+//! calls are gilock's `_with` forms, which let go of the Gil while they
+//! wait (so the thread holding the lock can run to release it) and can be
+//! interrupted (`KeyboardInterrupt`).
 
-use gilock::{Gil, GilGuard};
-use std::cell::UnsafeCell;
+use gilock::{Condition, Event, Gil, GilCell, GilGuard, Interrupted, Lock, RLock, Semaphore};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// One instruction. Operands are inline, as in CPython's wordcode.
@@ -31,6 +37,25 @@ pub enum Op {
     /// Blocking I/O on the thread's socket, with the Gil released (detach);
     /// pushes the number of bytes received.
     CallIo,
+    // The `threading` module. Each blocking call releases the Gil only if
+    // it must wait, and raises KeyboardInterrupt when interrupted.
+    /// `threading.Lock().acquire()` on lock `i`.
+    LockAcquire(usize),
+    /// `lock.release()`.
+    LockRelease(usize),
+    /// `threading.RLock().acquire()` (re-entrant).
+    RLockAcquire(usize),
+    RLockRelease(usize),
+    /// `cond.wait()` on condition `c`, whose lock is RLock `r`.
+    CondWait(usize, usize),
+    /// `cond.notify()` (the caller must own RLock `r`).
+    CondNotify(usize, usize),
+    /// `threading.Semaphore().acquire()` / `release()`.
+    SemAcquire(usize),
+    SemRelease(usize),
+    /// `threading.Event().wait()` / `set()`.
+    EventWait(usize),
+    EventSet(usize),
     Halt,
 }
 
@@ -39,7 +64,24 @@ pub const G_COUNTER: usize = 0; // iterations of the CPU loop, all threads
 pub const G_TOTAL: usize = 1; // sum of the loop indices, all threads
 pub const G_IO_BYTES: usize = 2; // bytes received by all I/O threads
 pub const G_RACY: usize = 3; // `racy = racy + 1` over three instructions
-pub const GLOBAL_NAMES: [&str; 4] = ["counter", "total", "io_bytes", "racy"];
+pub const G_LOCKED: usize = 4; // `with lock: locked = locked + 1`
+pub const G_RLOCKED: usize = 5; // the same under an RLock taken twice
+pub const G_QUEUED: usize = 6; // items in the producer/consumer queue
+pub const G_PRODUCED: usize = 7;
+pub const G_CONSUMED: usize = 8;
+pub const GLOBAL_NAMES: [&str; 9] = [
+    "counter", "total", "io_bytes", "racy", "locked", "rlocked", "queued", "produced", "consumed",
+];
+
+// The `threading` objects of the interpreter.
+pub const LOCK_COUNTER: usize = 0; // guards `locked`
+pub const LOCK_BLOCKER: usize = 1; // held outside the VM by the interrupt scenario
+pub const RLOCK_COUNTER: usize = 0; // guards `rlocked`
+pub const RLOCK_QUEUE: usize = 1; // the queue's mutex
+pub const COND_NOT_EMPTY: usize = 0; // over RLOCK_QUEUE
+pub const SEM_SLOTS: usize = 0; // free places in the queue
+pub const EVENT_START: usize = 0; // set by the producer once it runs
+pub const QUEUE_CAPACITY: usize = 4;
 
 // Shared objects (think: a module-level list and a socket object).
 pub const OBJ_LIST: usize = 0;
@@ -51,6 +93,8 @@ pub const OBJECT_NAMES: [&str; 2] = ["list", "socket"];
 pub const CPU_BATCH: i64 = 1000;
 /// Round trips per run of the I/O program.
 pub const IO_BATCH: i64 = 5;
+/// Items per run of the producer and of the consumer program.
+pub const QUEUE_BATCH: i64 = 100;
 /// Bytes the echo device sends back per request.
 pub const REPLY_LEN: usize = 8;
 
@@ -74,6 +118,11 @@ impl Asm {
     /// Emits `JumpIfFalse` to a label placed later; returns the patch site.
     fn jump_if_false_forward(&mut self) -> usize {
         self.code.push(Op::JumpIfFalse(usize::MAX));
+        self.code.len() - 1
+    }
+    /// Emits `Jump` to a label placed later; returns the patch site.
+    fn jump_forward(&mut self) -> usize {
+        self.code.push(Op::Jump(usize::MAX));
         self.code.len() - 1
     }
     fn patch_here(&mut self, site: usize) {
@@ -109,11 +158,26 @@ fn counted_loop(asm: &mut Asm, n: i64, body: impl FnOnce(&mut Asm)) {
 ///     total += i           # one instruction (ADD_GLOBAL): exact under the Gil
 ///     racy = racy + 1      # LOAD_GLOBAL, ADD, STORE_GLOBAL: loses updates
 ///     del lst              # DECREF
+/// with lock:               # threading.Lock: the same three instructions,
+///     locked = locked + 1  # exact because the lock is held
+/// with rlock:              # threading.RLock, taken twice (re-entrant)
+///     with rlock:
+///         rlocked = rlocked + 1
 /// ```
 /// `racy` shows what a Gil does *not* do, in CPython as here: it makes each
 /// instruction atomic, not a sequence of them. A switch between its
 /// LOAD_GLOBAL and STORE_GLOBAL makes the thread store a stale value later.
-pub fn cpu_program() -> Vec<Op> {
+/// `locked` is the fix Python programs use, a `threading.Lock`: a switch
+/// inside the `with` block makes the other CPU thread block in
+/// LOCK_ACQUIRE, which lets go of the Gil so that the holder can run on to
+/// its release (holding the Gil there would deadlock the VM).
+///
+/// The `with` blocks are emitted only when `threading` is asked for
+/// (`--threading`): once a switch falls inside one, the two CPU threads
+/// can convoy on the lock (the waiter is woken, takes the lock, and then
+/// waits for the Gil while the other thread runs on to the lock), as they
+/// do in CPython, and the Gil's own switching is then hard to see.
+pub fn cpu_program(threading: bool) -> Vec<Op> {
     let mut asm = Asm::new();
     counted_loop(&mut asm, CPU_BATCH, |a| {
         a.op(Op::IncRef(OBJ_LIST))
@@ -127,7 +191,97 @@ pub fn cpu_program() -> Vec<Op> {
             .op(Op::StoreGlobal(G_RACY))
             .op(Op::DecRef(OBJ_LIST));
     });
+    if !threading {
+        return asm.code;
+    }
+    // Once per run, after the loop (the loop ends with HALT: replace it).
+    asm.code.pop();
+    asm.op(Op::LockAcquire(LOCK_COUNTER))
+        .op(Op::LoadGlobal(G_LOCKED))
+        .op(Op::Push(1))
+        .op(Op::Add)
+        .op(Op::StoreGlobal(G_LOCKED))
+        .op(Op::LockRelease(LOCK_COUNTER))
+        .op(Op::RLockAcquire(RLOCK_COUNTER))
+        .op(Op::RLockAcquire(RLOCK_COUNTER))
+        .op(Op::LoadGlobal(G_RLOCKED))
+        .op(Op::Push(1))
+        .op(Op::Add)
+        .op(Op::StoreGlobal(G_RLOCKED))
+        .op(Op::RLockRelease(RLOCK_COUNTER))
+        .op(Op::RLockRelease(RLOCK_COUNTER))
+        .op(Op::Halt);
     asm.code
+}
+
+/// The producer half of a bounded queue built as Python's `queue.Queue`
+/// is (an RLock, a Condition over it, and a Semaphore counting free
+/// places):
+/// ```text
+/// started.set()                    # threading.Event: the consumer waits for it
+/// for i in range(QUEUE_BATCH):
+///     slots.acquire()               # blocks while the queue is full
+///     with mutex:                   # threading.RLock
+///         queued += 1; produced += 1
+///         not_empty.notify()
+/// ```
+pub fn producer_program() -> Vec<Op> {
+    let mut asm = Asm::new();
+    asm.op(Op::EventSet(EVENT_START));
+    counted_loop(&mut asm, QUEUE_BATCH, |a| {
+        a.op(Op::SemAcquire(SEM_SLOTS))
+            .op(Op::RLockAcquire(RLOCK_QUEUE))
+            .op(Op::Push(1))
+            .op(Op::AddGlobal(G_QUEUED))
+            .op(Op::Push(1))
+            .op(Op::AddGlobal(G_PRODUCED))
+            .op(Op::CondNotify(COND_NOT_EMPTY, RLOCK_QUEUE))
+            .op(Op::RLockRelease(RLOCK_QUEUE));
+    });
+    asm.code
+}
+
+/// The consumer half:
+/// ```text
+/// started.wait()                   # the Gil released until the producer is up
+/// for i in range(QUEUE_BATCH):
+///     with mutex:
+///         while not 0 < queued:
+///             not_empty.wait()      # releases every level of the RLock
+///         queued -= 1; consumed += 1
+///     slots.release()
+/// ```
+pub fn consumer_program() -> Vec<Op> {
+    let mut asm = Asm::new();
+    asm.op(Op::EventWait(EVENT_START));
+    counted_loop(&mut asm, QUEUE_BATCH, |a| {
+        a.op(Op::RLockAcquire(RLOCK_QUEUE));
+        let check = a.here();
+        a.op(Op::Push(0)).op(Op::LoadGlobal(G_QUEUED)).op(Op::Lt);
+        let wait = a.jump_if_false_forward();
+        a.op(Op::Push(-1))
+            .op(Op::AddGlobal(G_QUEUED))
+            .op(Op::Push(1))
+            .op(Op::AddGlobal(G_CONSUMED))
+            .op(Op::RLockRelease(RLOCK_QUEUE))
+            .op(Op::SemRelease(SEM_SLOTS));
+        let done = a.jump_forward();
+        a.patch_here(wait);
+        a.op(Op::CondWait(COND_NOT_EMPTY, RLOCK_QUEUE))
+            .op(Op::Jump(check));
+        a.patch_here(done);
+    });
+    asm.code
+}
+
+/// The interrupt scenario's "main thread": `blocker.acquire()` on a lock
+/// that another thread holds for good; only a KeyboardInterrupt ends it.
+pub fn blocked_program() -> Vec<Op> {
+    vec![
+        Op::LockAcquire(LOCK_BLOCKER),
+        Op::LockRelease(LOCK_BLOCKER),
+        Op::Halt,
+    ]
 }
 
 /// The I/O-bound program, a countdown for variety:
@@ -176,51 +330,73 @@ pub struct State {
     pub objects: [Object; OBJECT_NAMES.len()],
 }
 
-/// The interpreter: one Gil and the state it protects.
-///
-/// The state is deliberately *not* atomic: refcount and global updates are
-/// plain loads and stores, like CPython's `Py_INCREF`. Without the Gil two
-/// threads would lose updates, and the check at the end would fail.
-pub struct Interp {
-    pub gil: Gil,
-    state: UnsafeCell<State>,
+/// The interpreter's `threading` objects (what a Python program would have
+/// created at module level).
+pub struct Threading {
+    pub locks: [Lock; 2],
+    pub rlocks: [RLock; 2],
+    pub conds: [Condition; 1],
+    pub sems: [Semaphore; 1],
+    pub events: [Event; 1],
 }
 
-// SAFETY: `state` is only reached through `Interp::state`, which requires the
-// calling thread to hold `self.gil` (asserted) and a `&mut GilGuard` for the
-// borrow's whole life. The Gil has one holder at a time, the guard is !Send,
-// and this program never nests guards (no `Gil::ensure`), so at most one
-// `&mut State` exists at any time.
-unsafe impl Sync for Interp {}
+/// The interpreter: one Gil, the state it protects, and the `threading`
+/// objects, which protect themselves.
+///
+/// The state is deliberately *not* atomic: refcount and global updates are
+/// plain loads and stores, like CPython's `Py_INCREF`. A `GilCell` lets a
+/// thread reach it only through its Gil guard, and never across a
+/// checkpoint, a detach or a blocking `threading` call (which take the
+/// guard by `&mut`): without the Gil two threads would lose updates, and
+/// the check at the end would fail.
+pub struct Interp {
+    pub gil: Gil,
+    pub state: GilCell<State>,
+    pub threading: Threading,
+}
 
 impl Interp {
     pub fn new(gil: Gil) -> Self {
         Interp {
             gil,
-            state: UnsafeCell::new(State {
+            state: GilCell::new(State {
                 globals: [0; GLOBAL_NAMES.len()],
                 // Each object starts with the one reference its global holds.
                 objects: [Object { refcount: 1 }, Object { refcount: 1 }],
             }),
+            threading: Threading {
+                locks: [Lock::new(), Lock::new()],
+                rlocks: [RLock::new(), RLock::new()],
+                conds: [Condition::new()],
+                sems: [Semaphore::new(QUEUE_CAPACITY)],
+                events: [Event::new()],
+            },
         }
-    }
-
-    /// The shared state, for as long as the caller's Gil guard stays borrowed
-    /// (so it cannot be used across a checkpoint or detach, where the Gil is
-    /// released).
-    #[inline]
-    pub fn state<'a>(&'a self, _held: &'a mut GilGuard<'_>) -> &'a mut State {
-        assert!(
-            self.gil.is_held_by_current_thread(),
-            "interpreter state touched without holding this interpreter's Gil"
-        );
-        // SAFETY: see `unsafe impl Sync for Interp`.
-        unsafe { &mut *self.state.get() }
     }
 
     /// The state after every VM thread has finished.
     pub fn into_state(self) -> State {
         self.state.into_inner()
+    }
+}
+
+/// A Python exception that ended a run.
+#[derive(Debug)]
+pub enum Raised {
+    /// `KeyboardInterrupt`: `ThreadState::interrupt` reached the thread,
+    /// in a blocking `threading` call or at a checkpoint. `at` is when the
+    /// VM saw it, holding the Gil again.
+    KeyboardInterrupt { at: Instant, op: Op },
+    /// `RuntimeError`: e.g. releasing a lock the thread does not hold.
+    RuntimeError(String),
+}
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raised::KeyboardInterrupt { op, .. } => write!(f, "KeyboardInterrupt in {op:?}"),
+            Raised::RuntimeError(what) => write!(f, "RuntimeError: {what}"),
+        }
     }
 }
 
@@ -264,6 +440,9 @@ pub struct Vm<'p> {
     locals: [i64; 4],
     /// Instructions executed, all runs.
     pub ops: u64,
+    /// Set while the thread is inside LOCK_ACQUIRE, for the interrupt
+    /// scenario (which interrupts it only once it is blocked there).
+    pub in_lock_acquire: Option<&'p AtomicBool>,
 }
 
 impl<'p> Vm<'p> {
@@ -273,6 +452,7 @@ impl<'p> Vm<'p> {
             stack: Vec::with_capacity(16),
             locals: [0; 4],
             ops: 0,
+            in_lock_acquire: None,
         }
     }
 
@@ -280,16 +460,19 @@ impl<'p> Vm<'p> {
         self.stack.pop().expect("VM: stack underflow")
     }
 
-    /// Runs the program once, from the first instruction to `Halt`.
+    /// Runs the program once, from the first instruction to `Halt`, or
+    /// until an exception is raised.
     pub fn run(
         &mut self,
         interp: &Interp,
         guard: &mut GilGuard<'_>,
         mut device: Option<&mut Device>,
         waits: &mut Waits,
-    ) {
+    ) -> Result<(), Raised> {
+        let threading = &interp.threading;
         let mut pc = 0;
         loop {
+            let op = self.code[pc];
             // The eval breaker: one relaxed load per instruction. Only when a
             // drop request (or an interrupt) is pending do we leave the fast
             // path; CPython polls at the same kind of place.
@@ -301,25 +484,38 @@ impl<'p> Vm<'p> {
                     waits.samples.push(asked.elapsed());
                     waits.forced_switches += 1;
                 }
+                if cp.interrupted {
+                    return Err(Raised::KeyboardInterrupt {
+                        at: Instant::now(),
+                        op,
+                    });
+                }
             }
-            let op = self.code[pc];
             pc += 1;
             self.ops += 1;
+            // A `threading` call that an interrupt ended.
+            let interrupted = |Interrupted| Raised::KeyboardInterrupt {
+                at: Instant::now(),
+                op,
+            };
+            let runtime_error =
+                |e: &dyn std::fmt::Display| Raised::RuntimeError(format!("{op:?}: {e}"));
             match op {
                 Op::Push(v) => self.stack.push(v),
                 Op::LoadLocal(i) => self.stack.push(self.locals[i]),
                 Op::StoreLocal(i) => self.locals[i] = self.pop(),
                 Op::LoadGlobal(g) => {
-                    let v = interp.state(guard).globals[g];
+                    let v = interp.state.borrow(guard).globals[g];
                     self.stack.push(v);
                 }
                 Op::StoreGlobal(g) => {
                     let v = self.pop();
-                    interp.state(guard).globals[g] = v;
+                    interp.state.borrow_mut(guard).globals[g] = v;
                 }
                 Op::AddGlobal(g) => {
                     let v = self.pop();
-                    let slot = &mut interp.state(guard).globals[g];
+                    let mut state = interp.state.borrow_mut(guard);
+                    let slot = &mut state.globals[g];
                     *slot = slot.wrapping_add(v);
                 }
                 Op::Add => {
@@ -341,11 +537,11 @@ impl<'p> Vm<'p> {
                 }
                 Op::Jump(t) => pc = t,
                 Op::IncRef(o) => {
-                    let obj = &mut interp.state(guard).objects[o];
-                    obj.refcount += 1;
+                    interp.state.borrow_mut(guard).objects[o].refcount += 1;
                 }
                 Op::DecRef(o) => {
-                    let obj = &mut interp.state(guard).objects[o];
+                    let mut state = interp.state.borrow_mut(guard);
+                    let obj = &mut state.objects[o];
                     obj.refcount = obj
                         .refcount
                         .checked_sub(1)
@@ -369,9 +565,54 @@ impl<'p> Vm<'p> {
                         .push(io_done.expect("detach ran the closure").elapsed());
                     self.stack.push(n as i64);
                 }
+                Op::LockAcquire(l) => {
+                    if let Some(flag) = self.in_lock_acquire {
+                        flag.store(true, Relaxed);
+                    }
+                    let result = threading.locks[l].acquire_with(guard);
+                    if let Some(flag) = self.in_lock_acquire {
+                        flag.store(false, Relaxed);
+                    }
+                    result.map_err(interrupted)?;
+                }
+                Op::LockRelease(l) => {
+                    threading.locks[l]
+                        .release()
+                        .map_err(|e| runtime_error(&e))?;
+                }
+                Op::RLockAcquire(r) => {
+                    threading.rlocks[r]
+                        .acquire_with(guard)
+                        .map_err(interrupted)?;
+                }
+                Op::RLockRelease(r) => {
+                    threading.rlocks[r]
+                        .release()
+                        .map_err(|e| runtime_error(&e))?;
+                }
+                Op::CondWait(c, r) => match threading.conds[c]
+                    .wait_on_rlock_with(&threading.rlocks[r], guard)
+                {
+                    Ok(()) => {}
+                    Err(gilock::WaitError::Interrupted) => return Err(interrupted(Interrupted)),
+                    Err(e) => return Err(runtime_error(&e)),
+                },
+                Op::CondNotify(c, r) => {
+                    threading.conds[c]
+                        .notify_on_rlock(&threading.rlocks[r], 1)
+                        .map_err(|e| runtime_error(&e))?;
+                }
+                Op::SemAcquire(s) => {
+                    threading.sems[s].acquire_with(guard).map_err(interrupted)?;
+                }
+                Op::SemRelease(s) => threading.sems[s].release(1),
+                Op::EventWait(e) => {
+                    threading.events[e].wait_with(guard).map_err(interrupted)?;
+                }
+                Op::EventSet(e) => threading.events[e].set(),
                 Op::Halt => {
                     debug_assert!(self.stack.is_empty(), "VM: stack not empty at HALT");
-                    return;
+                    return Ok(());
                 }
             }
         }

@@ -43,7 +43,7 @@ impl<'a, 'g> Attached<'a, 'g> {
     /// into its own `detach` closure): checked here, outside any park
     /// callback, so that nothing later can panic inside one.
     pub(crate) fn around(guard: &'a mut GilGuard<'g>, what: &str) -> Self {
-        let attached = Self::new(guard, Mode::Around);
+        let attached = Self::new(guard, Mode::Around, what);
         assert!(
             attached.held,
             "{what} through a GilGuard whose thread does not hold the Gil through it right now \
@@ -55,11 +55,15 @@ impl<'a, 'g> Attached<'a, 'g> {
     /// For a `Condition` wait whose lock is the Gil. Whether the thread
     /// holds it is for the wait to check ([`holds_gil`](Self::holds_gil)).
     pub(crate) fn on_gil(guard: &'a mut GilGuard<'g>) -> Self {
-        Self::new(guard, Mode::OnGil)
+        Self::new(guard, Mode::OnGil, "a Condition wait through a GilGuard")
     }
 
-    fn new(guard: &'a mut GilGuard<'g>, mode: Mode) -> Self {
+    fn new(guard: &'a mut GilGuard<'g>, mode: Mode, what: &str) -> Self {
         let (gil, ts) = (guard.gil, guard.ts);
+        // Whether or not the wait will have to let go of the Gil: a live
+        // GilCell borrow is a bug even when the primitive happens to be
+        // free, so it is reported on every call, not only under contention.
+        ts.borrows.check_none(what);
         let held = guard.is_attached();
         Self {
             guard: RefCell::new(guard),

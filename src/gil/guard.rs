@@ -126,6 +126,12 @@ impl<'a> GilGuard<'a> {
                 ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
                 return result;
             }
+            if ts.borrows.any() {
+                // A GilCell borrow of this thread (through another guard)
+                // is alive: keep the Gil, and the request, for a later
+                // checkpoint.
+                return result;
+            }
             if gil.in_transit.load(Ordering::Relaxed) != 0 {
                 // A waiter is re-parking after an interval and would lose
                 // its turn: keep the request and switch at a later
@@ -168,7 +174,9 @@ impl<'a> GilGuard<'a> {
     pub fn yield_now(&mut self) -> bool {
         self.assert_held("yield_now");
         let (gil, ts) = (self.gil, self.ts);
-        if !gil.has_waiters() {
+        if !gil.has_waiters() || ts.borrows.any() {
+            // Nobody to yield to, or a GilCell borrow of this thread
+            // (through another guard) is alive: keep the Gil.
             return false;
         }
         let before = gil.switch_number();
@@ -193,9 +201,20 @@ impl<'a> GilGuard<'a> {
     ///
     /// `f` must be `Send`, as PyO3's `allow_threads` requires: what runs
     /// without the Gil must not carry anything that proves or needs the
-    /// Gil, and every such thing (a `GilGuard`, a borrow of Gil-bound data)
-    /// is not `Send`. Inside `f` the thread may take the Gil again (a fresh
-    /// [`Gil::acquire`] or [`Gil::ensure`]).
+    /// Gil, and every such thing (a `GilGuard`, a [`GilRef`](crate::GilRef)
+    /// or [`GilRefMut`](crate::GilRefMut) borrow of a
+    /// [`GilCell`](crate::GilCell)) is neither `Send` nor `Sync`, so it can
+    /// be neither moved nor referenced into `f`. What the bound costs:
+    /// other values that are not `Sync` cannot be used by reference in `f`
+    /// (a `&std::sync::mpsc::Receiver`, a `&Cell`), nor non-`Send` ones at
+    /// all (an `Rc`): move a `Receiver` in and hand it back as `f`'s
+    /// result, and keep `Rc`s out of blocking work. Inside `f` the thread
+    /// may take the Gil again (a fresh [`Gil::acquire`] or
+    /// [`Gil::ensure`]).
+    ///
+    /// Live `GilCell` borrows made through *other* guards of the thread
+    /// (which the compiler cannot see here) make `detach` panic before it
+    /// lets go of the Gil, naming one of them.
     ///
     /// ```
     /// use gilock::{Gil, ThreadStatus};
@@ -218,6 +237,30 @@ impl<'a> GilGuard<'a> {
     /// let mut outer = gil.acquire();
     /// let inner = gil.ensure();
     /// outer.detach(move || drop(inner));
+    /// ```
+    ///
+    /// and neither can a borrow of Gil-bound data made through another
+    /// guard:
+    ///
+    /// ```compile_fail
+    /// let gil = gilock::Gil::new();
+    /// let cell = gilock::GilCell::new(0);
+    /// let mut outer = gil.acquire();
+    /// let inner = gil.ensure();
+    /// let value = cell.borrow(&inner);
+    /// outer.detach(move || *value + 1);
+    /// ```
+    ///
+    /// A `Receiver` is moved in, not borrowed:
+    ///
+    /// ```
+    /// let gil = gilock::Gil::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// tx.send(7).unwrap();
+    /// let mut guard = gil.acquire();
+    /// let (value, rx) = guard.detach(move || (rx.recv().unwrap(), rx));
+    /// assert_eq!(value, 7);
+    /// # drop(rx);
     /// ```
     ///
     /// # Panics
@@ -270,6 +313,9 @@ impl<'a> GilGuard<'a> {
         self.assert_held(what);
         let ts = self.ts;
         ts.check_not_in_hook(what);
+        // Before anything is let go of: no GilCell borrow of this thread
+        // may outlive the Gil (see `cell`).
+        ts.borrows.check_none(what);
         let suspension = Suspension {
             depth: ts.depth.swap(0, Ordering::Relaxed),
             attachment: self.attachment,

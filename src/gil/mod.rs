@@ -59,6 +59,7 @@
 mod acquire;
 mod attached;
 mod breaker;
+mod cell;
 mod guard;
 mod hooks;
 mod policy;
@@ -71,6 +72,7 @@ mod trace;
 mod waits;
 
 pub use breaker::EvalBreaker;
+pub use cell::{GilCell, GilRef, GilRefMut};
 pub use guard::{Checkpoint, GilGuard};
 pub use hooks::{GilEvent, GilEventKind, GilHook};
 pub use policy::SwitchPolicy;

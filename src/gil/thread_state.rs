@@ -88,14 +88,20 @@ pub struct ThreadState {
     /// The suspended attachments, innermost last: their ids and how many of
     /// their guards were dropped while they were suspended.
     suspended: UnsafeCell<Vec<(u64, usize)>>,
+    /// The thread's live `GilCell` borrows for this Gil (see `cell`); its
+    /// own thread only.
+    pub(super) borrows: super::cell::Borrows,
 }
 
 // SAFETY:
-// - every field but `suspended` is `Sync` (atomics, immutable data);
+// - every field but `suspended` and `borrows` is `Sync` (atomics,
+//   immutable data);
 // - `suspended` is touched only by the thread this state belongs to
 //   (`push_suspended`, `pop_suspended`, `count_stray_drop` are called from
 //   `GilGuard` methods, and `GilGuard` is neither `Send` nor `Sync`), so no
-//   two threads ever access it.
+//   two threads ever access it;
+// - so is `borrows`: from `GilCell` borrows, made through a guard and
+//   neither `Send` nor `Sync` themselves, and from `GilGuard` methods.
 unsafe impl Sync for ThreadState {}
 // SAFETY: no field is tied to the thread that created the state.
 unsafe impl Send for ThreadState {}
@@ -119,6 +125,7 @@ impl ThreadState {
             attachment: AtomicU64::new(0),
             next_attachment: AtomicU64::new(1),
             suspended: UnsafeCell::new(Vec::new()),
+            borrows: super::cell::Borrows::new(),
         }
     }
 

@@ -174,7 +174,7 @@ impl RawCondition {
         // with the queue locked, where it counts.
         target.check()?;
         let waiter = target.waiter();
-        if waiter.interrupt_pending() {
+        if waiter.interrupted_before() {
             waiter.reattach(WaitEnd::Interrupted);
             return Ok(WaitEnd::Interrupted);
         }

@@ -84,7 +84,15 @@ pub trait Waiter {
 
     /// Whether an interrupt is pending. Called in `validate` (queue locked):
     /// the waiter then refuses to queue. Must not park, unpark or unwind.
+    /// (A read-modify-write: with `ThreadState::interrupt`'s order, either
+    /// the waiter sees the interrupt here or the interrupter finds it
+    /// queued.)
     fn interrupt_pending(&self) -> bool;
+
+    /// Whether an interrupt was pending when the call began: one plain
+    /// load, enough for an interrupt that happened before the call (the
+    /// races that matter are settled in `validate`).
+    fn interrupted_before(&self) -> bool;
 
     /// In `validate`, when it returns true: the thread joins the queue now
     /// (a thread holding the Gil shows as `Waiting` from here). Must not
@@ -124,6 +132,11 @@ impl Waiter for Plain {
     }
 
     #[inline]
+    fn interrupted_before(&self) -> bool {
+        false
+    }
+
+    #[inline]
     fn queued(&self) {}
 
     #[inline]
@@ -145,7 +158,7 @@ pub(crate) fn park_token(waiter: &impl Waiter, bits: usize) -> ParkToken {
 /// is taken back whatever it decided.
 #[inline]
 pub(crate) fn run<W: Waiter>(waiter: &W, wait: impl FnOnce(&W) -> WaitEnd) -> WaitEnd {
-    if waiter.interrupt_pending() {
+    if waiter.interrupted_before() {
         waiter.reattach(WaitEnd::Interrupted);
         return WaitEnd::Interrupted;
     }

@@ -109,6 +109,10 @@ impl Waiter for Attached<'_, '_> {
         self.ts.interrupt_pending()
     }
 
+    fn interrupted_before(&self) -> bool {
+        self.ts.eval_breaker().is_interrupt_pending()
+    }
+
     fn queued(&self) {
         self.ts.set_status(ThreadStatus::Waiting);
     }
@@ -136,11 +140,13 @@ impl Waiter for Attached<'_, '_> {
     }
 
     fn reattach(&self, end: WaitEnd) {
-        self.ts.clear_waiting_on();
         if end == WaitEnd::Interrupted {
             self.ts.take_interrupt();
         }
         if let Some(suspension) = self.suspension.take() {
+            // Set by `detach`, which made the suspension: an uncontended
+            // call touches neither.
+            self.ts.clear_waiting_on();
             // An interrupted thread asks for the Gil at once: the interpreter
             // should see the interrupt promptly.
             let wait = if end == WaitEnd::Interrupted {

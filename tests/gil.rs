@@ -9,8 +9,7 @@
 //! removal of an ended thread's state (thread-locals; without std a state
 //! stays listed until the Gil drops) and thread names (`None` without std).
 
-use gilock::{Gil, GilGuard, Interrupted, ThreadStatus};
-use std::cell::UnsafeCell;
+use gilock::{Gil, GilCell, GilGuard, Interrupted, ThreadStatus};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
@@ -19,23 +18,16 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{BOUND, setup, spawn, spawn_named, wait_until};
 
-/// Data that only the Gil protects: every access needs a guard, and the
-/// accesses are plain (non-atomic) reads and writes, so a second thread
-/// inside would lose updates.
-struct GilCell<T>(UnsafeCell<T>);
+/// Data that only the Gil protects (`gilock::GilCell`): every access
+/// needs a guard, and the accesses are plain (non-atomic) reads and
+/// writes, so a second thread inside would lose updates.
+trait WithGil<T> {
+    fn with<R>(&self, guard: &GilGuard<'_>, f: impl FnOnce(&mut T) -> R) -> R;
+}
 
-// SAFETY: the tests touch the contents only through `with`, which requires a
-// guard of the one Gil the cell is used with.
-unsafe impl<T: Send> Sync for GilCell<T> {}
-
-impl<T> GilCell<T> {
-    fn new(value: T) -> Self {
-        Self(UnsafeCell::new(value))
-    }
-
-    fn with<R>(&self, _guard: &GilGuard<'_>, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: the caller holds the Gil that guards every access.
-        f(unsafe { &mut *self.0.get() })
+impl<T> WithGil<T> for GilCell<T> {
+    fn with<R>(&self, guard: &GilGuard<'_>, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.borrow_mut(guard))
     }
 }
 

@@ -266,6 +266,7 @@ impl Barrier {
     /// As [`wait`](Self::wait), and on timeout.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Barrier, BrokenBarrierError};
     /// use std::time::Duration;
     ///
@@ -274,6 +275,7 @@ impl Barrier {
     /// assert!(barrier.broken());
     /// barrier.reset();
     /// assert!(!barrier.broken());
+    /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
         let deadline = park::clock::deadline_after(timeout);

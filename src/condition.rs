@@ -88,6 +88,7 @@ enum Refusal {
 /// # Example
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{FairMutex, RawCondition};
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -109,6 +110,7 @@ enum Refusal {
 /// assert!(cond.wait_for(&mut guard, Duration::from_millis(5)).timed_out());
 /// drop(guard);
 /// t.join().unwrap();
+/// # }
 /// ```
 pub struct RawCondition {
     /// Under loom the counter must be created inside the model, but
@@ -562,6 +564,7 @@ impl Condition {
     /// guard lived; nothing is released then.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock};
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -583,6 +586,7 @@ impl Condition {
     /// assert_eq!(lock.recursion_count(), 2);
     /// # drop(inner); drop(_outer);
     /// # t.join().unwrap();
+    /// # }
     /// ```
     pub fn wait<G: WaitGuard>(&self, guard: &mut G) -> G::Output<()> {
         G::finish_wait(self.guard_wait(guard, None).map(|_| ()), Private(()))
@@ -595,6 +599,7 @@ impl Condition {
     /// large to represent waits without end.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, Lock};
     /// use std::time::{Duration, Instant};
     ///
@@ -605,6 +610,7 @@ impl Condition {
     /// assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(10)));
     /// assert!(start.elapsed() >= Duration::from_millis(10));
     /// assert!(lock.locked());
+    /// # }
     /// ```
     pub fn wait_timeout<G: WaitGuard>(&self, guard: &mut G, timeout: Duration) -> G::Output<bool> {
         G::finish_wait(
@@ -650,6 +656,7 @@ impl Condition {
     /// `condition` once more.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock};
     /// use std::time::Duration;
     ///
@@ -660,6 +667,7 @@ impl Condition {
     /// let ok = cond.wait_timeout_while(&mut guard, |_| { checks += 1; true }, Duration::from_millis(5));
     /// assert!(!ok);
     /// assert!(checks >= 2);
+    /// # }
     /// ```
     pub fn wait_timeout_while<G, F>(
         &self,
@@ -737,6 +745,7 @@ impl Condition {
     /// wait on un-acquired lock"); nothing happens then.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock};
     /// use std::time::Duration;
     ///
@@ -746,6 +755,7 @@ impl Condition {
     /// lock.acquire();
     /// assert_eq!(cond.wait_on_rlock_timeout(&lock, Duration::from_millis(1)), Ok(false));
     /// assert_eq!(lock.recursion_count(), 2);
+    /// # }
     /// ```
     pub fn wait_on_rlock(&self, lock: &RLock) -> Result<(), ReleaseError> {
         self.wait_unscoped(&sealed::RLockTarget::new(lock), None)
@@ -817,6 +827,7 @@ impl Condition {
     /// then.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock, ReleaseError};
     ///
     /// let lock = RLock::new();
@@ -824,6 +835,7 @@ impl Condition {
     /// assert_eq!(cond.notify_on_rlock(&lock, 1), Err(ReleaseError::NotLocked));
     /// let _guard = lock.lock();
     /// assert_eq!(cond.notify_on_rlock(&lock, 1), Ok(0));
+    /// # }
     /// ```
     pub fn notify_on_rlock(&self, lock: &RLock, n: usize) -> Result<usize, ReleaseError> {
         lock.check_owned()?;

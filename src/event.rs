@@ -134,6 +134,7 @@ impl Event {
     /// Turns the flag off; later waits block until [`set`](Self::set).
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::Event;
     /// use std::time::Duration;
     ///
@@ -141,6 +142,7 @@ impl Event {
     /// event.set();
     /// event.clear();
     /// assert!(!event.wait_timeout(Duration::from_millis(1)));
+    /// # }
     /// ```
     pub fn clear(&self) {
         self.state.fetch_and(!SET, Ordering::Relaxed);
@@ -158,6 +160,7 @@ impl Event {
     /// end.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::Event;
     /// use std::time::Duration;
     ///
@@ -165,6 +168,7 @@ impl Event {
     /// assert!(!event.wait_timeout(Duration::from_millis(1)));
     /// event.set();
     /// assert!(event.wait_timeout(Duration::from_millis(1)));
+    /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = park::clock::deadline_after(timeout);

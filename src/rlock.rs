@@ -40,6 +40,7 @@ const NO_OWNER: u64 = 0;
 /// # Example
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{RLock, ReleaseError};
 ///
 /// static LOCK: RLock = RLock::new();
@@ -59,6 +60,7 @@ const NO_OWNER: u64 = 0;
 /// drop(inner);
 /// drop(outer);
 /// assert!(!LOCK.is_owned());
+/// # }
 /// ```
 pub struct RLock {
     raw: RawFairMutex,

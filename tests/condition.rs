@@ -761,10 +761,14 @@ fn lock_api_waiters(
             spawn(move || {
                 let (m, cond) = &*shared;
                 let mut go = m.lock();
+                #[cfg_attr(not(feature = "std"), allow(unused_mut))]
                 let mut timed_out = false;
                 while !*go {
                     match timeout {
+                        #[cfg(feature = "std")]
                         Some(t) => timed_out |= cond.wait_for(&mut go, t).timed_out(),
+                        #[cfg(not(feature = "std"))]
+                        Some(_) => unreachable!("lock_api's timed waits need std"),
                         None => cond.wait(&mut go),
                     }
                 }
@@ -813,6 +817,7 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 /// timeout (the notify counted it). (Seen to fail when a timeout on the
 /// mutex's queue was reported as one.)
 #[test]
+#[cfg(feature = "std")] // `wait_for` is `RawCondvarTimed`'s, which needs std
 fn a_requeued_timed_waiter_counts_as_notified() {
     setup();
     let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
@@ -836,6 +841,7 @@ fn a_requeued_timed_waiter_counts_as_notified() {
 /// with any guard. (Seen to fail without the check: the second wait timed
 /// out instead of panicking.)
 #[test]
+#[cfg(feature = "std")] // `wait_for` (a bounded wait if the check were gone) needs std
 fn a_lock_api_condvar_with_two_mutexes_panics() {
     setup();
     let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));

@@ -165,6 +165,7 @@ impl Gil {
     /// As `acquire`, if the calling thread already holds this Gil.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, Interrupted};
     ///
     /// let gil = Gil::new();
@@ -172,6 +173,7 @@ impl Gil {
     /// me.interrupt();
     /// assert_eq!(gil.acquire_interruptible().err(), Some(Interrupted));
     /// assert!(gil.acquire_interruptible().is_ok());
+    /// # }
     /// ```
     pub fn acquire_interruptible(&self) -> Result<GilGuard<'_>, Interrupted> {
         let ts = self.current_state();
@@ -199,6 +201,7 @@ impl Gil {
     /// released when the last of the thread's guards drops.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::Gil;
     ///
     /// let gil = Gil::new();
@@ -210,6 +213,7 @@ impl Gil {
     /// assert!(gil.is_held_by_current_thread());
     /// drop(outer);
     /// assert!(!gil.is_locked());
+    /// # }
     /// ```
     pub fn ensure(&self) -> GilGuard<'_> {
         let ts = self.current_state();

@@ -217,6 +217,7 @@ impl<'a> GilGuard<'a> {
     /// lets go of the Gil, naming one of them.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, ThreadStatus};
     ///
     /// let gil = Gil::new();
@@ -227,6 +228,7 @@ impl<'a> GilGuard<'a> {
     /// });
     /// assert_eq!(status, ThreadStatus::Detached);
     /// assert!(gil.is_held_by_current_thread());
+    /// # }
     /// ```
     ///
     /// A guard cannot be moved into the closure, so no guard can be dropped
@@ -254,6 +256,7 @@ impl<'a> GilGuard<'a> {
     /// A `Receiver` is moved in, not borrowed:
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// let gil = gilock::Gil::new();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// tx.send(7).unwrap();
@@ -261,6 +264,7 @@ impl<'a> GilGuard<'a> {
     /// let (value, rx) = guard.detach(move || (rx.recv().unwrap(), rx));
     /// assert_eq!(value, 7);
     /// # drop(rx);
+    /// # }
     /// ```
     ///
     /// # Panics

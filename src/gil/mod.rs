@@ -114,6 +114,7 @@ const PRIORITY: usize = 0b001;
 /// the Gil only while it must wait.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::Gil;
 /// use std::sync::Arc;
 ///
@@ -138,6 +139,7 @@ const PRIORITY: usize = 0b001;
 /// }
 /// // Each thread took the Gil at least twice (more if a switch was forced).
 /// assert!(gil.stats().acquisitions >= 4);
+/// # }
 /// ```
 // C layout: what the uncontended acquire + release touch comes first.
 #[repr(C)]
@@ -285,6 +287,7 @@ impl Gil {
     /// blocking). The same state as [`GilGuard::thread_state`].
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, Interrupted, Lock, ThreadStatus};
     ///
     /// let gil = Gil::new();
@@ -305,6 +308,7 @@ impl Gil {
     ///     // Blocked in acquire_with, the Gil released: the interrupt ends it.
     ///     assert_eq!(lock.acquire_with(&mut guard), Err(Interrupted));
     /// });
+    /// # }
     /// ```
     pub fn current_thread_state(&self) -> Arc<ThreadState> {
         registry::current_arc(&self.listing, self.id())

@@ -186,6 +186,7 @@ impl fmt::Display for Buf {
 /// Its `Display` prints a small table:
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::Gil;
 ///
 /// let gil = Gil::new();
@@ -193,6 +194,7 @@ impl fmt::Display for Buf {
 /// let table = gil.stats().to_string();
 /// assert!(table.contains("acquisitions"));
 /// assert!(table.contains("forced switches"));
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -237,11 +237,13 @@ impl Barrier {
     ///
     /// assert_eq!(Barrier::new(2).n_waiting(), 0);
     /// ```
+    #[doc(alias = "waiting")]
     pub fn n_waiting(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
 
     /// Whether the barrier is broken (until [`reset`](Self::reset)).
+    #[doc(alias = "is_broken")]
     pub fn broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)
     }

@@ -612,6 +612,8 @@ impl Condition {
     /// assert!(lock.locked());
     /// # }
     /// ```
+    #[must_use = "if false, the wait timed out"]
+    #[doc(alias = "wait_for")]
     pub fn wait_timeout<G: WaitGuard>(&self, guard: &mut G, timeout: Duration) -> G::Output<bool> {
         G::finish_wait(
             self.guard_wait(guard, park::clock::deadline_after(timeout)),
@@ -669,6 +671,7 @@ impl Condition {
     /// assert!(checks >= 2);
     /// # }
     /// ```
+    #[must_use = "if false, the wait timed out with the condition still true"]
     pub fn wait_timeout_while<G, F>(
         &self,
         guard: &mut G,
@@ -862,6 +865,7 @@ impl Condition {
     }
 
     /// Wakes every waiter; returns how many were woken.
+    #[doc(alias = "notifyAll")]
     #[inline]
     pub fn notify_all(&self) -> usize {
         self.raw.notify_n(usize::MAX)

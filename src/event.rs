@@ -90,6 +90,7 @@ impl Event {
     }
 
     /// Whether the flag is on (Python's `is_set()`).
+    #[doc(alias = "isSet")]
     #[inline]
     pub fn is_set(&self) -> bool {
         self.state.load(Ordering::Acquire) & SET != 0
@@ -144,6 +145,7 @@ impl Event {
     /// assert!(!event.wait_timeout(Duration::from_millis(1)));
     /// # }
     /// ```
+    #[doc(alias = "reset")]
     pub fn clear(&self) {
         self.state.fetch_and(!SET, Ordering::Relaxed);
     }
@@ -170,6 +172,7 @@ impl Event {
     /// assert!(event.wait_timeout(Duration::from_millis(1)));
     /// # }
     /// ```
+    #[must_use = "if false, the wait timed out with the flag still clear"]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = park::clock::deadline_after(timeout);
         self.wait_waiting(deadline, &Plain) == WaitEnd::Done

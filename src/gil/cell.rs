@@ -691,6 +691,7 @@ impl Gil {
     /// # Panics
     ///
     /// When called from inside an event hook of this Gil.
+    #[doc(alias = "with_gil")]
     pub fn with_attached<R>(&self, f: impl FnOnce(&mut GilGuard<'_>) -> R) -> Option<R> {
         if !self.is_held_by_current_thread() {
             return None;

@@ -269,6 +269,8 @@ impl<'a> GilGuard<'a> {
     ///
     /// # Panics
     /// As [`checkpoint`](Self::checkpoint).
+    #[doc(alias = "allow_threads")]
+    #[doc(alias = "Py_BEGIN_ALLOW_THREADS")]
     pub fn detach<R>(&mut self, f: impl FnOnce() -> R + Send) -> R {
         let suspension = self.suspend("detach", How::voluntary(self.gil));
         self.ts.set_status(ThreadStatus::Detached);

@@ -139,6 +139,7 @@ impl ThreadState {
 
     /// The thread's identifier: unique among all threads of the process for
     /// its whole life, never reused (unlike OS thread ids).
+    #[doc(alias = "get_ident")]
     pub fn ident(&self) -> u64 {
         self.ident
     }

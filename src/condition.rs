@@ -508,6 +508,34 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
 /// exact counts, and need no lock held (as std's `Condvar`). There are no
 /// spurious wakeups: a wait returns early only because it was notified.
 ///
+/// # A condition over a lock that is not this crate's
+///
+/// Python's `threading.Condition(lock)` takes any lock: one the user
+/// wrote, or one from another library. `Condition` waits only with this
+/// crate's locks, and the crate offers no trait through which a foreign
+/// lock could join in: a `Condition` releases its lock inside the park
+/// layer's `before_sleep` callback, with the park queue locked (so that no
+/// notify can fall between the release and the sleep), and no user code
+/// may run there. A user's `release` may park, take locks, run an
+/// interpreter's bytecode or unwind, each of which would deadlock or
+/// corrupt the queue from inside the callback.
+///
+/// An interpreter implements `threading.Condition(other_lock)` as CPython
+/// does, with nothing but [`Lock`]: the condition keeps a queue of
+/// per-waiter `Lock`s. To wait, a thread that holds `other_lock` creates a
+/// `Lock`, takes it, appends it to the queue, releases `other_lock` with
+/// the lock's own `release` (any code may run now), and then takes its own
+/// `Lock` a second time with [`Lock::acquire_with`] (or
+/// [`Lock::acquire_timeout_with`]), which lets go of the Gil and ends on
+/// an interrupt; whatever happened, it takes `other_lock` back with the
+/// lock's own `acquire`, and removes its `Lock` from the queue if it is
+/// still there. `notify(n)` pops the `n` oldest `Lock`s and releases them.
+/// No wake-up is lost: a waiter is queued before `other_lock` is released,
+/// and a `Lock` released before its waiter sleeps stays released.
+/// `tests/foreign_lock_condition.rs` in the crate's package is that
+/// implementation, with a lock built on `std::sync`, and tests of
+/// notify, timeout and interrupt.
+///
 /// # Example
 ///
 /// ```

@@ -817,6 +817,10 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 /// passes there before it gets the mutex: `wait_for` must not report a
 /// timeout (the notify counted it). (Seen to fail when a timeout on the
 /// mutex's queue was reported as one.)
+///
+/// On a slow machine (Miri) a waiter's timeout may pass before the notify
+/// reaches it; then that one reports a timeout and the notify does not
+/// count it, so exactly the waiters the notify missed report one.
 #[test]
 #[cfg(feature = "std")] // `wait_for` is `RawCondvarTimed`'s, which needs std
 fn a_requeued_timed_waiter_counts_as_notified() {
@@ -826,14 +830,18 @@ fn a_requeued_timed_waiter_counts_as_notified() {
     let (m, cond) = &*shared;
     let mut go = m.lock();
     *go = true;
-    assert_eq!(cond.notify_all(), 3, "all requeued: the mutex is held");
+    // All requeued (the mutex is held), unless a timeout came first.
+    let notified = cond.notify_all();
     // Hold the mutex past their timeouts: they time out in its queue, if
     // anywhere.
     std::thread::sleep(Duration::from_millis(40));
     drop(go);
-    for t in threads {
-        assert!(!t.join(), "a notified waiter reported a timeout");
-    }
+    let timed_out = threads.into_iter().map(|t| t.join()).filter(|&t| t).count();
+    assert_eq!(
+        timed_out,
+        3 - notified,
+        "a notified waiter reported a timeout"
+    );
 }
 
 /// Using one `lock_api` `Condvar` with two mutexes at once panics, as

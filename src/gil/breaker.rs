@@ -78,6 +78,7 @@ impl EvalBreaker {
     }
 
     /// Clears the pending-call flag; returns whether it was set.
+    #[must_use = "the flag is cleared: run the pending call if it was set"]
     pub fn take_pending_call(&self) -> bool {
         self.is_pending_call()
             && self.bits.fetch_and(!PENDING_CALL, Ordering::Acquire) & PENDING_CALL != 0

@@ -750,7 +750,8 @@ type LockApiCondvar = lock_api::Condvar<RawCondition>;
 
 /// Starts `n` threads that wait on `cond` with `m` through `lock_api`'s
 /// `Condvar` (as `parking_lot::Condvar` users do) until `go` is set, and
-/// returns once all of them wait.
+/// returns once all of them wait. Each returns whether its last wait timed
+/// out.
 fn lock_api_waiters(
     shared: &Arc<(FairMutex<bool>, LockApiCondvar)>,
     n: usize,
@@ -767,7 +768,7 @@ fn lock_api_waiters(
                 while !*go {
                     match timeout {
                         #[cfg(feature = "std")]
-                        Some(t) => timed_out |= cond.wait_for(&mut go, t).timed_out(),
+                        Some(t) => timed_out = cond.wait_for(&mut go, t).timed_out(),
                         #[cfg(not(feature = "std"))]
                         Some(_) => unreachable!("lock_api's timed waits need std"),
                         None => cond.wait(&mut go),
@@ -819,8 +820,10 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 /// mutex's queue was reported as one.)
 ///
 /// On a slow machine (Miri) a waiter's timeout may pass before the notify
-/// reaches it; then that one reports a timeout and the notify does not
-/// count it, so exactly the waiters the notify missed report one.
+/// reaches it (it then waits again, or, once the mutex is held here, waits
+/// for the mutex): the notify does not count a waiter that is not in a
+/// wait, and that one's last wait timed out. So exactly the waiters the
+/// notify missed report a timeout of their last wait.
 #[test]
 #[cfg(feature = "std")] // `wait_for` is `RawCondvarTimed`'s, which needs std
 fn a_requeued_timed_waiter_counts_as_notified() {

@@ -247,6 +247,7 @@ pub struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     /// The lock this guard holds.
+    #[must_use]
     pub fn lock(guard: &Self) -> &'a Lock {
         guard.lock
     }

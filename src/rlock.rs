@@ -389,6 +389,7 @@ static_assertions::assert_impl_all!(RLock: Send, Sync);
 
 impl<'a> RLockGuard<'a> {
     /// The lock this guard holds.
+    #[must_use]
     pub fn rlock(guard: &Self) -> &'a RLock {
         guard.lock
     }

@@ -85,6 +85,7 @@ impl<'a> GilGuard<'a> {
     /// cheap enough for every instruction.
     ///
     /// [`EvalBreaker`]: crate::EvalBreaker
+    #[must_use]
     #[inline]
     pub fn should_yield(&self) -> bool {
         self.ts.eval_breaker().is_set()
@@ -293,11 +294,13 @@ impl<'a> GilGuard<'a> {
     }
 
     /// The calling thread's state for this Gil.
+    #[must_use]
     pub fn thread_state(&self) -> &ThreadState {
         self.ts
     }
 
     /// The Gil this guard holds.
+    #[must_use]
     pub fn gil(&self) -> &'a Gil {
         self.gil
     }

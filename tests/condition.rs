@@ -763,14 +763,16 @@ fn lock_api_waiters(
             spawn(move || {
                 let (m, cond) = &*shared;
                 let mut go = m.lock();
+                // Only the timed branch, std-only, sets it.
                 #[cfg_attr(not(feature = "std"), allow(unused_mut))]
                 let mut timed_out = false;
                 while !*go {
                     match timeout {
+                        // `RawCondvarTimed` exists only with `std`.
                         #[cfg(feature = "std")]
                         Some(t) => timed_out = cond.wait_for(&mut go, t).timed_out(),
                         #[cfg(not(feature = "std"))]
-                        Some(_) => unreachable!("lock_api's timed waits need std"),
+                        Some(_) => unreachable!("timed lock_api waits need std"),
                         None => cond.wait(&mut go),
                     }
                 }
@@ -817,15 +819,15 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 /// A waiter moved onto the mutex's queue was notified, even if its timeout
 /// passes there before it gets the mutex: `wait_for` must not report a
 /// timeout (the notify counted it). (Seen to fail when a timeout on the
-/// mutex's queue was reported as one.)
+/// mutex's queue was reported as one.) Timed `lock_api` waits need `std`.
 ///
 /// On a slow machine (Miri) a waiter's timeout may pass before the notify
 /// reaches it (it then waits again, or, once the mutex is held here, waits
 /// for the mutex): the notify does not count a waiter that is not in a
 /// wait, and that one's last wait timed out. So exactly the waiters the
 /// notify missed report a timeout of their last wait.
+#[cfg(feature = "std")]
 #[test]
-#[cfg(feature = "std")] // `wait_for` is `RawCondvarTimed`'s, which needs std
 fn a_requeued_timed_waiter_counts_as_notified() {
     setup();
     let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
@@ -851,9 +853,9 @@ fn a_requeued_timed_waiter_counts_as_notified() {
 /// parking_lot guarantees (code that relies on it would otherwise hang),
 /// and leaves the first waiter's wait intact. `Condition` keeps waiting
 /// with any guard. (Seen to fail without the check: the second wait timed
-/// out instead of panicking.)
+/// out instead of panicking.) `wait_for` needs `std`.
+#[cfg(feature = "std")]
 #[test]
-#[cfg(feature = "std")] // `wait_for` (a bounded wait if the check were gone) needs std
 fn a_lock_api_condvar_with_two_mutexes_panics() {
     setup();
     let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));

@@ -21,7 +21,7 @@
 //! Every lock call in the contended runs is timed with the CPU's time-stamp
 //! counter (a few ns on x86_64; `Instant` elsewhere), and only the maximum is
 //! kept, so all four mutexes pay the same small price. Ratios are to
-//! `parking_lot::Mutex`; the targets come from the design document.
+//! `parking_lot::Mutex`; the targets are the README's Benchmarks table.
 //! Numbers taken while other processes compete for the 2 CPUs are
 //! indicative only.
 

@@ -624,8 +624,9 @@ fn main() {
         Err(e) => println!("CPython column empty: {e}"),
     }
     println!(
-        "(d) targets are DESIGN.md's (Fifo mean <= 1.5, p99 <= 2.5 intervals; issue 3 asked mean <= 1 \
-         interval, which FIFO order cannot meet when a CPU-bound waiter is ahead; DESIGN.md explains)."
+        "(d) targets: Fifo mean <= 1.5, p99 <= 2.5 intervals. Strict FIFO order cannot do much \
+         better when a CPU-bound waiter is ahead: the returning thread queues behind it and waits \
+         out its slice."
     );
     println!();
     hooks::section(interval, iters, run_for);

@@ -362,7 +362,7 @@ fn main() {
         }
     }
     println!(
-        "\nTargets (issue 5): Interactive round trips >= 50% / 40% of no-CPU with 1 / 2 CPU threads, \
+        "\nTargets: Interactive round trips >= 50% / 40% of no-CPU with 1 / 2 CPU threads, \
          p99 <= 1 ms (0.2 interval), CPU work Interactive/Fifo >= 90%. CPython's CPU units are \
          loop iterations of Python code, not comparable with ours in absolute terms."
     );

@@ -237,11 +237,13 @@ impl Barrier {
     ///
     /// assert_eq!(Barrier::new(2).n_waiting(), 0);
     /// ```
+    #[doc(alias = "waiting")]
     pub fn n_waiting(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
 
     /// Whether the barrier is broken (until [`reset`](Self::reset)).
+    #[doc(alias = "is_broken")]
     pub fn broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)
     }
@@ -266,6 +268,7 @@ impl Barrier {
     /// As [`wait`](Self::wait), and on timeout.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Barrier, BrokenBarrierError};
     /// use std::time::Duration;
     ///
@@ -274,6 +277,7 @@ impl Barrier {
     /// assert!(barrier.broken());
     /// barrier.reset();
     /// assert!(!barrier.broken());
+    /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
         let deadline = park::clock::deadline_after(timeout);

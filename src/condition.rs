@@ -88,6 +88,7 @@ enum Refusal {
 /// # Example
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{FairMutex, RawCondition};
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -109,6 +110,7 @@ enum Refusal {
 /// assert!(cond.wait_for(&mut guard, Duration::from_millis(5)).timed_out());
 /// drop(guard);
 /// t.join().unwrap();
+/// # }
 /// ```
 pub struct RawCondition {
     /// Under loom the counter must be created inside the model, but
@@ -506,6 +508,34 @@ unsafe impl lock_api::RawCondvarTimed for RawCondition {
 /// exact counts, and need no lock held (as std's `Condvar`). There are no
 /// spurious wakeups: a wait returns early only because it was notified.
 ///
+/// # A condition over a lock that is not this crate's
+///
+/// Python's `threading.Condition(lock)` takes any lock: one the user
+/// wrote, or one from another library. `Condition` waits only with this
+/// crate's locks, and the crate offers no trait through which a foreign
+/// lock could join in: a `Condition` releases its lock inside the park
+/// layer's `before_sleep` callback, with the park queue locked (so that no
+/// notify can fall between the release and the sleep), and no user code
+/// may run there. A user's `release` may park, take locks, run an
+/// interpreter's bytecode or unwind, each of which would deadlock or
+/// corrupt the queue from inside the callback.
+///
+/// An interpreter implements `threading.Condition(other_lock)` as CPython
+/// does, with nothing but [`Lock`]: the condition keeps a queue of
+/// per-waiter `Lock`s. To wait, a thread that holds `other_lock` creates a
+/// `Lock`, takes it, appends it to the queue, releases `other_lock` with
+/// the lock's own `release` (any code may run now), and then takes its own
+/// `Lock` a second time with [`Lock::acquire_with`] (or
+/// [`Lock::acquire_timeout_with`]), which lets go of the Gil and ends on
+/// an interrupt; whatever happened, it takes `other_lock` back with the
+/// lock's own `acquire`, and removes its `Lock` from the queue if it is
+/// still there. `notify(n)` pops the `n` oldest `Lock`s and releases them.
+/// No wake-up is lost: a waiter is queued before `other_lock` is released,
+/// and a `Lock` released before its waiter sleeps stays released.
+/// `tests/foreign_lock_condition.rs` in the crate's package is that
+/// implementation, with a lock built on `std::sync`, and tests of
+/// notify, timeout and interrupt.
+///
 /// # Example
 ///
 /// ```
@@ -562,6 +592,7 @@ impl Condition {
     /// guard lived; nothing is released then.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock};
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -583,6 +614,7 @@ impl Condition {
     /// assert_eq!(lock.recursion_count(), 2);
     /// # drop(inner); drop(_outer);
     /// # t.join().unwrap();
+    /// # }
     /// ```
     pub fn wait<G: WaitGuard>(&self, guard: &mut G) -> G::Output<()> {
         G::finish_wait(self.guard_wait(guard, None).map(|_| ()), Private(()))
@@ -595,6 +627,7 @@ impl Condition {
     /// large to represent waits without end.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, Lock};
     /// use std::time::{Duration, Instant};
     ///
@@ -605,7 +638,10 @@ impl Condition {
     /// assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(10)));
     /// assert!(start.elapsed() >= Duration::from_millis(10));
     /// assert!(lock.locked());
+    /// # }
     /// ```
+    #[must_use = "if false, the wait timed out"]
+    #[doc(alias = "wait_for")]
     pub fn wait_timeout<G: WaitGuard>(&self, guard: &mut G, timeout: Duration) -> G::Output<bool> {
         G::finish_wait(
             self.guard_wait(guard, park::clock::deadline_after(timeout)),
@@ -650,6 +686,7 @@ impl Condition {
     /// `condition` once more.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock};
     /// use std::time::Duration;
     ///
@@ -660,7 +697,9 @@ impl Condition {
     /// let ok = cond.wait_timeout_while(&mut guard, |_| { checks += 1; true }, Duration::from_millis(5));
     /// assert!(!ok);
     /// assert!(checks >= 2);
+    /// # }
     /// ```
+    #[must_use = "if false, the wait timed out with the condition still true"]
     pub fn wait_timeout_while<G, F>(
         &self,
         guard: &mut G,
@@ -737,6 +776,7 @@ impl Condition {
     /// wait on un-acquired lock"); nothing happens then.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock};
     /// use std::time::Duration;
     ///
@@ -746,6 +786,7 @@ impl Condition {
     /// lock.acquire();
     /// assert_eq!(cond.wait_on_rlock_timeout(&lock, Duration::from_millis(1)), Ok(false));
     /// assert_eq!(lock.recursion_count(), 2);
+    /// # }
     /// ```
     pub fn wait_on_rlock(&self, lock: &RLock) -> Result<(), ReleaseError> {
         self.wait_unscoped(&sealed::RLockTarget::new(lock), None)
@@ -817,6 +858,7 @@ impl Condition {
     /// then.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, RLock, ReleaseError};
     ///
     /// let lock = RLock::new();
@@ -824,6 +866,7 @@ impl Condition {
     /// assert_eq!(cond.notify_on_rlock(&lock, 1), Err(ReleaseError::NotLocked));
     /// let _guard = lock.lock();
     /// assert_eq!(cond.notify_on_rlock(&lock, 1), Ok(0));
+    /// # }
     /// ```
     pub fn notify_on_rlock(&self, lock: &RLock, n: usize) -> Result<usize, ReleaseError> {
         lock.check_owned()?;
@@ -850,6 +893,7 @@ impl Condition {
     }
 
     /// Wakes every waiter; returns how many were woken.
+    #[doc(alias = "notifyAll")]
     #[inline]
     pub fn notify_all(&self) -> usize {
         self.raw.notify_n(usize::MAX)

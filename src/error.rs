@@ -57,6 +57,7 @@ impl core::error::Error for Interrupted {}
 /// not wait on the lock, or the interrupt that ended the wait.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{Condition, Gil, Lock, WaitError};
 ///
 /// let gil = Gil::new();
@@ -64,6 +65,7 @@ impl core::error::Error for Interrupted {}
 /// let cond = Condition::new();
 /// let unlocked = Lock::new();
 /// assert_eq!(cond.wait_on_lock_with(&unlocked, &mut guard), Err(WaitError::NotLocked));
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WaitError {
@@ -154,6 +156,7 @@ impl core::error::Error for SemaphoreReleaseError {}
 /// `borrow` and `borrow_mut` panic.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{BorrowError, Gil, GilCell};
 ///
 /// let gil = Gil::new();
@@ -165,6 +168,7 @@ impl core::error::Error for SemaphoreReleaseError {}
 /// let writer = cell.borrow_mut(&guard);
 /// assert_eq!(cell.try_borrow(&guard).err(), Some(BorrowError::MutablyBorrowed));
 /// # drop(writer);
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BorrowError {

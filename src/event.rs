@@ -90,6 +90,7 @@ impl Event {
     }
 
     /// Whether the flag is on (Python's `is_set()`).
+    #[doc(alias = "isSet")]
     #[inline]
     pub fn is_set(&self) -> bool {
         self.state.load(Ordering::Acquire) & SET != 0
@@ -134,6 +135,7 @@ impl Event {
     /// Turns the flag off; later waits block until [`set`](Self::set).
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::Event;
     /// use std::time::Duration;
     ///
@@ -141,7 +143,9 @@ impl Event {
     /// event.set();
     /// event.clear();
     /// assert!(!event.wait_timeout(Duration::from_millis(1)));
+    /// # }
     /// ```
+    #[doc(alias = "reset")]
     pub fn clear(&self) {
         self.state.fetch_and(!SET, Ordering::Relaxed);
     }
@@ -158,6 +162,7 @@ impl Event {
     /// end.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::Event;
     /// use std::time::Duration;
     ///
@@ -165,7 +170,9 @@ impl Event {
     /// assert!(!event.wait_timeout(Duration::from_millis(1)));
     /// event.set();
     /// assert!(event.wait_timeout(Duration::from_millis(1)));
+    /// # }
     /// ```
+    #[must_use = "if false, the wait timed out with the flag still clear"]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = park::clock::deadline_after(timeout);
         self.wait_waiting(deadline, &Plain) == WaitEnd::Done

@@ -389,6 +389,9 @@ pub fn set_thread_id_source(current: fn() -> core::num::NonZeroU64) {
 }
 
 /// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
+/// They are std programs (threads, timeouts, the Gil's thread identity), so
+/// they run in the std build; the no-std build's own set-up (`set_clock`,
+/// `set_thread_id_source`) is what `tests/common/mod.rs` installs.
+#[cfg(all(doctest, feature = "std"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

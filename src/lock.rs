@@ -85,6 +85,7 @@ impl Lock {
     ///
     /// A `Lock` is not re-entrant: a thread that acquires a lock it already
     /// holds waits until another thread releases it (Python does the same).
+    #[doc(alias = "lock")]
     #[inline]
     pub fn acquire(&self) {
         self.raw.lock_until(None);
@@ -92,6 +93,8 @@ impl Lock {
     }
 
     /// Takes the lock if it is free, without waiting.
+    #[must_use = "if false, nothing was taken"]
+    #[doc(alias = "try_lock")]
     #[inline]
     pub fn try_acquire(&self) -> bool {
         if self.raw.try_lock_raw() {
@@ -108,6 +111,9 @@ impl Lock {
     /// A zero timeout is [`try_acquire`](Self::try_acquire). A timed-out
     /// call never returns before `timeout` has passed on the monotonic
     /// clock; a timeout too large to represent waits without end.
+    #[must_use = "if false, the wait timed out and nothing was taken"]
+    #[doc(alias = "try_lock_for")]
+    #[doc(alias = "try_acquire_for")]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         if self.try_acquire() {
             return true;
@@ -144,6 +150,7 @@ impl Lock {
     ///
     /// [`ReleaseError::NotLocked`] when the lock is not locked (Python's
     /// "release unlocked lock"); nothing changes then.
+    #[doc(alias = "unlock")]
     #[inline]
     pub fn release(&self) -> Result<(), ReleaseError> {
         if self.claim_release() {
@@ -157,6 +164,7 @@ impl Lock {
     }
 
     /// Whether the lock is held (by any thread).
+    #[doc(alias = "is_locked")]
     #[inline]
     pub fn locked(&self) -> bool {
         self.held.load(Ordering::Relaxed)
@@ -180,6 +188,7 @@ impl Lock {
     }
 
     /// Takes the lock if it is free and returns its guard.
+    #[must_use = "if unused the Lock is released at once"]
     #[inline]
     pub fn try_lock(&self) -> Option<LockGuard<'_>> {
         self.try_acquire().then_some(LockGuard { lock: self })
@@ -238,6 +247,7 @@ pub struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     /// The lock this guard holds.
+    #[must_use]
     pub fn lock(guard: &Self) -> &'a Lock {
         guard.lock
     }

@@ -40,6 +40,7 @@ const NO_OWNER: u64 = 0;
 /// # Example
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{RLock, ReleaseError};
 ///
 /// static LOCK: RLock = RLock::new();
@@ -59,6 +60,7 @@ const NO_OWNER: u64 = 0;
 /// drop(inner);
 /// drop(outer);
 /// assert!(!LOCK.is_owned());
+/// # }
 /// ```
 pub struct RLock {
     raw: RawFairMutex,
@@ -100,6 +102,7 @@ impl RLock {
     /// # Panics
     ///
     /// If the recursion count would overflow `usize`.
+    #[doc(alias = "lock")]
     #[inline]
     pub fn acquire(&self) {
         let me = thread_id::current().get();
@@ -116,6 +119,8 @@ impl RLock {
     /// # Panics
     ///
     /// If the recursion count would overflow `usize`.
+    #[must_use = "if false, nothing was taken"]
+    #[doc(alias = "try_lock")]
     #[inline]
     pub fn try_acquire(&self) -> bool {
         let me = thread_id::current().get();
@@ -140,6 +145,9 @@ impl RLock {
     /// # Panics
     ///
     /// If the recursion count would overflow `usize`.
+    #[must_use = "if false, the wait timed out and nothing was taken"]
+    #[doc(alias = "try_lock_for")]
+    #[doc(alias = "try_acquire_for")]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         if self.try_acquire() {
             return true;
@@ -196,6 +204,7 @@ impl RLock {
     ///
     /// [`ReleaseError::NotOwner`] when another thread holds the lock,
     /// [`ReleaseError::NotLocked`] when no thread does. Nothing changes then.
+    #[doc(alias = "unlock")]
     #[inline]
     pub fn release(&self) -> Result<(), ReleaseError> {
         let me = thread_id::current().get();
@@ -217,6 +226,8 @@ impl RLock {
     }
 
     /// Whether the calling thread holds the lock.
+    #[doc(alias = "_is_owned")]
+    #[doc(alias = "is_owned_by_current_thread")]
     #[inline]
     pub fn is_owned(&self) -> bool {
         self.owner.load(Ordering::Relaxed) == thread_id::current().get()
@@ -224,6 +235,9 @@ impl RLock {
 
     /// How many levels the calling thread holds: 0 when it does not hold
     /// the lock (including when another thread does).
+    #[doc(alias = "_recursion_count")]
+    #[doc(alias = "depth")]
+    #[doc(alias = "level")]
     #[inline]
     pub fn recursion_count(&self) -> usize {
         if self.is_owned() {
@@ -235,6 +249,7 @@ impl RLock {
     }
 
     /// Whether any thread holds the lock.
+    #[doc(alias = "is_locked")]
     #[inline]
     pub fn locked(&self) -> bool {
         lock_api::RawMutex::is_locked(&self.raw)
@@ -257,6 +272,7 @@ impl RLock {
 
     /// Acquires the lock if it is free or already held by the calling
     /// thread, and returns its guard.
+    #[must_use = "if unused the RLock level is released at once"]
     #[inline]
     pub fn try_lock(&self) -> Option<RLockGuard<'_>> {
         self.try_acquire().then_some(RLockGuard {
@@ -373,6 +389,7 @@ static_assertions::assert_impl_all!(RLock: Send, Sync);
 
 impl<'a> RLockGuard<'a> {
     /// The lock this guard holds.
+    #[must_use]
     pub fn rlock(guard: &Self) -> &'a RLock {
         guard.lock
     }

@@ -323,6 +323,7 @@ macro_rules! acquire_methods {
         ///
         /// If `n` exceeds `usize::MAX >> 6`, the most one request can ask
         /// for.
+        #[doc(alias = "acquire_many")]
         pub fn acquire_n(&self, n: usize) {
             let _ = self.raw.acquire(n, None, &Plain);
         }
@@ -330,6 +331,7 @@ macro_rules! acquire_methods {
         /// Takes one permit if one is free and nobody waits, without
         /// waiting (Python's `acquire(blocking=False)`). Returns whether it
         /// took one.
+        #[must_use = "if false, nothing was taken"]
         #[inline]
         pub fn try_acquire(&self) -> bool {
             self.raw.try_acquire(1)
@@ -337,6 +339,8 @@ macro_rules! acquire_methods {
 
         /// Takes `n` permits if they are free and nobody waits, without
         /// waiting.
+        #[must_use = "if false, nothing was taken"]
+        #[doc(alias = "try_acquire_many")]
         #[inline]
         pub fn try_acquire_n(&self, n: usize) -> bool {
             self.raw.try_acquire(n)
@@ -346,12 +350,14 @@ macro_rules! acquire_methods {
         /// `acquire(timeout=...)`); returns whether it took one. A zero
         /// timeout is [`try_acquire`](Self::try_acquire); a timeout too
         /// large to represent waits without end.
+        #[must_use = "if false, the wait timed out and nothing was taken"]
         pub fn acquire_timeout(&self, timeout: Duration) -> bool {
             self.acquire_n_timeout(1, timeout)
         }
 
         /// Takes `n` permits, waiting at most `timeout`; returns whether it
         /// took them (all or none).
+        #[must_use = "if false, the wait timed out and nothing was taken"]
         pub fn acquire_n_timeout(&self, n: usize, timeout: Duration) -> bool {
             let deadline = park::clock::deadline_after(timeout);
             self.raw.acquire(n, deadline, &Plain) == WaitEnd::Done
@@ -370,6 +376,7 @@ macro_rules! acquire_methods {
         /// The permits free right now (Python's `_value`). A snapshot: it
         /// may change as soon as it is read. Permits handed to a woken
         /// waiter are not counted.
+        #[doc(alias = "_value")]
         #[inline]
         pub fn available_permits(&self) -> usize {
             self.raw.permits()
@@ -473,6 +480,7 @@ impl Semaphore {
     /// # Panics
     ///
     /// If the count would exceed `usize::MAX / 2`.
+    #[doc(alias = "add_permits")]
     #[inline]
     pub fn release(&self, n: usize) {
         let _ = self.raw.release(n, None);
@@ -549,6 +557,7 @@ impl BoundedSemaphore {
     ///
     /// [`SemaphoreReleaseError`] when the free permits would exceed the
     /// initial count; no permit is added then.
+    #[doc(alias = "add_permits")]
     #[inline]
     pub fn release(&self, n: usize) -> Result<(), SemaphoreReleaseError> {
         self.raw.release(n, Some(self.initial))

@@ -216,6 +216,7 @@ impl SigintBridge {
     }
 
     /// The thread that SIGINTs interrupt now.
+    #[must_use]
     pub fn target(&self) -> Option<Arc<ThreadState>> {
         self.shared
             .target
@@ -234,6 +235,7 @@ impl SigintBridge {
     /// it counted. Signals that arrive while the bridge thread is still
     /// delivering the previous one are delivered once, as the OS merges
     /// pending signals.
+    #[must_use]
     pub fn delivered(&self) -> u64 {
         self.shared.delivered.load(Ordering::SeqCst)
     }
@@ -241,6 +243,7 @@ impl SigintBridge {
     /// When the bridge thread last called [`ThreadState::interrupt`] on a
     /// target (taken just before the call): a delivery latency is measured
     /// from here to the moment the interrupted wait returned.
+    #[must_use]
     pub fn last_delivery(&self) -> Option<Instant> {
         *self
             .shared

@@ -502,14 +502,16 @@ fn panicking_wait_timeout_while_predicate_after_a_timeout_releases_every_lock() 
     let calls = Arc::new(AtomicUsize::new(0));
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut g = m.lock();
-        cond.wait_timeout_while(&mut g, panics_on_second_call(calls.clone()), short);
+        // Never returns: the predicate panics on its second call.
+        let _ = cond.wait_timeout_while(&mut g, panics_on_second_call(calls.clone()), short);
     }));
     assert!(r.is_err() && !m.is_locked());
 
     let calls = Arc::new(AtomicUsize::new(0));
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut g = lock.lock();
-        cond.wait_timeout_while(&mut g, panics_on_second_call(calls.clone()), short);
+        // Never returns: the predicate panics on its second call.
+        let _ = cond.wait_timeout_while(&mut g, panics_on_second_call(calls.clone()), short);
     }));
     assert!(r.is_err() && !lock.locked());
 
@@ -517,7 +519,8 @@ fn panicking_wait_timeout_while_predicate_after_a_timeout_releases_every_lock() 
     let r = catch_unwind(AssertUnwindSafe(|| {
         let _outer = rlock.lock();
         let mut g = rlock.lock();
-        cond.wait_timeout_while(&mut g, panics_on_second_call(calls.clone()), short);
+        // Never returns: the predicate panics on its second call.
+        let _ = cond.wait_timeout_while(&mut g, panics_on_second_call(calls.clone()), short);
     }));
     assert!(r.is_err() && !rlock.locked() && rlock.recursion_count() == 0);
 

@@ -99,6 +99,9 @@ impl Gil {
     /// # Panics
     /// If the calling thread already holds this Gil (that would deadlock):
     /// use [`ensure`](Self::ensure) to take it re-entrantly.
+    #[doc(alias = "lock")]
+    #[doc(alias = "take_gil")]
+    #[doc(alias = "PyEval_AcquireThread")]
     #[inline]
     pub fn acquire(&self) -> GilGuard<'_> {
         let ts = self.current_state();
@@ -122,6 +125,8 @@ impl Gil {
 
     /// Takes the Gil if it is free right now. Returns `None` when another
     /// thread holds it, or when the calling thread does (never panics).
+    #[must_use = "if unused the Gil is released at once"]
+    #[doc(alias = "try_lock")]
     #[inline]
     pub fn try_acquire(&self) -> Option<GilGuard<'_>> {
         let ts = self.current_state();
@@ -136,6 +141,9 @@ impl Gil {
     /// Takes the Gil, waiting at most `timeout` (on the monotonic clock).
     /// Returns `None` on timeout, or at once when the calling thread already
     /// holds the Gil. A timeout too large to represent waits without end.
+    #[must_use = "if unused the Gil is released at once"]
+    #[doc(alias = "try_lock_for")]
+    #[doc(alias = "acquire_timeout")]
     pub fn try_acquire_for(&self, timeout: Duration) -> Option<GilGuard<'_>> {
         let ts = self.current_state();
         if self.lock_fast() {
@@ -165,6 +173,7 @@ impl Gil {
     /// As `acquire`, if the calling thread already holds this Gil.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, Interrupted};
     ///
     /// let gil = Gil::new();
@@ -172,6 +181,7 @@ impl Gil {
     /// me.interrupt();
     /// assert_eq!(gil.acquire_interruptible().err(), Some(Interrupted));
     /// assert!(gil.acquire_interruptible().is_ok());
+    /// # }
     /// ```
     pub fn acquire_interruptible(&self) -> Result<GilGuard<'_>, Interrupted> {
         let ts = self.current_state();
@@ -199,6 +209,7 @@ impl Gil {
     /// released when the last of the thread's guards drops.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::Gil;
     ///
     /// let gil = Gil::new();
@@ -210,7 +221,9 @@ impl Gil {
     /// assert!(gil.is_held_by_current_thread());
     /// drop(outer);
     /// assert!(!gil.is_locked());
+    /// # }
     /// ```
+    #[doc(alias = "PyGILState_Ensure")]
     pub fn ensure(&self) -> GilGuard<'_> {
         let ts = self.current_state();
         if self.held_by(ts) {

@@ -24,6 +24,7 @@ pub(crate) const PENDING_CALL: u8 = 0b100;
 /// [`GilGuard::should_yield`](crate::GilGuard::should_yield) does.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::Gil;
 ///
 /// let gil = Gil::new();
@@ -34,6 +35,7 @@ pub(crate) const PENDING_CALL: u8 = 0b100;
 /// assert!(breaker.is_set() && guard.should_yield());
 /// assert!(breaker.take_pending_call());
 /// assert!(!breaker.is_set());
+/// # }
 /// ```
 pub struct EvalBreaker {
     bits: AtomicU8,
@@ -76,6 +78,7 @@ impl EvalBreaker {
     }
 
     /// Clears the pending-call flag; returns whether it was set.
+    #[must_use = "the flag is cleared: run the pending call if it was set"]
     pub fn take_pending_call(&self) -> bool {
         self.is_pending_call()
             && self.bits.fetch_and(!PENDING_CALL, Ordering::Acquire) & PENDING_CALL != 0

@@ -59,6 +59,7 @@ const MUT: Flag = -1;
 ///   reaches the value. Neither otherwise.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{Gil, GilCell};
 /// use std::sync::Arc;
 ///
@@ -86,6 +87,7 @@ const MUT: Flag = -1;
 /// }
 /// let interp = Arc::into_inner(interp).unwrap();
 /// assert_eq!(interp.globals.into_inner(), [2000]);
+/// # }
 /// ```
 ///
 /// # The Gil is never let go of while a borrow lives
@@ -204,6 +206,7 @@ impl<T> GilCell<T> {
     /// thread does not hold the Gil through `guard` right now.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, GilCell};
     ///
     /// let gil = Gil::new();
@@ -211,6 +214,7 @@ impl<T> GilCell<T> {
     /// let guard = gil.acquire();
     /// let (a, b) = (cell.borrow(&guard), cell.borrow(&guard));
     /// assert_eq!(*a, *b);
+    /// # }
     /// ```
     #[track_caller]
     #[inline]
@@ -230,6 +234,7 @@ impl<T> GilCell<T> {
     /// guards); otherwise as [`borrow`](Self::borrow).
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, GilCell};
     ///
     /// let gil = Gil::new();
@@ -237,6 +242,7 @@ impl<T> GilCell<T> {
     /// let guard = gil.acquire();
     /// cell.borrow_mut(&guard).push(3);
     /// assert_eq!(*cell.borrow(&guard), [1, 2, 3]);
+    /// # }
     /// ```
     #[track_caller]
     #[inline]
@@ -260,6 +266,7 @@ impl<T> GilCell<T> {
     /// conflict.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{BorrowError, Gil, GilCell};
     ///
     /// let gil = Gil::new();
@@ -271,6 +278,7 @@ impl<T> GilCell<T> {
     /// assert_eq!(cell.try_borrow(&nested).err(), Some(BorrowError::MutablyBorrowed));
     /// drop(writer);
     /// assert_eq!(*cell.try_borrow(&nested).unwrap(), 1);
+    /// # }
     /// ```
     #[track_caller]
     #[inline]
@@ -655,6 +663,7 @@ impl Gil {
     /// thread does not hold it.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, GilCell};
     ///
     /// static GIL: Gil = Gil::new();
@@ -676,11 +685,13 @@ impl Gil {
     /// on_progress();
     /// on_progress();
     /// assert_eq!(*OPS.borrow(&guard), 2);
+    /// # }
     /// ```
     ///
     /// # Panics
     ///
     /// When called from inside an event hook of this Gil.
+    #[doc(alias = "with_gil")]
     pub fn with_attached<R>(&self, f: impl FnOnce(&mut GilGuard<'_>) -> R) -> Option<R> {
         if !self.is_held_by_current_thread() {
             return None;

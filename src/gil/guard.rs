@@ -85,6 +85,7 @@ impl<'a> GilGuard<'a> {
     /// cheap enough for every instruction.
     ///
     /// [`EvalBreaker`]: crate::EvalBreaker
+    #[must_use]
     #[inline]
     pub fn should_yield(&self) -> bool {
         self.ts.eval_breaker().is_set()
@@ -217,6 +218,7 @@ impl<'a> GilGuard<'a> {
     /// lets go of the Gil, naming one of them.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, ThreadStatus};
     ///
     /// let gil = Gil::new();
@@ -227,6 +229,7 @@ impl<'a> GilGuard<'a> {
     /// });
     /// assert_eq!(status, ThreadStatus::Detached);
     /// assert!(gil.is_held_by_current_thread());
+    /// # }
     /// ```
     ///
     /// A guard cannot be moved into the closure, so no guard can be dropped
@@ -254,6 +257,7 @@ impl<'a> GilGuard<'a> {
     /// A `Receiver` is moved in, not borrowed:
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// let gil = gilock::Gil::new();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// tx.send(7).unwrap();
@@ -261,10 +265,13 @@ impl<'a> GilGuard<'a> {
     /// let (value, rx) = guard.detach(move || (rx.recv().unwrap(), rx));
     /// assert_eq!(value, 7);
     /// # drop(rx);
+    /// # }
     /// ```
     ///
     /// # Panics
     /// As [`checkpoint`](Self::checkpoint).
+    #[doc(alias = "allow_threads")]
+    #[doc(alias = "Py_BEGIN_ALLOW_THREADS")]
     pub fn detach<R>(&mut self, f: impl FnOnce() -> R + Send) -> R {
         let suspension = self.suspend("detach", How::voluntary(self.gil));
         self.ts.set_status(ThreadStatus::Detached);
@@ -287,11 +294,13 @@ impl<'a> GilGuard<'a> {
     }
 
     /// The calling thread's state for this Gil.
+    #[must_use]
     pub fn thread_state(&self) -> &ThreadState {
         self.ts
     }
 
     /// The Gil this guard holds.
+    #[must_use]
     pub fn gil(&self) -> &'a Gil {
         self.gil
     }

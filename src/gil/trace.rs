@@ -112,6 +112,7 @@ impl TraceRecorder {
 
     /// A recorder whose timeline starts now, keeping the newest
     /// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) spans.
+    #[must_use]
     pub fn new() -> Arc<Self> {
         Self::with_capacity(Self::DEFAULT_CAPACITY)
     }
@@ -120,6 +121,7 @@ impl TraceRecorder {
     /// spans and dropping older ones. Memory for them is taken as spans
     /// arrive, not up front. With a capacity of 0 it keeps no span and only
     /// counts them as dropped.
+    #[must_use]
     pub fn with_capacity(capacity: usize) -> Arc<Self> {
         Arc::new(Self {
             origin: Instant::now(),

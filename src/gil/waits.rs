@@ -82,6 +82,7 @@ impl Lock {
     /// guard smuggled into its own `detach` closure).
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Gil, Lock};
     ///
     /// let gil = Gil::new();
@@ -98,6 +99,7 @@ impl Lock {
     ///     lock.acquire_with(&mut guard).unwrap();
     ///     assert!(lock.locked() && gil.is_held_by_current_thread());
     /// });
+    /// # }
     /// ```
     pub fn acquire_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
         let waiter = Attached::around(guard, "Lock::acquire_with");
@@ -172,6 +174,7 @@ impl RLock {
 /// `Mutex` is not this crate's type, so they come as an extension trait).
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use gilock::{FairMutex, Gil, MutexExt};
 ///
 /// let gil = Gil::new();
@@ -179,6 +182,7 @@ impl RLock {
 /// let mut guard = gil.acquire();
 /// *counter.lock_with(&mut guard).unwrap() += 1;
 /// assert_eq!(*counter.lock(), 1);
+/// # }
 /// ```
 pub trait MutexExt<T: ?Sized> {
     /// `lock` for a thread that holds the Gil through `guard`: at once if
@@ -273,6 +277,7 @@ impl Condition {
     /// If the thread does not hold the Gil through `guard` right now.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Condition, Gil, Lock};
     /// use std::sync::atomic::{AtomicBool, Ordering};
     ///
@@ -293,6 +298,7 @@ impl Condition {
     ///     }
     ///     lock.release().unwrap();
     /// });
+    /// # }
     /// ```
     pub fn wait_on_lock_with(
         &self,
@@ -516,6 +522,7 @@ impl Event {
     /// If the thread does not hold the Gil through `guard` right now.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Event, Gil};
     ///
     /// let gil = Gil::new();
@@ -530,6 +537,7 @@ impl Event {
     ///     event.wait_with(&mut guard).unwrap();
     /// });
     /// assert!(gil.is_held_by_current_thread());
+    /// # }
     /// ```
     pub fn wait_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
         let waiter = Attached::around(guard, "Event::wait_with");
@@ -576,6 +584,7 @@ impl Barrier {
     /// If the thread does not hold the Gil through `guard` right now.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use gilock::{Barrier, Gil};
     ///
     /// let gil = Gil::new();
@@ -590,6 +599,7 @@ impl Barrier {
     ///     let index = barrier.wait_with(&mut g).unwrap().unwrap();
     ///     assert!(index < 2);
     /// });
+    /// # }
     /// ```
     pub fn wait_with(
         &self,

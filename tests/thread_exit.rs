@@ -178,3 +178,44 @@ fn a_guard_dropped_inside_its_own_detach_is_counted() {
     });
     assert!(!t.join(), "the Gil was left locked");
 }
+
+/// A waiter asks the holder to drop the Gil (a write into the holder's
+/// eval breaker, made under the park queue's lock); when its interval runs
+/// out it leaves the queue for a moment, the last one there, and the word
+/// loses `PARKED`. A holder that releases then does so by the fast path,
+/// without that lock, and its thread ends and frees its state. That free
+/// must come after the waiter's write: under Miri this was a data race
+/// (the waiter's `fetch_or` against the `Arc`'s drop) until the waiter
+/// cleared `PARKED` with Release and the fast release acquired it. Which
+/// release path a round takes depends on the interleaving, so it runs a
+/// few rounds; off Miri it only checks the outcome.
+#[test]
+fn a_holder_ending_after_a_fast_release_frees_its_state_after_the_waiters_drop_request() {
+    use std::sync::Arc;
+    let rounds = if cfg!(miri) { 20 } else { 50 };
+    for _ in 0..rounds {
+        let gil = Arc::new(Gil::with_switch_interval(Duration::from_millis(1)));
+        let (held_tx, held_rx) = mpsc::channel();
+        let holder = {
+            let gil = gil.clone();
+            spawn(move || {
+                let guard = gil.acquire();
+                held_tx.send(()).unwrap();
+                let breaker = guard.thread_state().eval_breaker();
+                while !breaker.is_drop_requested() {
+                    std::thread::yield_now();
+                }
+                drop(guard);
+                // The thread ends: its state is freed.
+            })
+        };
+        held_rx.recv_timeout(BOUND).unwrap();
+        let waiter = {
+            let gil = gil.clone();
+            spawn(move || drop(gil.acquire()))
+        };
+        holder.join();
+        waiter.join();
+        assert!(!gil.is_locked());
+    }
+}

@@ -460,7 +460,12 @@ impl Gil {
             };
             let timed_out = |_key: usize, was_last: bool| {
                 if was_last {
-                    self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                    // Release: this waiter may have written to the holder's
+                    // breaker (`ask_to_drop` above); with PARKED gone the
+                    // holder can release by the fast path, without the
+                    // queue lock, then end and free its state. Its
+                    // Acquire there must see our write done first.
+                    self.state.fetch_and(!PARKED, Ordering::Release);
                 }
                 if !wait.deadline.is_some_and(|d| d.has_passed()) {
                     // Only an interval ran out: it parks again at once.

@@ -142,6 +142,60 @@ fn a_thread_local_destructor_may_take_the_gil_and_is_not_listed_afterwards() {
     assert!(!LATE_GIL.is_locked());
 }
 
+static GIVE_UP_GIL: Gil = Gil::new();
+
+thread_local! {
+    static GIVE_UP: RefCell<Option<mpsc::Sender<bool>>> = const { RefCell::new(None) };
+    static GIVER_UP: GiverUp = const { GiverUp };
+}
+
+/// A thread-local destructor whose wait for the Gil (held by another
+/// thread) times out, after the crate's thread-locals are gone.
+struct GiverUp;
+
+impl Drop for GiverUp {
+    fn drop(&mut self) {
+        let got = GIVE_UP_GIL
+            .try_acquire_for(Duration::from_millis(20))
+            .is_some();
+        GIVE_UP.with(|g| {
+            if let Some(tx) = g.borrow_mut().take() {
+                let _ = tx.send(got);
+            }
+        });
+    }
+}
+
+/// The wait of an ended thread's state gives up: the state goes then. It
+/// used to be freed inside the wait loop, whose `&ThreadState` argument
+/// still pointed at it: undefined behaviour under Rust's aliasing rules,
+/// which Miri reports (a reference argument must stay valid until its
+/// function returns).
+#[test]
+fn a_thread_local_destructor_whose_wait_times_out_frees_its_state_afterwards() {
+    let (held_tx, held_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let holder = spawn(move || {
+        let _guard = GIVE_UP_GIL.acquire();
+        held_tx.send(()).unwrap();
+        done_rx.recv_timeout(BOUND).unwrap();
+    });
+    held_rx.recv_timeout(BOUND).unwrap();
+    let (tx, rx) = mpsc::channel();
+    spawn(move || {
+        GIVE_UP.with(|g| *g.borrow_mut() = Some(tx));
+        GIVER_UP.with(|_| {});
+        // The crate's thread-locals come after, and go first.
+        GIVE_UP_GIL.try_acquire_for(Duration::ZERO);
+    })
+    .join();
+    let got = rx.recv_timeout(BOUND).expect("the destructor reported");
+    assert!(!got, "the Gil was held by another thread all along");
+    done_tx.send(()).unwrap();
+    holder.join();
+    assert!(GIVE_UP_GIL.try_acquire().is_some());
+}
+
 thread_local! {
     static STASH: RefCell<Option<GilGuard<'static>>> = const { RefCell::new(None) };
 }

@@ -151,7 +151,13 @@ impl Gil {
         };
         match self.lock_slow(ts, wait) {
             Outcome::Done => Some(GilGuard::new(self, ts)),
-            Outcome::TimedOut | Outcome::Interrupted => None,
+            Outcome::TimedOut | Outcome::Interrupted => {
+                // A thread-local destructor's state may go now: `ts` is a
+                // local here (freeing what a reference argument of a live
+                // frame points at is not allowed), untouched after.
+                drop(super::registry::unlist_if_ended(&self.listing, ts));
+                None
+            }
         }
     }
 
@@ -189,7 +195,11 @@ impl Gil {
         };
         match self.lock_slow(ts, wait) {
             Outcome::Done => Ok(GilGuard::new(self, ts)),
-            Outcome::Interrupted => Err(Interrupted),
+            Outcome::Interrupted => {
+                // As in `try_acquire_for`.
+                drop(super::registry::unlist_if_ended(&self.listing, ts));
+                Err(Interrupted)
+            }
             Outcome::TimedOut => unreachable!("an untimed wait does not time out"),
         }
     }
@@ -323,11 +333,9 @@ impl Gil {
                 }
                 ts.set_status(ThreadStatus::Detached);
                 hooks::fire(self, ts, GilEventKind::GaveUp);
-                if ts.is_ended() {
-                    // A thread-local destructor's wait: the state may go now
-                    // (the caller does not touch it after a give-up).
-                    super::registry::forget_if_ended(&self.listing, ts);
-                }
+                // An ended state (a thread-local destructor's wait) may
+                // go now, but not in here, where `ts` is a reference
+                // argument: the callers that can give up free it.
             }
         }
         outcome

@@ -816,14 +816,18 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 fn a_requeued_timed_waiter_counts_as_notified() {
     setup();
     let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
-    let threads = lock_api_waiters(&shared, 3, Some(Duration::from_millis(20)));
+    // Under Miri a longer timeout: its clock runs with the interpreted
+    // instructions, and 20 ms pass between "every waiter waits" and the
+    // notify.
+    let timeout = Duration::from_millis(if cfg!(miri) { 2_000 } else { 20 });
+    let threads = lock_api_waiters(&shared, 3, Some(timeout));
     let (m, cond) = &*shared;
     let mut go = m.lock();
     *go = true;
     assert_eq!(cond.notify_all(), 3, "all requeued: the mutex is held");
     // Hold the mutex past their timeouts: they time out in its queue, if
     // anywhere.
-    std::thread::sleep(Duration::from_millis(40));
+    std::thread::sleep(timeout * 2);
     drop(go);
     for t in threads {
         assert!(!t.join(), "a notified waiter reported a timeout");

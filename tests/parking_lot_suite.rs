@@ -1015,6 +1015,13 @@ mod webkit_queue_test {
             timeout: Timeout,
             delay: Duration,
         ) {
+            // Under Miri a thousandth of the messages (at least 20): every
+            // message is interpreted, and a million take hours there.
+            let messages_per_producer = if cfg!(miri) {
+                (messages_per_producer / 1000).max(20)
+            } else {
+                messages_per_producer
+            };
             let input_queue = Arc::new(Mutex::new(Queue::new()));
             let empty_condition = Arc::new(Condvar::new());
             let full_condition = Arc::new(Condvar::new());

@@ -1015,10 +1015,10 @@ mod webkit_queue_test {
             timeout: Timeout,
             delay: Duration,
         ) {
-            // Under Miri a thousandth of the messages (at least 20): every
-            // message is interpreted, and a million take hours there.
+            // Under Miri a ten-thousandth of the messages (at least 10):
+            // every message is interpreted, and a million take hours there.
             let messages_per_producer = if cfg!(miri) {
-                (messages_per_producer / 1000).max(20)
+                (messages_per_producer / 10_000).max(10)
             } else {
                 messages_per_producer
             };

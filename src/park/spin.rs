@@ -372,6 +372,9 @@ mod tests {
     /// Mutation: `SpinLock::lock`'s holder check replaced by `false` → the
     /// child spun for ever ("hung ... the rejection did not fire").
     #[test]
+    // Not under Miri: it runs the test binary again as a child process,
+    // which Miri's isolation does not allow.
+    #[cfg(not(miri))]
     fn a_park_from_validate_is_rejected() {
         const NAME: &str = "a_park_from_validate_is_rejected";
         if is_child(NAME) {
@@ -386,6 +389,9 @@ mod tests {
     /// Mutation: the `in_before_sleep` check in `park` disabled (`&&
     /// false`) → the nested park queued and spun for ever ("hung").
     #[test]
+    // Not under Miri: it runs the test binary again as a child process,
+    // which Miri's isolation does not allow.
+    #[cfg(not(miri))]
     fn a_park_from_before_sleep_is_rejected() {
         const NAME: &str = "a_park_from_before_sleep_is_rejected";
         if is_child(NAME) {
@@ -402,6 +408,9 @@ mod tests {
 
     /// Mutation: as for `a_park_from_validate_is_rejected` → "hung".
     #[test]
+    // Not under Miri: it runs the test binary again as a child process,
+    // which Miri's isolation does not allow.
+    #[cfg(not(miri))]
     fn an_unpark_from_validate_is_rejected() {
         const NAME: &str = "an_unpark_from_validate_is_rejected";
         if is_child(NAME) {

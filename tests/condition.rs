@@ -760,6 +760,8 @@ fn lock_api_waiters(
             spawn(move || {
                 let (m, cond) = &*shared;
                 let mut go = m.lock();
+                // Only the timed branch, std-only, sets it.
+                #[cfg_attr(not(feature = "std"), allow(unused_mut))]
                 let mut timed_out = false;
                 while !*go {
                     match timeout {

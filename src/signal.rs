@@ -97,6 +97,9 @@ struct Shared {
 /// use gilock::signal::SigintBridge;
 /// use gilock::{Gil, Interrupted, Lock, ThreadStatus};
 ///
+/// # // Not under Miri: its isolation has no signal handlers or socketpairs.
+/// # #[cfg(miri)] fn main() {}
+/// # #[cfg(not(miri))] fn main() {
 /// let bridge = SigintBridge::install().unwrap();
 /// let gil = Gil::new();
 /// let lock = Lock::new();
@@ -116,6 +119,7 @@ struct Shared {
 ///     assert_eq!(lock.acquire_with(&mut guard), Err(Interrupted));
 ///     assert!(gil.is_held_by_current_thread());
 /// });
+/// # }
 /// ```
 pub struct SigintBridge {
     shared: Arc<Shared>,

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{BOUND, Bounded, setup, spawn, wait_until_queued};
+use common::{BOUND, Bounded, setup, spawn, wait_until, wait_until_queued};
 use gilock::{
     Condition, FairMutex, Gil, GilGuard, Interrupted, Lock, MutexExt, RLock, ReleaseError,
     ThreadState, WaitError,
@@ -354,8 +354,11 @@ fn condition_interrupted_wait_on_rlock_with_restores_every_level() {
         (result, levels)
     });
     wait_until_queued(&state);
-    // All three levels were let go of while it waits.
-    assert!(shared.0.try_acquire());
+    // All three levels are let go of while it waits: once it is queued,
+    // so perhaps a moment after it shows `Waiting` (Miri saw that moment).
+    wait_until("the waiter let go of every level", || {
+        shared.0.try_acquire()
+    });
     shared.0.release().unwrap();
     state.interrupt();
     assert_eq!(t.join(), ((Err(WaitError::Interrupted), 3), true));

@@ -364,8 +364,6 @@ fn lock_api_condvar_zero_and_max_timeouts() {
 
 // ---- switch intervals of zero and huge ----
 
-// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
-#[cfg(not(miri))]
 #[test]
 fn fair_mutex_switch_interval_zero_and_max_are_clamped_and_work() {
     setup();
@@ -385,11 +383,13 @@ fn fair_mutex_switch_interval_zero_and_max_are_clamped_and_work() {
         RawFairMutex::with_switch_interval(Duration::ZERO),
         0u64,
     ));
+    // Fewer under Miri, which interprets every step: the same paths, in seconds.
+    const ROUNDS: u64 = if cfg!(miri) { 50 } else { 2_000 };
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let m = m.clone();
             spawn(move || {
-                for _ in 0..2_000 {
+                for _ in 0..ROUNDS {
                     let mut g = m.lock();
                     let v = *g;
                     *g = v + 1;
@@ -400,7 +400,7 @@ fn fair_mutex_switch_interval_zero_and_max_are_clamped_and_work() {
     for w in workers {
         w.join();
     }
-    assert_eq!(*m.lock(), 8_000);
+    assert_eq!(*m.lock(), 4 * ROUNDS);
 
     // Interval of 71 minutes: a waiter never asks for a handoff (no
     // overflow when it computes the end of its interval), yet it gets the
@@ -450,8 +450,6 @@ fn fair_mutex_zero_interval_raises_the_drop_request_for_a_parked_waiter() {
     assert!(!unsafe { m.raw() }.is_drop_requested());
 }
 
-// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
-#[cfg(not(miri))]
 #[test]
 fn gil_switch_interval_zero_and_max_are_clamped_and_work() {
     setup();
@@ -465,13 +463,15 @@ fn gil_switch_interval_zero_and_max_are_clamped_and_work() {
 
     // Interval 1 µs: a waiter asks a CPU-bound holder at once; the holder's
     // checkpoint hands over, and every thread finishes.
+    // Fewer under Miri, which interprets every step: the same paths, in seconds.
+    const ROUNDS: u64 = if cfg!(miri) { 50 } else { 2_000 };
     let counter = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..3)
         .map(|_| {
             let (gil, counter) = (gil.clone(), counter.clone());
             spawn(move || {
                 let mut g = gil.acquire();
-                for _ in 0..2_000 {
+                for _ in 0..ROUNDS {
                     let v = counter.load(Ordering::Relaxed);
                     counter.store(v + 1, Ordering::Relaxed);
                     g.checkpoint();
@@ -482,7 +482,7 @@ fn gil_switch_interval_zero_and_max_are_clamped_and_work() {
     for w in workers {
         w.join();
     }
-    assert_eq!(counter.load(Ordering::Relaxed), 6_000);
+    assert_eq!(counter.load(Ordering::Relaxed), 3 * ROUNDS);
 
     // Interval of 71 minutes: a waiter that waits 20 ms never asks.
     gil.set_switch_interval(Duration::MAX);

@@ -594,8 +594,6 @@ fn lock_api_condvar_wait_for() {
     assert!(notifier.join());
 }
 
-// Not under Miri: thousands of lock operations on several threads take minutes in Miri's interpreter (over 40 s measured)
-#[cfg(not(miri))]
 #[test]
 fn bounded_queue_with_two_conditions() {
     setup();
@@ -603,7 +601,8 @@ fn bounded_queue_with_two_conditions() {
     // and two Conditions, as Python's queue.Queue.
     const PRODUCERS: usize = 3;
     const CONSUMERS: usize = 3;
-    const PER_PRODUCER: usize = 2000;
+    // Fewer under Miri, which interprets every step: the same paths, in seconds.
+    const PER_PRODUCER: usize = if cfg!(miri) { 40 } else { 2000 };
     const CAPACITY: usize = 4;
     struct Queue {
         lock: RLock,
@@ -831,7 +830,11 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 fn a_requeued_timed_waiter_counts_as_notified() {
     setup();
     let shared = Arc::new((FairMutex::new(false), LockApiCondvar::new()));
-    let threads = lock_api_waiters(&shared, 3, Some(Duration::from_millis(20)));
+    // Under Miri a longer timeout: its clock runs with the interpreted
+    // instructions, and 20 ms pass between "every waiter waits" and the
+    // notify.
+    let timeout = Duration::from_millis(if cfg!(miri) { 2_000 } else { 20 });
+    let threads = lock_api_waiters(&shared, 3, Some(timeout));
     let (m, cond) = &*shared;
     let mut go = m.lock();
     *go = true;
@@ -839,7 +842,7 @@ fn a_requeued_timed_waiter_counts_as_notified() {
     let notified = cond.notify_all();
     // Hold the mutex past their timeouts: they time out in its queue, if
     // anywhere.
-    std::thread::sleep(Duration::from_millis(40));
+    std::thread::sleep(timeout * 2);
     drop(go);
     let timed_out = threads.into_iter().map(|t| t.join()).filter(|&t| t).count();
     assert_eq!(

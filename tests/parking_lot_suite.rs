@@ -1015,6 +1015,13 @@ mod webkit_queue_test {
             timeout: Timeout,
             delay: Duration,
         ) {
+            // Under Miri a ten-thousandth of the messages (at least 10):
+            // every message is interpreted, and a million take hours there.
+            let messages_per_producer = if cfg!(miri) {
+                (messages_per_producer / 10_000).max(10)
+            } else {
+                messages_per_producer
+            };
             let input_queue = Arc::new(Mutex::new(Queue::new()));
             let empty_condition = Arc::new(Condvar::new());
             let full_condition = Arc::new(Condvar::new());

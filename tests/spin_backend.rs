@@ -6,7 +6,10 @@
 //! per process, for good), and checks how the child ended. Every wait on a
 //! child is bounded, so a wedged child fails the test instead of hanging it.
 
-#![cfg(not(feature = "std"))]
+// Not under Miri: each test runs the test binary again as a child process,
+// which Miri's isolation does not allow (the other files run the spinning
+// backend under Miri with `--no-default-features`).
+#![cfg(all(not(feature = "std"), not(miri)))]
 
 mod common;
 

@@ -142,6 +142,61 @@ fn a_thread_local_destructor_may_take_the_gil_and_is_not_listed_afterwards() {
     assert!(!LATE_GIL.is_locked());
 }
 
+static GIVE_UP_GIL: Gil = Gil::new();
+
+thread_local! {
+    static GIVE_UP: RefCell<Option<mpsc::Sender<bool>>> = const { RefCell::new(None) };
+    static GIVER_UP: GiverUp = const { GiverUp };
+}
+
+/// A thread-local destructor whose wait for the Gil (held by another
+/// thread) times out, after the crate's thread-locals are gone.
+struct GiverUp;
+
+impl Drop for GiverUp {
+    fn drop(&mut self) {
+        let got = GIVE_UP_GIL
+            .try_acquire_for(Duration::from_millis(20))
+            .is_some();
+        GIVE_UP.with(|g| {
+            if let Some(tx) = g.borrow_mut().take() {
+                let _ = tx.send(got);
+            }
+        });
+    }
+}
+
+/// The wait of an ended thread's state gives up: the state goes then. It
+/// used to be freed inside the wait loop, whose `&ThreadState` argument
+/// still pointed at it: undefined behaviour under Rust's aliasing rules,
+/// which Miri reports (a reference argument must stay valid until its
+/// function returns).
+#[test]
+fn a_thread_local_destructor_whose_wait_times_out_frees_its_state_afterwards() {
+    let (held_tx, held_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let holder = spawn(move || {
+        let _guard = GIVE_UP_GIL.acquire();
+        held_tx.send(()).unwrap();
+        done_rx.recv_timeout(BOUND).unwrap();
+    });
+    held_rx.recv_timeout(BOUND).unwrap();
+    let (tx, rx) = mpsc::channel();
+    spawn(move || {
+        GIVE_UP.with(|g| *g.borrow_mut() = Some(tx));
+        GIVER_UP.with(|_| {});
+        // The crate's thread-locals come after, and go first. (Only to
+        // register them: the Gil is held elsewhere, so this gets nothing.)
+        let _ = GIVE_UP_GIL.try_acquire_for(Duration::ZERO);
+    })
+    .join();
+    let got = rx.recv_timeout(BOUND).expect("the destructor reported");
+    assert!(!got, "the Gil was held by another thread all along");
+    done_tx.send(()).unwrap();
+    holder.join();
+    assert!(GIVE_UP_GIL.try_acquire().is_some());
+}
+
 thread_local! {
     static STASH: RefCell<Option<GilGuard<'static>>> = const { RefCell::new(None) };
 }
@@ -177,4 +232,45 @@ fn a_guard_dropped_inside_its_own_detach_is_counted() {
         STASH_GIL.is_locked()
     });
     assert!(!t.join(), "the Gil was left locked");
+}
+
+/// A waiter asks the holder to drop the Gil (a write into the holder's
+/// eval breaker, made under the park queue's lock); when its interval runs
+/// out it leaves the queue for a moment, the last one there, and the word
+/// loses `PARKED`. A holder that releases then does so by the fast path,
+/// without that lock, and its thread ends and frees its state. That free
+/// must come after the waiter's write: under Miri this was a data race
+/// (the waiter's `fetch_or` against the `Arc`'s drop) until the waiter
+/// cleared `PARKED` with Release and the fast release acquired it. Which
+/// release path a round takes depends on the interleaving, so it runs a
+/// few rounds; off Miri it only checks the outcome.
+#[test]
+fn a_holder_ending_after_a_fast_release_frees_its_state_after_the_waiters_drop_request() {
+    use std::sync::Arc;
+    let rounds = if cfg!(miri) { 20 } else { 50 };
+    for _ in 0..rounds {
+        let gil = Arc::new(Gil::with_switch_interval(Duration::from_millis(1)));
+        let (held_tx, held_rx) = mpsc::channel();
+        let holder = {
+            let gil = gil.clone();
+            spawn(move || {
+                let guard = gil.acquire();
+                held_tx.send(()).unwrap();
+                let breaker = guard.thread_state().eval_breaker();
+                while !breaker.is_drop_requested() {
+                    std::thread::yield_now();
+                }
+                drop(guard);
+                // The thread ends: its state is freed.
+            })
+        };
+        held_rx.recv_timeout(BOUND).unwrap();
+        let waiter = {
+            let gil = gil.clone();
+            spawn(move || drop(gil.acquire()))
+        };
+        holder.join();
+        waiter.join();
+        assert!(!gil.is_locked());
+    }
 }

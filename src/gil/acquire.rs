@@ -159,7 +159,13 @@ impl Gil {
         };
         match self.lock_slow(ts, wait) {
             Outcome::Done => Some(GilGuard::new(self, ts)),
-            Outcome::TimedOut | Outcome::Interrupted => None,
+            Outcome::TimedOut | Outcome::Interrupted => {
+                // A thread-local destructor's state may go now: `ts` is a
+                // local here (freeing what a reference argument of a live
+                // frame points at is not allowed), untouched after.
+                drop(super::registry::unlist_if_ended(&self.listing, ts));
+                None
+            }
         }
     }
 
@@ -199,7 +205,11 @@ impl Gil {
         };
         match self.lock_slow(ts, wait) {
             Outcome::Done => Ok(GilGuard::new(self, ts)),
-            Outcome::Interrupted => Err(Interrupted),
+            Outcome::Interrupted => {
+                // As in `try_acquire_for`.
+                drop(super::registry::unlist_if_ended(&self.listing, ts));
+                Err(Interrupted)
+            }
             Outcome::TimedOut => unreachable!("an untimed wait does not time out"),
         }
     }
@@ -336,11 +346,9 @@ impl Gil {
                 }
                 ts.set_status(ThreadStatus::Detached);
                 hooks::fire(self, ts, GilEventKind::GaveUp);
-                if ts.is_ended() {
-                    // A thread-local destructor's wait: the state may go now
-                    // (the caller does not touch it after a give-up).
-                    super::registry::forget_if_ended(&self.listing, ts);
-                }
+                // An ended state (a thread-local destructor's wait) may
+                // go now, but not in here, where `ts` is a reference
+                // argument: the callers that can give up free it.
             }
         }
         outcome
@@ -473,7 +481,12 @@ impl Gil {
             };
             let timed_out = |_key: usize, was_last: bool| {
                 if was_last {
-                    self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                    // Release: this waiter may have written to the holder's
+                    // breaker (`ask_to_drop` above); with PARKED gone the
+                    // holder can release by the fast path, without the
+                    // queue lock, then end and free its state. Its
+                    // Acquire there must see our write done first.
+                    self.state.fetch_and(!PARKED, Ordering::Release);
                 }
                 if !wait.deadline.is_some_and(|d| d.has_passed()) {
                     // Only an interval ran out: it parks again at once.

@@ -59,7 +59,7 @@ impl<'a, 'g> Attached<'a, 'g> {
     }
 
     fn new(guard: &'a mut GilGuard<'g>, mode: Mode, what: &str) -> Self {
-        let (gil, ts) = (guard.gil, guard.ts);
+        let (gil, ts) = (guard.gil, guard.ts());
         // Whether or not the wait will have to let go of the Gil: a live
         // GilCell borrow is a bug even when the primitive happens to be
         // free, so it is reported on every call, not only under contention.

@@ -355,7 +355,7 @@ impl<T> GilCell<T> {
     #[track_caller]
     #[inline]
     fn enter<'a>(&self, guard: &'a GilGuard<'_>, what: &str) -> &'a ThreadState {
-        let gil = guard.ts.gil_id();
+        let gil = guard.ts().gil_id();
         let bound = self.gil.load(Ordering::Relaxed);
         if bound != gil {
             self.bind(gil, what);
@@ -363,7 +363,7 @@ impl<T> GilCell<T> {
         if !guard.is_attached() {
             not_attached_panic(what);
         }
-        guard.ts
+        guard.ts()
     }
 
     #[cold]

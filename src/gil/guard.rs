@@ -31,6 +31,7 @@ use super::{Gil, SwitchPolicy};
 use crate::sync::Ordering;
 use core::fmt;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 /// What a [`GilGuard::checkpoint`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -53,7 +54,12 @@ pub struct Checkpoint {
 /// wait (or time out).
 pub struct GilGuard<'a> {
     pub(super) gil: &'a Gil,
-    pub(super) ts: &'a ThreadState,
+    /// The thread's state: a pointer, not a reference, because the drop of
+    /// the thread's last guard may free it (an ended state, see
+    /// `registry`), and a reference field would have to stay valid for as
+    /// long as the guard is an argument of a running function (`mem::drop`
+    /// included): Rust's aliasing rules, which Miri checks.
+    state: NonNull<ThreadState>,
     /// The attachment this guard belongs to (see the module docs).
     attachment: u64,
     _not_send: PhantomData<*const ()>,
@@ -73,7 +79,7 @@ impl<'a> GilGuard<'a> {
     pub(super) fn new(gil: &'a Gil, ts: &'a ThreadState) -> Self {
         Self {
             gil,
-            ts,
+            state: NonNull::from(ts),
             attachment: ts.attachment.load(Ordering::Relaxed),
             _not_send: PhantomData,
         }
@@ -88,7 +94,7 @@ impl<'a> GilGuard<'a> {
     #[must_use]
     #[inline]
     pub fn should_yield(&self) -> bool {
-        self.ts.eval_breaker().is_set()
+        self.ts().eval_breaker().is_set()
     }
 
     /// Handles what the eval breaker asks (CPython's
@@ -107,7 +113,7 @@ impl<'a> GilGuard<'a> {
     /// smuggled into its own `detach` closure).
     #[inline]
     pub fn checkpoint(&mut self) -> Checkpoint {
-        let bits = self.ts.eval_breaker().load(Ordering::Relaxed);
+        let bits = self.ts().eval_breaker().load(Ordering::Relaxed);
         if bits & (DROP_REQUEST | INTERRUPT) == 0 {
             return Checkpoint::default();
         }
@@ -118,11 +124,11 @@ impl<'a> GilGuard<'a> {
     fn checkpoint_slow(&mut self, bits: u8) -> Checkpoint {
         let mut result = Checkpoint {
             switched: false,
-            interrupted: bits & INTERRUPT != 0 && self.ts.take_interrupt(),
+            interrupted: bits & INTERRUPT != 0 && self.ts().take_interrupt(),
         };
         if bits & DROP_REQUEST != 0 {
             self.assert_held("checkpoint");
-            let (gil, ts) = (self.gil, self.ts);
+            let (gil, ts) = (self.gil, self.ts());
             if !gil.has_waiters() {
                 ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
                 return result;
@@ -174,7 +180,7 @@ impl<'a> GilGuard<'a> {
     /// As [`checkpoint`](Self::checkpoint).
     pub fn yield_now(&mut self) -> bool {
         self.assert_held("yield_now");
-        let (gil, ts) = (self.gil, self.ts);
+        let (gil, ts) = (self.gil, self.ts());
         if !gil.has_waiters() || ts.borrows.any() {
             // Nobody to yield to, or a GilCell borrow of this thread
             // (through another guard) is alive: keep the Gil.
@@ -274,7 +280,7 @@ impl<'a> GilGuard<'a> {
     #[doc(alias = "Py_BEGIN_ALLOW_THREADS")]
     pub fn detach<R>(&mut self, f: impl FnOnce() -> R + Send) -> R {
         let suspension = self.suspend("detach", How::voluntary(self.gil));
-        self.ts.set_status(ThreadStatus::Detached);
+        self.ts().set_status(ThreadStatus::Detached);
         struct Resume<'g, 'a> {
             guard: &'g mut GilGuard<'a>,
             suspension: Option<Suspension>,
@@ -296,7 +302,20 @@ impl<'a> GilGuard<'a> {
     /// The calling thread's state for this Gil.
     #[must_use]
     pub fn thread_state(&self) -> &ThreadState {
-        self.ts
+        self.ts()
+    }
+
+    /// The thread's state, as the reference the guard was made with.
+    /// Crate code must not keep it past the guard's drop.
+    #[inline]
+    pub(super) fn ts(&self) -> &'a ThreadState {
+        // SAFETY:
+        // - `state` came from a `&'a ThreadState` (`new`): the calling
+        //   thread's state for this Gil;
+        // - it lives while the thread does, and past that while any guard
+        //   of the thread pins it (see `registry`): only the drop of the
+        //   thread's last guard frees it, after its last use there.
+        unsafe { self.state.as_ref() }
     }
 
     /// The Gil this guard holds.
@@ -310,8 +329,8 @@ impl<'a> GilGuard<'a> {
     /// callback (the hook is user code). Pair with [`resume`](Self::resume).
     pub(super) fn suspend(&mut self, what: &str, how: How) -> Suspension {
         let suspension = self.suspend_quietly(what);
-        bump(&self.ts.counters.voluntary_releases);
-        self.gil.release(self.ts, how);
+        bump(&self.ts().counters.voluntary_releases);
+        self.gil.release(self.ts(), how);
         suspension
     }
 
@@ -320,7 +339,7 @@ impl<'a> GilGuard<'a> {
     /// where no user code may run), so the hook is told here, beforehand.
     pub(super) fn suspend_quietly(&mut self, what: &str) -> Suspension {
         self.assert_held(what);
-        let ts = self.ts;
+        let ts = self.ts();
         ts.check_not_in_hook(what);
         // Before anything is let go of: no GilCell borrow of this thread
         // may outlive the Gil (see `cell`).
@@ -335,7 +354,11 @@ impl<'a> GilGuard<'a> {
 
     /// Tells the hook the Gil is about to go (for `suspend_quietly`).
     pub(super) fn announce_release(&self) {
-        hooks::fire(self.gil, self.ts, GilEventKind::Suspended { forced: false });
+        hooks::fire(
+            self.gil,
+            self.ts(),
+            GilEventKind::Suspended { forced: false },
+        );
     }
 
     /// Takes the Gil back after [`suspend`](Self::suspend) (uninterruptibly,
@@ -343,7 +366,7 @@ impl<'a> GilGuard<'a> {
     /// were dropped meanwhile, plus those of an inner attachment still
     /// alive.
     pub(super) fn resume(&mut self, suspension: Suspension, wait: Wait) {
-        let (gil, ts) = (self.gil, self.ts);
+        let (gil, ts) = (self.gil, self.ts());
         let dropped = ts.pop_suspended(suspension.attachment);
         let inner = if gil.held_by(ts) {
             // Either the Gil was never let go (a wait refused to queue), or
@@ -366,7 +389,7 @@ impl<'a> GilGuard<'a> {
 
     fn assert_held(&self, what: &str) {
         assert!(
-            self.gil.held_by(self.ts) && self.is_current(),
+            self.gil.held_by(self.ts()) && self.is_current(),
             "GilGuard::{what}: this thread does not hold the Gil through this guard right now \
              (was the guard smuggled into its own detach closure?)"
         );
@@ -375,17 +398,17 @@ impl<'a> GilGuard<'a> {
     /// Whether this guard belongs to the thread's current attachment.
     #[inline]
     fn is_current(&self) -> bool {
-        self.attachment == self.ts.attachment.load(Ordering::Relaxed)
+        self.attachment == self.ts().attachment.load(Ordering::Relaxed)
     }
 
     /// Whether the thread holds the Gil through this guard now.
     pub(super) fn is_attached(&self) -> bool {
-        self.gil.held_by(self.ts) && self.is_current()
+        self.gil.held_by(self.ts()) && self.is_current()
     }
 
     #[cold]
     fn drop_outside_attachment(&mut self) {
-        if !self.ts.count_stray_drop(self.attachment) {
+        if !self.ts().count_stray_drop(self.attachment) {
             // A guard of an inner attachment that outlived its suspension
             // and joined the resumed one (see the module docs).
             self.drop_in_attachment();
@@ -393,7 +416,7 @@ impl<'a> GilGuard<'a> {
     }
 
     fn drop_in_attachment(&mut self) {
-        let ts = self.ts;
+        let ts = self.ts();
         let depth = ts.depth.load(Ordering::Relaxed);
         if depth > 1 {
             ts.depth.store(depth - 1, Ordering::Relaxed);
@@ -409,8 +432,10 @@ impl<'a> GilGuard<'a> {
             self.gil.release(ts, How::Handoff);
         }
         if ts.is_ended() {
-            // A thread-local destructor's guard: the state may go now.
-            super::registry::forget_if_ended(&self.gil.listing, ts);
+            // A thread-local destructor's guard: the state may go now
+            // (`ts` is a local, not a reference argument: freeing its
+            // target here is allowed, and nothing touches it after).
+            drop(super::registry::unlist_if_ended(&self.gil.listing, ts));
         }
     }
 }
@@ -439,8 +464,8 @@ impl Drop for GilGuard<'_> {
 impl fmt::Debug for GilGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GilGuard")
-            .field("thread", &self.ts.ident())
-            .field("eval_breaker", self.ts.eval_breaker())
+            .field("thread", &self.ts().ident())
+            .field("eval_breaker", self.ts().eval_breaker())
             .finish()
     }
 }

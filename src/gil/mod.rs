@@ -54,7 +54,11 @@
 //! holder has not published itself yet: the waiter skips the request this
 //! time). And a holder's state cannot be freed under it: a thread's state
 //! lives until the thread ends, and one that still holds a Gil then (a
-//! leaked guard) is kept until the Gil drops (see `registry`).
+//! leaked guard) is kept until the Gil drops (see `registry`). Nor after
+//! it without order: a waiter that asked and then timed out, the last one
+//! parked, clears `PARKED` with Release, and the fast release (which takes
+//! no queue lock) acquires it, so the request is done before the holder's
+//! thread can end and free its state.
 
 mod acquire;
 mod attached;

@@ -172,12 +172,16 @@ fn thread_ended(states: Vec<Arc<ThreadState>>) {
     drop(freed);
 }
 
-/// Frees `state` if it is an ended state that nothing points at any more
-/// (called after its thread let go of the Gil for good, or gave up a wait).
-/// The caller must not touch `state` afterwards.
-pub(super) fn forget_if_ended(listing: &Listing, state: &ThreadState) {
+/// Unlists `state` if it is an ended state that nothing points at any more
+/// (called after its thread let go of the Gil for good, or gave up a wait),
+/// and hands back the last `Arc` to it. The caller drops that after this
+/// call has returned, and must not touch `state` afterwards: freeing it in
+/// here would free what a live reference argument points at, which Rust's
+/// aliasing rules forbid (Miri reports it).
+#[must_use = "dropping the state is the caller's job"]
+pub(super) fn unlist_if_ended(listing: &Listing, state: &ThreadState) -> Option<Arc<ThreadState>> {
     if !state.is_ended() || state.pinned() {
-        return;
+        return None;
     }
     let address = state.address();
     let removed = {
@@ -194,7 +198,7 @@ pub(super) fn forget_if_ended(listing: &Listing, state: &ThreadState) {
             last.set((0, core::ptr::null()));
         }
     });
-    drop(removed);
+    removed
 }
 
 /// The calling thread's state for a Gil, looked up (or created) in the

@@ -85,9 +85,14 @@ impl Gil {
         // Unpublished before the word is released (see the module docs); if
         // waiters make the fast path fail, the slow path names the heir.
         self.holder.store(0, Ordering::Relaxed);
+        // AcqRel: a waiter that asked us to drop (a write to our breaker,
+        // under the queue lock, which this path does not take) and then
+        // timed out cleared PARKED with Release; acquiring it orders that
+        // write before anything we do next, such as freeing our state when
+        // the thread ends.
         if self
             .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(LOCKED, 0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             // A waiter that asked us (and then left) did so before `holder`

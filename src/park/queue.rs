@@ -218,6 +218,9 @@ pub(super) fn first_only() -> impl FnMut(ParkToken) -> FilterOp {
 }
 
 #[cfg(test)]
+// Under Miri, whose isolation has no child processes, the tests that use
+// this are compiled out.
+#[cfg_attr(miri, allow(dead_code))]
 pub(super) mod child_process {
     //! For the backends' tests of what aborts the process: such a test runs
     //! itself again as a child process (the same test, told by an

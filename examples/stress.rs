@@ -1048,7 +1048,8 @@ fn final_checks(s: &Shared, t: &Counts) -> Vec<String> {
         }
     }
     // The action runs once per round that passes, and also in a round that
-    // a timeout, interrupt or reset broke while it ran.
+    // an interrupt, an abort or a reset broke while it ran (a waiter whose
+    // timeout passes during the action passes with the round).
     if rounds < t.barrier_first {
         failures.push(format!(
             "{} barrier rounds passed, but the action ran {rounds} times",

@@ -114,6 +114,15 @@ pub struct Barrier {
     /// The last arrival of the round is running `action` (changed with the
     /// queue locked): later arrivals wait at the door (`door_key`).
     releasing: AtomicBool,
+    /// Waiters of the releasing round whose timeout passed while its action
+    /// ran: they pass with the round (as a Python waiter would, who needs
+    /// the condition's lock that the action holds), and the release counts
+    /// them with those it wakes.
+    passing: AtomicUsize,
+    /// One more than the generation of the last round that passed: how a
+    /// waiter that left the queue during the action learns how its round
+    /// ended.
+    last_passed: AtomicUsize,
     /// Run by the last arrival of each round before the others pass.
     action: Option<Box<dyn Fn() + Send + Sync>>,
 }
@@ -166,6 +175,8 @@ impl Barrier {
                 generation: AtomicUsize::new(0),
                 broken: AtomicBool::new(false),
                 releasing: AtomicBool::new(false),
+                passing: AtomicUsize::new(0),
+                last_passed: AtomicUsize::new(0),
                 action: None,
             }
         }
@@ -299,6 +310,7 @@ impl Barrier {
         self.wake_all(|| {
             self.broken.store(true, Ordering::Relaxed);
             self.count.store(0, Ordering::Relaxed);
+            self.passing.store(0, Ordering::Relaxed);
         });
     }
 
@@ -309,6 +321,7 @@ impl Barrier {
         self.wake_all(|| {
             self.broken.store(false, Ordering::Relaxed);
             self.count.store(0, Ordering::Relaxed);
+            self.passing.store(0, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::Relaxed);
         });
     }
@@ -468,7 +481,15 @@ impl Barrier {
                 refusal.set(Some(why));
                 false
             };
+            // The timeout passed while the round's action ran: the round is
+            // being released, and this waiter passes with it.
+            let during_action = Cell::new(false);
             let timed_out = |_key, _was_last| {
+                if self.releasing.load(Ordering::Relaxed) {
+                    during_action.set(true);
+                    self.passing.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 // Our round is still on (its end would have woken us).
                 self.broken.store(true, Ordering::Relaxed);
                 self.count.store(0, Ordering::Relaxed);
@@ -500,6 +521,19 @@ impl Barrier {
                     self.break_round(generation.get());
                     return Err(Interrupted);
                 }
+                ParkResult::TimedOut if during_action.get() => {
+                    if self.wait_at_door(waiter) {
+                        return Err(Interrupted);
+                    }
+                    let passed = self.locked(|| {
+                        self.last_passed.load(Ordering::Relaxed) == generation.get() + 1
+                    });
+                    return Ok(if passed {
+                        Ok(index.get())
+                    } else {
+                        Err(BrokenBarrierError)
+                    });
+                }
                 ParkResult::TimedOut => {
                     self.break_round(generation.get());
                     return Ok(Err(BrokenBarrierError));
@@ -515,8 +549,10 @@ impl Barrier {
     fn finish_round(&self, result: UnparkResult, arrival: &Cell<Option<Arrival>>) -> UnparkToken {
         let arrived = self.count.load(Ordering::Relaxed);
         self.count.store(0, Ordering::Relaxed);
-        if result.unparked_threads == arrived {
-            self.generation.fetch_add(1, Ordering::Relaxed);
+        let passing = self.passing.swap(0, Ordering::Relaxed);
+        if result.unparked_threads + passing == arrived {
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+            self.last_passed.store(generation + 1, Ordering::Relaxed);
             TOKEN_RELEASED
         } else {
             self.broken.store(true, Ordering::Relaxed);
@@ -566,6 +602,7 @@ impl Barrier {
                     } else {
                         barrier.broken.store(true, Ordering::Relaxed);
                         barrier.count.store(0, Ordering::Relaxed);
+                        barrier.passing.store(0, Ordering::Relaxed);
                         arrival.set(Some(Arrival::Broken));
                         TOKEN_BROKEN
                     }
@@ -634,6 +671,23 @@ impl Barrier {
             )
         };
         interrupted.get() || result == ParkResult::Unparked(wait::TOKEN_INTERRUPTED)
+    }
+
+    /// Runs `f` with the barrier's queue locked (the lock its state is
+    /// written under).
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let mut f = Some(f);
+        let mut result = None;
+        let callback = |_: UnparkResult| {
+            result = f.take().map(|f| f());
+            TOKEN_RELEASED
+        };
+        // SAFETY:
+        // - our own key;
+        // - the filter stops at once (nobody is woken); the callback reads
+        //   our atomics: neither parks, unparks nor unwinds.
+        unsafe { park::unpark_filter(self.key(), |_| FilterOp::Stop, callback) };
+        result.expect("the callback runs")
     }
 
     /// Lets the arrivals that waited for the action try again.

@@ -414,3 +414,38 @@ fn pending_interrupt_does_not_arrive() {
     assert!(!barrier.broken());
     assert!(gil.is_held_by_current_thread());
 }
+
+/// A waiter whose timeout passes while the round's action runs passes with
+/// the round, as in Python (whose waiter needs the lock the action holds,
+/// and then finds the round released). Before the fix the round broke
+/// after its action had run: both threads got `BrokenBarrierError`.
+#[cfg(feature = "std")]
+#[test]
+fn a_timeout_during_the_action_passes_with_the_round() {
+    setup();
+    let timeout = Duration::from_millis(if cfg!(miri) { 200 } else { 20 });
+    let barrier = Arc::new(
+        Barrier::with_action(2, move || {
+            // Long enough for the first arrival's timeout to pass meanwhile
+            // (what it must survive; it passes either way).
+            std::thread::sleep(timeout * 3);
+        })
+        .unwrap(),
+    );
+    let first = {
+        let barrier = barrier.clone();
+        spawn(move || barrier.wait_timeout(timeout))
+    };
+    wait_until("the first arrival waits", || barrier.n_waiting() == 1);
+    assert_eq!(barrier.wait(), Ok(1));
+    assert_eq!(first.join(), Ok(0));
+    assert!(!barrier.broken());
+    // The barrier goes on: a next round passes.
+    let again = {
+        let barrier = barrier.clone();
+        spawn(move || barrier.wait())
+    };
+    wait_until("the next round begins", || barrier.n_waiting() == 1);
+    assert_eq!(barrier.wait(), Ok(1));
+    assert_eq!(again.join(), Ok(0));
+}

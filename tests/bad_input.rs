@@ -669,6 +669,7 @@ fn interrupting_a_detached_thread_is_kept_for_its_next_checkpoint_or_wait() {
     let gil = Arc::new(Gil::new());
     let (ident_tx, ident_rx) = mpsc::channel();
     let (interrupted_tx, interrupted_rx) = mpsc::channel::<()>();
+    let (checked_tx, checked_rx) = mpsc::channel::<()>();
     let target = {
         let gil = gil.clone();
         spawn(move || {
@@ -682,6 +683,7 @@ fn interrupting_a_detached_thread_is_kept_for_its_next_checkpoint_or_wait() {
             let first = g.checkpoint();
             let second = g.checkpoint();
             drop(g);
+            checked_tx.send(()).unwrap();
             // Interrupted twice while not waiting: one flag, reported once,
             // and the next acquire_interruptible fails at once although the
             // Gil is free.
@@ -699,12 +701,10 @@ fn interrupting_a_detached_thread_is_kept_for_its_next_checkpoint_or_wait() {
     state.interrupt();
     assert!(state.eval_breaker().is_interrupt_pending());
     interrupted_tx.send(()).unwrap();
-    // Wait until the first phase consumed it before interrupting again.
-    let start = Instant::now();
-    while state.eval_breaker().is_interrupt_pending() {
-        assert!(start.elapsed() < BOUND);
-        thread::yield_now();
-    }
+    // Interrupt again only once both checkpoints of the first phase ran:
+    // an interrupt between them would be the second checkpoint's to report.
+    checked_rx.recv_timeout(BOUND).unwrap();
+    assert!(!state.eval_breaker().is_interrupt_pending());
     state.interrupt();
     state.interrupt();
     interrupted_tx.send(()).unwrap();

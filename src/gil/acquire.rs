@@ -21,8 +21,8 @@
 //!      lasts one interval;
 //!    - `Interactive`: if the waiter's fair share is due (`fair_share`,
 //!      rule 1); otherwise the park lasts until it would be. A waiter that
-//!      asked, or that lent the Gil and waits for it back, may take the
-//!      one spinner slot instead of parking and spin for its handoff;
+//!      asked, or that lent the Gil and waits for it back, may take a
+//!      slot (`in_place`) instead of parking and spin for its handoff;
 //!    - either policy: a waiter back from a wait that an interrupt ended
 //!      asks at once.
 //! 5. Woken with `TOKEN_HANDOFF` (or, spinning, finding itself in
@@ -58,8 +58,8 @@ const HANDOFF_SPIN: Duration = Duration::from_micros(50);
 
 /// Spin checks per round of the backend's spin limit (10 with std: about
 /// 1000 checks, longer than `HANDOFF_SPIN`; 0 by default under loom, where
-/// a waiter takes the slot and leaves it at its next look, so that models
-/// explore the handoff to a registered spinner without spinning).
+/// a waiter takes a slot and leaves it at its next look, so that models
+/// explore the handoff in place without spinning).
 const SPIN_CHECKS_PER_ROUND: u32 = 100;
 
 /// A validate that wants an earlier deadline than the park was given asks
@@ -367,9 +367,11 @@ impl Gil {
         if interactive {
             self.place(ts, wait.arrival);
         }
-        // Only a wait that ends with the Gil may spin in the slot (a timed or
-        // interruptible one could leave while a releaser hands it over).
-        let may_spin = interactive && wait.deadline.is_none() && !wait.interruptible;
+        // Only a wait that ends with the Gil may wait in place (a timed or
+        // interruptible one could leave while a releaser hands it over);
+        // only under Interactive does it spin there.
+        let in_place = wait.deadline.is_none() && !wait.interruptible;
+        let may_spin = interactive && in_place;
         let mut spin = SpinWait::new();
         let mut parked_before = false;
         // Fifo: the switch number at the start of the interval that just ran
@@ -378,9 +380,9 @@ impl Gil {
         // Interactive: when to look again (validate's estimate), if sooner
         // than an interval.
         let mut look_again: Option<Instant> = None;
-        // Set by validate: the releaser made us the holder while we were
-        // the spinner; we were given the slot; a deadline validate wants
-        // sooner than the park's.
+        // Set by validate: a releaser made us the holder while we waited in
+        // place; we took a slot to spin in; a deadline validate wants sooner
+        // than the park's.
         let handed = Cell::new(false);
         let spin_next = Cell::new(false);
         let sooner: Cell<Option<Instant>> = Cell::new(None);
@@ -404,8 +406,7 @@ impl Gil {
             token |= PRIORITY;
         }
         if wait.arrival == Arrival::Lent
-            && (self.spinner.load(Ordering::Relaxed) == token
-                || self.holder.load(Ordering::Relaxed) == me)
+            && (self.in_place.holds(token) || self.holder.load(Ordering::Relaxed) == me)
         {
             // The release that lent the Gil put us in the slot (or the
             // borrower already gave it back): spin for the return at once,
@@ -477,8 +478,8 @@ impl Gil {
                 // `publish_holder`).
                 let holder = self.holder.load(Ordering::Acquire);
                 if holder == me {
-                    // Handed over while we held the spinner slot (the
-                    // releaser emptied it).
+                    // Handed over while we waited in place (the releaser
+                    // emptied our slot).
                     handed.set(true);
                     return false;
                 }
@@ -512,11 +513,12 @@ impl Gil {
                     // under way): nobody to ask or judge. Look again soon
                     // (a park with a short deadline, not a retry loop: a
                     // model must not spin).
-                    self.leave_spinner_slot(me);
+                    self.in_place.leave(me);
                     return !self.wants_sooner(
                         now.checked_add(UNPUBLISHED_RETRY),
                         deadline,
                         &sooner,
+                        in_place.then_some(token),
                         &transit,
                     );
                 };
@@ -538,19 +540,21 @@ impl Gil {
                     Arrival::Lent => !lent_spun.get(),
                     Arrival::Fresh | Arrival::Preempted => false,
                 };
-                if may_spin && spins && self.enter_spinner_slot(token) {
+                if may_spin && spins && self.in_place.enter(token) {
                     spun_at.set(switches);
                     lent_spun.set(true);
                     spin_next.set(true);
                     return false;
                 }
-                self.leave_spinner_slot(me);
+                self.in_place.leave(me);
                 if interactive {
                     // Asked (or owed the Gil at a borrower's release): the
                     // handoff normally comes first; look again after half an
                     // interval in case it went elsewhere.
                     let wait_for = wait_for.unwrap_or(interval / 2).min(interval);
-                    if self.wants_sooner(now.checked_add(wait_for), deadline, &sooner, &transit) {
+                    let wanted = now.checked_add(wait_for);
+                    let token = in_place.then_some(token);
+                    if self.wants_sooner(wanted, deadline, &sooner, token, &transit) {
                         return false;
                     }
                 }
@@ -559,9 +563,9 @@ impl Gil {
             let timed_out = |_key: usize, was_last: bool| {
                 if wait.deadline.is_some_and(|d| d.has_passed()) {
                     // It gives up. The last waiter to leave clears the
-                    // waiters bit (unless a spinner waits), so that the
+                    // waiters bit (unless one waits in place), so that the
                     // holder's release is fast again.
-                    if was_last && self.spinner.load(Ordering::Relaxed) == 0 {
+                    if was_last && !self.in_place.any() {
                         self.state.fetch_and(!PARKED, Ordering::Relaxed);
                         // SAFETY: `timed_out` runs with the queue locked.
                         // Nobody waits any more: the holder is not timed.
@@ -570,8 +574,12 @@ impl Gil {
                 } else {
                     // Only an interval ran out: it parks again at once, and
                     // is still waiting (the bit stays, and the holder's
-                    // contended hold goes on being timed).
-                    transit.enter();
+                    // contended hold goes on being timed). Until it parks it
+                    // waits in place if it may and a slot is free, else it
+                    // is counted in transit.
+                    if !(in_place && self.in_place.enter(token)) {
+                        transit.enter();
+                    }
                 }
             };
             // SAFETY:
@@ -632,14 +640,15 @@ impl Gil {
 
     /// In `validate`: whether `wanted` comes before the park's `deadline` by
     /// more than the slack; then it is recorded in `sooner` for the next
-    /// park (and `validate` returns false), and the waiter is counted in
-    /// `transit` until that park, so that a forced switch does not pass it
-    /// over while it is out of the queue.
+    /// park (and `validate` returns false), and until that park the waiter
+    /// waits in place (`token`, if it may and a slot is free) or is counted
+    /// in `transit`, so that no release passes it over unseen.
     fn wants_sooner(
         &self,
         wanted: Option<Instant>,
         deadline: Option<Instant>,
         sooner: &Cell<Option<Instant>>,
+        token: Option<usize>,
         transit: &Transit<'_>,
     ) -> bool {
         let Some(wanted) = wanted else {
@@ -651,31 +660,14 @@ impl Gil {
         };
         if earlier {
             sooner.set(Some(wanted));
-            transit.enter();
+            if !token.is_some_and(|t| self.in_place.enter(t)) {
+                transit.enter();
+            }
         }
         earlier
     }
 
-    /// In `validate`: takes the spinner slot for `token` if it is free (or
-    /// already ours). The queue is locked.
-    fn enter_spinner_slot(&self, token: usize) -> bool {
-        let current = self.spinner.load(Ordering::Relaxed);
-        if current == 0 {
-            self.spinner.store(token, Ordering::Relaxed);
-        }
-        current == 0 || current == token
-    }
-
-    /// In `validate`: gives up the spinner slot if `me` holds it. The queue
-    /// is locked.
-    fn leave_spinner_slot(&self, me: usize) {
-        let current = self.spinner.load(Ordering::Relaxed);
-        if current != 0 && current & !wait::TOKEN_LOW == me {
-            self.spinner.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Spins, in the spinner slot, until a releaser makes `me` the holder
+    /// Spins, in its slot, until a releaser makes `me` the holder
     /// (true) or `HANDOFF_SPIN` passes (false: the caller looks again, and
     /// parks or finds itself handed over).
     fn spin_for_handoff(&self, me: usize) -> bool {

@@ -14,12 +14,12 @@
 //!
 //! A thread that was away has a stale, low vruntime, so it is *placed* when
 //! it starts waiting:
-//! - a fresh acquisition that has to wait starts from at least
-//!   `min_vruntime`, as a new task does;
-//! - a thread back from a voluntary release (`detach`, a wait), and a
-//!   holder found holding a Gil it took uncontended, start from at least
-//!   `min_vruntime − bonus` (one switch interval): the credit of a sleeper,
-//!   bounded, so that sleeping banks at most one interval;
+//! - a fresh acquisition starts from at least `min_vruntime`, as a new
+//!   task does (one that took the Gil uncontended is placed so when the
+//!   first waiter finds it);
+//! - a thread back from a voluntary release (`detach`, a wait) starts from
+//!   at least `min_vruntime − bonus` (one switch interval): the credit of a
+//!   sleeper, bounded, so that sleeping banks at most one interval;
 //! - a thread switched out at a checkpoint keeps its vruntime (it was just
 //!   charged).
 //!
@@ -34,8 +34,12 @@
 //!    exceeds the granularity). A waiter that does not qualify yet parks
 //!    until the moment it would.
 //! 2. **Heir.** A release hands the Gil to the waiter with the lowest
-//!    vruntime (ties: the one that came first). The exception is the
-//!    *lender*, see 3.
+//!    vruntime (ties: the one that came first), with two exceptions within
+//!    a granularity of it: the *lender* (see 3), and then a waiter that is
+//!    awake, spinning or between two parks, rather than parked: a parked
+//!    heir needs a wake-up, tens of microseconds in which nobody holds the
+//!    Gil, so threads that hold it for microseconds must not pay one per
+//!    hold. A parked waiter is woken when it is owed the Gil.
 //! 3. **Loans.** A holder switched out for a thread back from a voluntary
 //!    release has *lent* the Gil: it becomes the lender, and at the
 //!    borrower's next release the Gil goes back to it, unless another waiter
@@ -119,12 +123,22 @@ impl Candidate {
     }
 }
 
-/// Rules 2 and 3: the heir, given the waiter that comes first and the
-/// lender if it waits. The lender gets the Gil back unless `first` is a
-/// granularity below it.
-pub(super) fn choose(first: Candidate, lender: Option<Candidate>, granularity: u64) -> Candidate {
-    match lender {
-        Some(lender) if first.vruntime.saturating_add(granularity) > lender.vruntime => lender,
+/// Rules 2 and 3: the heir, given the waiter that comes first, the first
+/// of those awake (waiting in place rather than parked), and the lender if
+/// it waits. The lender gets the Gil back unless `first` is a granularity
+/// below it; otherwise an awake waiter gets it unless `first` is a
+/// granularity below that one (a parked heir costs a wake-up, during which
+/// nobody runs, so it is woken only when it is owed the Gil).
+pub(super) fn choose(
+    first: Candidate,
+    awake: Option<Candidate>,
+    lender: Option<Candidate>,
+    granularity: u64,
+) -> Candidate {
+    let within = |c: &Candidate| first.vruntime.saturating_add(granularity) > c.vruntime;
+    match (lender, awake) {
+        (Some(lender), _) if within(&lender) => lender,
+        (_, Some(awake)) if within(&awake) => awake,
         _ => first,
     }
 }
@@ -216,8 +230,9 @@ impl Gil {
 
     /// Rule 1 for the waiter `me` against `holder` at `now`; starts timing
     /// the holder if nobody did yet (it took the Gil uncontended, so it was
-    /// never placed: it is placed now as a thread back from a voluntary
-    /// release, which is what an uncontended acquisition is).
+    /// never placed: it is placed now as a fresh acquisition, which is what
+    /// an uncontended one is, and without a sleeper's credit, which a
+    /// CPU-bound thread that started alone must not get).
     ///
     /// # Safety
     /// - The caller runs in a park callback on this Gil's key (the queue is
@@ -236,7 +251,7 @@ impl Gil {
             None => {
                 // SAFETY: as above.
                 unsafe { self.hold_start.set(Some(now)) };
-                self.place(holder, Arrival::Returning);
+                self.place(holder, Arrival::Fresh);
                 now
             }
         };
@@ -310,11 +325,26 @@ mod tests {
     fn the_lender_gets_the_gil_back_unless_someone_is_a_granularity_below_it() {
         let lender = c(1, 10 * MS, 0);
         // Below it, but by less than the granularity: the loan returns.
-        assert_eq!(choose(c(2, 8 * MS, 5), Some(lender), 3 * MS), lender);
+        assert_eq!(choose(c(2, 8 * MS, 5), None, Some(lender), 3 * MS), lender);
         // A granularity below: that waiter is owed the Gil first.
-        assert_eq!(choose(c(2, 7 * MS, 5), Some(lender), 3 * MS).token, 2);
+        assert_eq!(choose(c(2, 7 * MS, 5), None, Some(lender), 3 * MS).token, 2);
         // No lender waiting: plain lowest vruntime.
-        assert_eq!(choose(c(2, 9 * MS, 5), None, 3 * MS).token, 2);
+        assert_eq!(choose(c(2, 9 * MS, 5), None, None, 3 * MS).token, 2);
+    }
+
+    #[test]
+    fn an_awake_waiter_goes_before_a_parked_one_not_owed_the_gil() {
+        let awake = c(3, 10 * MS, 7);
+        // The parked first is below, but within a granularity: no wake-up.
+        assert_eq!(choose(c(2, 8 * MS, 5), Some(awake), None, 3 * MS), awake);
+        // A granularity below: it is owed the Gil, and woken.
+        assert_eq!(choose(c(2, 7 * MS, 5), Some(awake), None, 3 * MS).token, 2);
+        // The lender's claim comes first.
+        let lender = c(1, 9 * MS, 0);
+        assert_eq!(
+            choose(c(2, 8 * MS, 5), Some(awake), Some(lender), 3 * MS),
+            lender
+        );
     }
 
     #[test]

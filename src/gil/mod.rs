@@ -33,13 +33,16 @@
 //! others waited) decides when a waiter asks for the Gil and who gets it
 //! next, a thread back from a voluntary release asks at once, and a holder
 //! switched out for such a thread lends it the Gil and gets it back at that
-//! thread's next release. One waiter at a time may spin for its handoff
-//! instead of parking (the `spinner` slot): the releaser then makes it the
-//! holder by storing its address in `holder`, with `LOCKED` kept, and no
-//! wake-up. `PARKED` means "threads may be waiting" and counts the spinner
-//! too, so that a release with a spinner takes the slow path; and the word
-//! is never freed while a spinner is registered, so a spinner only ever
-//! leaves by a handoff or, with the queue locked, to park.
+//! thread's next release.
+//!
+//! A waiter out of the park queue for a moment (spinning for its handoff,
+//! or between two parks) may wait *in place* in one of a few slots
+//! (`in_place`): a releaser then makes it the holder where it is, by
+//! storing its address in `holder` with `LOCKED` kept, and no wake-up.
+//! `PARKED` means "threads may be waiting" and counts them too, so that a
+//! release with such a waiter takes the slow path; and the word is never
+//! freed while a slot is taken, so a waiter in place only ever leaves its
+//! slot by a handoff or, with the queue locked, to park.
 //!
 //! The code is split by concern: `acquire.rs` (taking the Gil, and the
 //! wait loop), `release.rs` (letting go and choosing the heir),
@@ -70,6 +73,7 @@ mod cell;
 mod fair_share;
 mod guard;
 mod hooks;
+mod in_place;
 mod policy;
 mod registry;
 mod release;
@@ -186,9 +190,9 @@ pub struct Gil {
     /// Gil to a thread back from a voluntary release and waits for it back,
     /// or 0. Changed only with the queue locked.
     lender: AtomicUsize,
-    /// The park token of the one waiter spinning for a handoff instead of
-    /// parking, or 0. Changed only with the queue locked.
-    spinner: AtomicUsize,
+    /// Waiters out of the park queue that a release can hand the Gil to
+    /// where they are (see `in_place`).
+    in_place: in_place::InPlace,
     listing: registry::Listing,
 }
 
@@ -232,7 +236,7 @@ impl Gil {
                 min_vruntime: AtomicU64::new(fair_share::ORIGIN),
                 hold_start: fair_share::HoldStart::new(),
                 lender: AtomicUsize::new(0),
-                spinner: AtomicUsize::new(0),
+                in_place: in_place::InPlace::new(),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
                 id: crate::sync::UnmodeledAtomicU64::new(0),

@@ -56,8 +56,8 @@ pub(super) enum Released {
 struct Heir {
     /// Its park token (`ThreadState` address and flags).
     token: usize,
-    /// It spins in the spinner slot instead of being parked.
-    spinning: bool,
+    /// It waits in place (`in_place`) instead of being parked.
+    in_place: bool,
     /// `Interactive`: the lowest virtual runtime among the waiters it was
     /// chosen from (`u64::MAX` under `Fifo`).
     lowest: u64,
@@ -124,24 +124,26 @@ impl Gil {
             if let Some(released) = self.wake_heir(ts, heir, how, now) {
                 return released;
             }
-            // The heir left (timed out, interrupted, stopped spinning) or
+            // The heir left (timed out, interrupted, left its slot) or
             // someone queued between the two looks: look again.
         }
     }
 
     /// The waiter that should get the Gil next, among the parked ones and
-    /// the spinner:
+    /// those waiting in place:
     /// - `Fifo`: the one that started waiting first (lowest ticket; a
     ///   waiter keeps its ticket when it re-parks after an interval, so this
     ///   is arrival order although re-parking moves it to the tail of the
     ///   queue), except that a waiter back from a wait that an interrupt
     ///   ended (`PRIORITY`) comes first;
     /// - `Interactive`: the lowest virtual runtime, with the lender's claim
-    ///   (rules 2 and 3 of `fair_share`).
+    ///   and then an awake waiter's within a granularity of it (rules 2 and
+    ///   3 of `fair_share`).
     ///
     /// Under `Interactive` (`now` is `Some`) this first pass also finishes
     /// the release when it can without waking anyone: it hands the Gil to
-    /// the heir if the heir spins, and frees it if nobody waits (`Ok`).
+    /// the heir if the heir waits in place, and frees it if nobody waits
+    /// (`Ok`).
     /// Otherwise (`Err`) `wake_heir` hands over to the heir it returns.
     fn find_heir(
         &self,
@@ -152,18 +154,20 @@ impl Gil {
         let interactive = now.is_some();
         let granularity = fair_share::granularity(self.switch_interval());
         // The waiter that comes first, and the lender if it waits, each
-        // with whether it spins.
+        // with whether it waits in place.
         let first: Cell<Option<(Candidate, bool)>> = Cell::new(None);
         let lender: Cell<Option<(Candidate, bool)>> = Cell::new(None);
+        // The first of those waiting in place.
+        let awake: Cell<Option<Candidate>> = Cell::new(None);
         let lowest = Cell::new(u64::MAX);
         // Read with the queue locked, at the first waiter considered.
         let lender_addr = Cell::new(None);
-        let consider = |token: usize, spinning: bool| {
+        let consider = |token: usize, in_place: bool| {
             // SAFETY:
-            // - every token on the Gil's key, and in the spinner slot, is a
-            //   waiter's `ThreadState` address with flags in the low bits;
+            // - every token on the Gil's key, and in a slot, is a waiter's
+            //   `ThreadState` address with flags in the low bits;
             // - a waiter's state is alive while it waits, and it cannot stop
-            //   waiting (leave the queue or the slot) while we hold the
+            //   waiting (leave the queue or its slot) while we hold the
             //   queue lock.
             let waiter = unsafe { &*((token & !TOKEN_LOW) as *const ThreadState) };
             let ticket = waiter.ticket.load(Ordering::Relaxed);
@@ -184,14 +188,17 @@ impl Gil {
                 }
             };
             if first.get().is_none_or(|(f, _)| candidate.before(&f)) {
-                first.set(Some((candidate, spinning)));
+                first.set(Some((candidate, in_place)));
+            }
+            if in_place && awake.get().is_none_or(|a| candidate.before(&a)) {
+                awake.set(Some(candidate));
             }
             let addr = lender_addr
                 .get()
                 .unwrap_or_else(|| self.lender.load(Ordering::Relaxed));
             lender_addr.set(Some(addr));
             if interactive && addr != 0 && token & !TOKEN_LOW == addr {
-                lender.set(Some((candidate, spinning)));
+                lender.set(Some((candidate, in_place)));
             }
         };
         let filter = |token: ParkToken| {
@@ -201,11 +208,8 @@ impl Gil {
         let heir: Cell<Option<Heir>> = Cell::new(None);
         let done: Cell<Option<Released>> = Cell::new(None);
         let callback = |result: UnparkResult| {
-            let spinner = self.spinner.load(Ordering::Relaxed);
-            if spinner != 0 {
-                consider(spinner, true);
-            }
-            let Some((first, first_spins)) = first.get() else {
+            self.in_place.each(|token| consider(token, true));
+            let Some((first, first_in_place)) = first.get() else {
                 let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
                 if interactive && !result.have_more_threads && !in_transit {
                     self.free(ts);
@@ -213,26 +217,29 @@ impl Gil {
                 }
                 return park::DEFAULT_UNPARK_TOKEN;
             };
-            let (chosen, spinning) = match lender.get() {
-                Some((lender, lender_spins)) if interactive => {
-                    if fair_share::choose(first, Some(lender), granularity) == lender {
-                        (lender, lender_spins)
-                    } else {
-                        (first, first_spins)
-                    }
+            let (chosen, in_place) = if interactive {
+                let lender = lender.get();
+                let chosen =
+                    fair_share::choose(first, awake.get(), lender.map(|(l, _)| l), granularity);
+                match lender {
+                    Some((l, l_in_place)) if chosen == l => (l, l_in_place),
+                    _ if chosen == first => (first, first_in_place),
+                    // The first awake waiter.
+                    _ => (chosen, true),
                 }
-                _ => (first, first_spins),
+            } else {
+                (first, first_in_place)
             };
             let chosen = Heir {
                 token: chosen.token,
-                spinning,
+                in_place,
                 lowest: lowest.get(),
             };
             let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
-            if interactive && spinning && !in_transit {
-                // Made the holder where it spins: no wake-up, no second pass.
-                self.spinner.store(0, Ordering::Relaxed);
-                let lent = self.hand_to(ts, chosen, how, result.have_more_threads, now);
+            if interactive && in_place && !in_transit && self.in_place.take(chosen.token) {
+                // Made the holder where it waits: no wake-up, no second pass.
+                let more = result.have_more_threads || self.in_place.any();
+                let lent = self.hand_to(ts, chosen, how, more, now);
                 done.set(Some(Released::HandedOff { lent }));
             } else {
                 heir.set(Some(chosen));
@@ -253,7 +260,7 @@ impl Gil {
     }
 
     /// Frees the Gil in an unpark callback (the queue locked): nobody waits,
-    /// parked or spinning.
+    /// parked or in place.
     fn free(&self, ts: &ThreadState) {
         ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
         // SAFETY: the queue is locked (an unpark callback). Nobody waits:
@@ -269,8 +276,8 @@ impl Gil {
     }
 
     /// Hands the Gil to `heir` (woken with `TOKEN_HANDOFF` if parked, made
-    /// the holder in place if spinning), or with `None` releases it if
-    /// nobody waits. Returns what it did, or `None` when the waiters changed
+    /// the holder where it is if it waits in place), or with `None` releases
+    /// it if nobody waits. Returns what it did, or `None` when the waiters changed
     /// since `find_heir` (nothing changed then).
     fn wake_heir(
         &self,
@@ -293,7 +300,7 @@ impl Gil {
                 return FilterOp::Stop;
             }
             match heir {
-                Some(h) if h.spinning => FilterOp::Stop,
+                Some(h) if h.in_place => FilterOp::Stop,
                 Some(h) if token.0 == h.token => {
                     found.set(true);
                     FilterOp::Unpark
@@ -302,7 +309,6 @@ impl Gil {
             }
         };
         let callback = |result: UnparkResult| {
-            let spinner = self.spinner.load(Ordering::Relaxed);
             if result.unparked_threads == 0 {
                 if in_transit() {
                     // Keep the Gil: publish ourselves again (waiters read
@@ -313,24 +319,24 @@ impl Gil {
                     return park::DEFAULT_UNPARK_TOKEN;
                 }
                 match heir {
-                    Some(h) if h.spinning && spinner == h.token => {
-                        // Made the holder where it spins: no wake-up.
-                        self.spinner.store(0, Ordering::Relaxed);
-                        let lent = self.hand_to(ts, h, how, result.have_more_threads, now);
+                    Some(h) if h.in_place && self.in_place.take(h.token) => {
+                        // Made the holder where it waits: no wake-up.
+                        let more = result.have_more_threads || self.in_place.any();
+                        let lent = self.hand_to(ts, h, how, more, now);
                         outcome.set(Some(Released::HandedOff { lent }));
                     }
-                    None if !result.have_more_threads && spinner == 0 => {
+                    None if !result.have_more_threads && !self.in_place.any() => {
                         self.free(ts);
                         outcome.set(Some(Released::Freed));
                     }
-                    // The heir stopped spinning, or a waiter came: again.
+                    // The heir left its slot, or a waiter came: again.
                     _ => {}
                 }
                 return park::DEFAULT_UNPARK_TOKEN;
             }
             // The filter unparks only the heir.
             if let Some(h) = heir {
-                let more = result.have_more_threads || spinner != 0;
+                let more = result.have_more_threads || self.in_place.any();
                 let lent = self.hand_to(ts, h, how, more, now);
                 outcome.set(Some(Released::HandedOff { lent }));
             }
@@ -346,7 +352,7 @@ impl Gil {
     }
 
     /// Makes `heir` the holder, in an unpark callback (the queue locked,
-    /// the heir not yet woken or still spinning). `more`: other threads
+    /// the heir not yet woken or still in its slot). `more`: other threads
     /// still wait. `now` is `Some` under `Interactive`, whose accounting
     /// this does too. Returns whether the Gil was lent (see `Released`).
     fn hand_to(
@@ -382,16 +388,14 @@ impl Gil {
                     // first lender of a chain of borrowers keeps its claim).
                     self.lender.store(ts.address(), Ordering::Relaxed);
                     lent = true;
-                    if self.spinner.load(Ordering::Relaxed) == 0 {
-                        // The lender waits in the slot from now on: it spins
-                        // for the return as soon as this release is over,
-                        // with no queue pass of its own.
-                        ts.ticket.store(
-                            self.next_ticket.fetch_add(1, Ordering::Relaxed),
-                            Ordering::Relaxed,
-                        );
-                        self.spinner.store(ts.address(), Ordering::Relaxed);
-                    }
+                    // The lender waits in place from now on (if a slot is
+                    // free): it spins for the return as soon as this release
+                    // is over, with no queue pass of its own.
+                    ts.ticket.store(
+                        self.next_ticket.fetch_add(1, Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
+                    self.in_place.enter(ts.address());
                 }
                 waiters.then_some(now)
             }

@@ -47,17 +47,27 @@ use crate::wait::{self, ATTACHED};
 use core::cell::Cell;
 use core::time::Duration;
 
-/// Under `Interactive`, how long a waiter spins for its handoff before it
+/// Under `Interactive`, the most a waiter spins for its handoff before it
 /// parks: the holder it asked hands over at its next checkpoint
 /// (microseconds away when it runs), and a borrower that an interactive
 /// thread is lent the Gil to lets go again within microseconds (its next
 /// socket call). A parked thread would need a wake-up instead (tens of µs,
-/// and as much again of the waker's time). Spinning never delays the
-/// holder, and it ends at once when the handoff comes.
-const HANDOFF_SPIN: Duration = Duration::from_micros(50);
+/// and as much again of the waker's time), with nobody holding the Gil
+/// meanwhile. It ends at once when the handoff comes.
+///
+/// Spinning pays only while the thread it waits for runs on another core.
+/// When there are more runnable threads than cores, spinners take the cores
+/// the holder needs, so the budget adapts, per Gil, as adaptive mutexes'
+/// does: a spin that ends with the handoff doubles it (up to this), one
+/// that runs out halves it (down to `MIN_HANDOFF_SPIN_MICROS`).
+pub(super) const HANDOFF_SPIN_MICROS: u32 = 50;
+
+/// The least spin budget (see `HANDOFF_SPIN_MICROS`): enough for a handoff
+/// between two running threads, so that the budget can grow back.
+const MIN_HANDOFF_SPIN_MICROS: u32 = 1;
 
 /// Spin checks per round of the backend's spin limit (10 with std: about
-/// 1000 checks, longer than `HANDOFF_SPIN`; 0 by default under loom, where
+/// 1000 checks, longer than the spin budget; 0 by default under loom, where
 /// a waiter takes a slot and leaves it at its next look, so that models
 /// explore the handoff in place without spinning).
 const SPIN_CHECKS_PER_ROUND: u32 = 100;
@@ -668,15 +678,25 @@ impl Gil {
     }
 
     /// Spins, in its slot, until a releaser makes `me` the holder
-    /// (true) or `HANDOFF_SPIN` passes (false: the caller looks again, and
-    /// parks or finds itself handed over).
+    /// (true) or the spin budget passes (false: the caller looks again, and
+    /// parks or finds itself handed over). Adapts the budget (see
+    /// `HANDOFF_SPIN_MICROS`).
     fn spin_for_handoff(&self, me: usize) -> bool {
         let checks = park::spin_limit().saturating_mul(SPIN_CHECKS_PER_ROUND);
-        let until = Instant::now().checked_add(HANDOFF_SPIN);
+        if checks == 0 {
+            // A build that does not spin (a loom model): look once.
+            return self.holder.load(Ordering::Acquire) == me;
+        }
+        let budget = self.spin_budget.load(Ordering::Relaxed);
+        let until = Instant::now().checked_add(Duration::from_micros(u64::from(budget)));
         for i in 0..checks {
             // Acquire, paired with the releaser's Release store: what it
             // did while it held the Gil is ours now.
             if self.holder.load(Ordering::Acquire) == me {
+                if budget < HANDOFF_SPIN_MICROS {
+                    let grown = budget.saturating_mul(2).min(HANDOFF_SPIN_MICROS);
+                    self.spin_budget.store(grown, Ordering::Relaxed);
+                }
                 return true;
             }
             if i % 64 == 63 && until.is_none_or(|u| u.has_passed()) {
@@ -684,6 +704,8 @@ impl Gil {
             }
             core::hint::spin_loop();
         }
+        let shrunk = (budget / 2).max(MIN_HANDOFF_SPIN_MICROS);
+        self.spin_budget.store(shrunk, Ordering::Relaxed);
         false
     }
 }

@@ -33,7 +33,7 @@
 //!    out of the queue.
 //! 6. An interrupt (interruptible waits only) ends the wait at any step.
 
-use super::fair_share::{Arrival, Verdict};
+use super::fair_share::{self, Arrival, Verdict};
 use super::hooks::{self, GilEventKind};
 use super::release::TOKEN_HANDOFF;
 use super::stats::bump;
@@ -53,18 +53,20 @@ use core::time::Duration;
 /// thread is lent the Gil to lets go again within microseconds (its next
 /// socket call). A parked thread would need a wake-up instead (tens of µs,
 /// and as much again of the waker's time), with nobody holding the Gil
-/// meanwhile. It ends at once when the handoff comes.
+/// meanwhile. A spin ends at once when the handoff comes.
 ///
 /// Spinning pays only while the thread it waits for runs on another core.
 /// When there are more runnable threads than cores, spinners take the cores
-/// the holder needs, so the budget adapts, per Gil, as adaptive mutexes'
-/// does: a spin that ends with the handoff doubles it (up to this), one
-/// that runs out halves it (down to `MIN_HANDOFF_SPIN_MICROS`).
-pub(super) const HANDOFF_SPIN_MICROS: u32 = 50;
+/// the holder needs, so the budget adapts, per Gil and per kind of spin
+/// (asking, lending), as adaptive mutexes' does: it moves a quarter of the
+/// way to four times the length of each spin that ends with the handoff,
+/// and shrinks by an eighth at each spin that runs out, never below
+/// `MIN_HANDOFF_SPIN`.
+pub(super) const HANDOFF_SPIN: Duration = Duration::from_micros(50);
 
-/// The least spin budget (see `HANDOFF_SPIN_MICROS`): enough for a handoff
-/// between two running threads, so that the budget can grow back.
-const MIN_HANDOFF_SPIN_MICROS: u32 = 1;
+/// The least spin budget (see `HANDOFF_SPIN`): a few handoffs between two
+/// running threads, so that the budget can grow back.
+const MIN_HANDOFF_SPIN: Duration = Duration::from_micros(5);
 
 /// Spin checks per round of the backend's spin limit (10 with std: about
 /// 1000 checks, longer than the spin budget; 0 by default under loom, where
@@ -422,7 +424,7 @@ impl Gil {
             // borrower already gave it back): spin for the return at once,
             // with no queue pass.
             lent_spun.set(true);
-            if self.spin_for_handoff(me) {
+            if self.spin_for_handoff(me, Arrival::Lent) {
                 return Outcome::Done;
             }
         }
@@ -627,7 +629,7 @@ impl Gil {
                     if handed.replace(false) {
                         return Outcome::Done;
                     }
-                    if spin_next.replace(false) && self.spin_for_handoff(me) {
+                    if spin_next.replace(false) && self.spin_for_handoff(me, wait.arrival) {
                         return Outcome::Done;
                     }
                     if let Some(at) = sooner.take() {
@@ -678,35 +680,47 @@ impl Gil {
     }
 
     /// Spins, in its slot, until a releaser makes `me` the holder
-    /// (true) or the spin budget passes (false: the caller looks again, and
-    /// parks or finds itself handed over). Adapts the budget (see
-    /// `HANDOFF_SPIN_MICROS`).
-    fn spin_for_handoff(&self, me: usize) -> bool {
+    /// (true) or the spin budget of `kind` passes (false: the caller looks
+    /// again, and parks or finds itself handed over). Adapts the budget
+    /// (see `HANDOFF_SPIN`).
+    fn spin_for_handoff(&self, me: usize, kind: Arrival) -> bool {
         let checks = park::spin_limit().saturating_mul(SPIN_CHECKS_PER_ROUND);
         if checks == 0 {
             // A build that does not spin (a loom model): look once.
             return self.holder.load(Ordering::Acquire) == me;
         }
-        let budget = self.spin_budget.load(Ordering::Relaxed);
-        let until = Instant::now().checked_add(Duration::from_micros(u64::from(budget)));
+        let budget = &self.spin_budget[usize::from(kind == Arrival::Lent)];
+        let nanos = budget.load(Ordering::Relaxed);
+        let start = Instant::now();
+        let until = start.checked_add(Duration::from_nanos(nanos));
+        let mut handed = false;
         for i in 0..checks {
             // Acquire, paired with the releaser's Release store: what it
             // did while it held the Gil is ours now.
             if self.holder.load(Ordering::Acquire) == me {
-                if budget < HANDOFF_SPIN_MICROS {
-                    let grown = budget.saturating_mul(2).min(HANDOFF_SPIN_MICROS);
-                    self.spin_budget.store(grown, Ordering::Relaxed);
-                }
-                return true;
+                handed = true;
+                break;
             }
             if i % 64 == 63 && until.is_none_or(|u| u.has_passed()) {
                 break;
             }
             core::hint::spin_loop();
         }
-        let shrunk = (budget / 2).max(MIN_HANDOFF_SPIN_MICROS);
-        self.spin_budget.store(shrunk, Ordering::Relaxed);
-        false
+        let next = if handed {
+            let target = fair_share::nanos(start.elapsed()).saturating_mul(4).clamp(
+                fair_share::nanos(MIN_HANDOFF_SPIN),
+                fair_share::nanos(HANDOFF_SPIN),
+            );
+            if target > nanos {
+                nanos + (target - nanos) / 4
+            } else {
+                nanos - (nanos - target) / 4
+            }
+        } else {
+            (nanos - nanos / 8).max(fair_share::nanos(MIN_HANDOFF_SPIN))
+        };
+        budget.store(next, Ordering::Relaxed);
+        handed
     }
 }
 

@@ -193,10 +193,10 @@ pub struct Gil {
     /// Waiters out of the park queue that a release can hand the Gil to
     /// where they are (see `in_place`).
     in_place: in_place::InPlace,
-    /// How long, in µs, a waiter in place spins for its handoff (adapted by
-    /// `spin_for_handoff`). Tuning, not synchronisation: kept off the loom
-    /// model.
-    spin_budget: crate::sync::UnmodeledAtomicU32,
+    /// How long, in ns, a waiter in place spins for its handoff: one that
+    /// asked, and a lender (adapted by `spin_for_handoff`). Tuning, not
+    /// synchronisation: kept off the loom model.
+    spin_budget: [crate::sync::UnmodeledAtomicU64; 2],
     listing: registry::Listing,
 }
 
@@ -241,7 +241,10 @@ impl Gil {
                 hold_start: fair_share::HoldStart::new(),
                 lender: AtomicUsize::new(0),
                 in_place: in_place::InPlace::new(),
-                spin_budget: crate::sync::UnmodeledAtomicU32::new(acquire::HANDOFF_SPIN_MICROS),
+                spin_budget: [
+                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
+                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
+                ],
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
                 id: crate::sync::UnmodeledAtomicU64::new(0),

@@ -390,11 +390,8 @@ impl Gil {
                     lent = true;
                     // The lender waits in place from now on (if a slot is
                     // free): it spins for the return as soon as this release
-                    // is over, with no queue pass of its own.
-                    ts.ticket.store(
-                        self.next_ticket.fetch_add(1, Ordering::Relaxed),
-                        Ordering::Relaxed,
-                    );
+                    // is over, with no queue pass of its own (its wait takes
+                    // a fresh ticket then).
                     self.in_place.enter(ts.address());
                 }
                 waiters.then_some(now)
@@ -411,10 +408,14 @@ impl Gil {
         };
         // SAFETY: as above. `None` whenever the waiters bit goes.
         unsafe { self.hold_start.set(start) };
-        heir_state
-            .eval_breaker()
-            .clear(DROP_REQUEST, Ordering::Relaxed);
-        ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
+        // No drop request may stay on a thread that takes the Gil (it would
+        // switch at once) or on one that lets go. A look first: the heir's
+        // is rarely set.
+        for breaker in [heir_state.eval_breaker(), ts.eval_breaker()] {
+            if breaker.load(Ordering::Relaxed) & DROP_REQUEST != 0 {
+                breaker.clear(DROP_REQUEST, Ordering::Relaxed);
+            }
+        }
         self.count_switch_to(heir_state);
         self.holder.store(heir_addr, Ordering::Release);
         if how == How::Forced {

@@ -11,16 +11,23 @@
 //! - (b) the cost of `GilGuard::should_yield`, the per-bytecode poll;
 //! - (c) two CPU-bound threads with a checkpoint after every ~1 µs of work:
 //!   switches per second, the wait to get the Gil back, slice lengths, and
-//!   the pair's throughput against one thread alone;
+//!   the pair's throughput against one thread alone, under each policy;
 //! - (d) two CPU-bound threads plus one that sleeps 1 ms inside `detach` in a
-//!   loop: that thread's wait to get the Gil back after each sleep.
+//!   loop: that thread's wait to get the Gil back after each sleep, under
+//!   each policy;
+//! - (f) starvation: two CPU-bound threads against four threads that hold
+//!   the Gil about 2 µs and detach about 5 µs (busy) in a loop: each
+//!   thread's Gil time in every 1 s window against its max-min fair share
+//!   (here 1/6: every thread asks for more than that), under each policy.
 //! - (e) event hooks: uncontended acquire + release with no hook, a no-op
 //!   hook and the `TraceRecorder`; and (d) under Interactive with and
-//!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part).
+//!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part;
+//!   `GILOCK_BENCH_ONLY=starvation` only (f); `GILOCK_BENCH_VERBOSE=1` prints
+//!   (f)'s share of every thread in every window).
 //!
 //! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
 //! changes it). Numbers taken while other processes compete for the CPUs are
-//! indicative only.
+//! indicative only: the first and last lines print the load average.
 
 use gilock::{Gil, SwitchPolicy};
 use std::hint::black_box;
@@ -383,9 +390,31 @@ fn opt_ms(x: Option<f64>) -> String {
 fn main() {
     let run_for = Duration::from_secs_f64(env_f64("GILOCK_BENCH_SECS", 3.0));
     let interval = Duration::from_secs_f64(env_f64("GILOCK_BENCH_INTERVAL_MS", 5.0) / 1e3);
-    if std::env::var("GILOCK_BENCH_ONLY").as_deref() == Ok("hooks") {
-        hooks::section(interval, calibrate(), run_for);
-        return;
+    match std::env::var("GILOCK_BENCH_ONLY").as_deref() {
+        Ok("hooks") => {
+            hooks::section(interval, calibrate(), run_for);
+            return;
+        }
+        Ok("starvation") => {
+            let iters = calibrate();
+            let run_for = run_for.max(Duration::from_secs(3)) + Duration::from_millis(500);
+            for policy in [SwitchPolicy::Fifo, SwitchPolicy::Interactive] {
+                let s = starvation::run(interval, policy, iters, run_for);
+                println!(
+                    "(f) {policy:?}: worst window / fair share of the Gil time held: CPU threads \
+                     {:.0}%, detaching threads {:.0}% (of the window: {:.0}%, {:.0}%); Gil held \
+                     {:.0}% (load average {})",
+                    100.0 * s.worst_cpu,
+                    100.0 * s.worst_io,
+                    100.0 * s.worst_cpu_wall,
+                    100.0 * s.worst_io_wall,
+                    100.0 * s.busy,
+                    load_average()
+                );
+            }
+            return;
+        }
+        _ => {}
     }
     let iv = ms(interval);
     println!(
@@ -401,13 +430,15 @@ fn main() {
 
     let iters = calibrate();
     println!(
-        "(c) one CPU thread alone, then two ({iters} work iterations ≈ 1 µs per checkpoint) ..."
+        "(c) one CPU thread alone, then two, Fifo and Interactive ({iters} work iterations ≈ 1 µs \
+         per checkpoint) ..."
     );
     // The ceiling (one thread alone) and the pair alternate in three rounds,
     // so that load from other processes, which comes and goes, hits both
     // alike; a short unmeasured run first warms caches and clocks up.
     contended(interval, SwitchPolicy::Fifo, 1, false, iters, run_for / 10);
     let (mut alone, mut pair) = (Contended::default(), Contended::default());
+    let mut pair_i = Contended::default();
     for _ in 0..3 {
         alone.add(contended(
             interval,
@@ -433,11 +464,24 @@ fn main() {
             iters,
             run_for / 6,
         ));
+        pair_i.add(contended(
+            interval,
+            SwitchPolicy::Interactive,
+            2,
+            false,
+            iters,
+            run_for / 3,
+        ));
     }
     println!("(d) two CPU threads + one thread sleeping 1 ms in detach, Fifo ...");
     let fifo = contended(interval, SwitchPolicy::Fifo, 2, true, iters, run_for);
     println!("(d) the same, Interactive ...");
     let inter = contended(interval, SwitchPolicy::Interactive, 2, true, iters, run_for);
+    // At least three whole 1 s windows.
+    let starve_for = run_for.max(Duration::from_secs(3)) + Duration::from_millis(500);
+    println!("(f) starvation: 2 CPU threads + 4 detaching threads, Fifo then Interactive ...");
+    let starve_fifo = starvation::run(interval, SwitchPolicy::Fifo, iters, starve_for);
+    let starve_inter = starvation::run(interval, SwitchPolicy::Interactive, iters, starve_for);
 
     let py = if cfg!(miri) {
         Err("skipped".to_string())
@@ -459,33 +503,47 @@ fn main() {
         cpu.map(|t| units(c) / t.as_secs_f64())
     };
     let alone_rate = units(&alone) / alone.elapsed.as_secs_f64();
-    let pair_rate = units(&pair) / pair.elapsed.as_secs_f64();
-    let keep_cpu = per_cpu_sec(&pair)
-        .zip(per_cpu_sec(&alone))
-        .map(|(p, a)| p / a);
-    let mut waits: Vec<Duration> = pair
-        .cpu
-        .iter()
-        .flat_map(|c| c.waits.iter().copied())
-        .collect();
-    let mut slices: Vec<Duration> = pair
-        .cpu
-        .iter()
-        .flat_map(|c| c.slices.iter().copied())
-        .collect();
-    waits.sort();
-    slices.sort();
-    let switches = waits.len() as f64 / pair.elapsed.as_secs_f64();
-    let (w50, w99) = if waits.is_empty() {
-        (f64::NAN, f64::NAN)
-    } else {
-        (ms(percentile(&waits, 50.0)), ms(percentile(&waits, 99.0)))
+    // Switches/s, wait p50/p99, slice p50/p99 (ms), throughput against one
+    // thread alone (per wall-clock and per CPU-second) of a pair's runs.
+    let pair_figures = |pair: &Contended| {
+        let pair_rate = units(pair) / pair.elapsed.as_secs_f64();
+        let keep_cpu = per_cpu_sec(pair)
+            .zip(per_cpu_sec(&alone))
+            .map(|(p, a)| p / a);
+        let mut waits: Vec<Duration> = pair
+            .cpu
+            .iter()
+            .flat_map(|c| c.waits.iter().copied())
+            .collect();
+        let mut slices: Vec<Duration> = pair
+            .cpu
+            .iter()
+            .flat_map(|c| c.slices.iter().copied())
+            .collect();
+        waits.sort();
+        slices.sort();
+        let switches = waits.len() as f64 / pair.elapsed.as_secs_f64();
+        let p = |xs: &[Duration], q: f64| {
+            if xs.is_empty() {
+                f64::NAN
+            } else {
+                ms(percentile(xs, q))
+            }
+        };
+        (
+            switches,
+            [
+                p(&waits, 50.0),
+                p(&waits, 99.0),
+                p(&slices, 50.0),
+                p(&slices, 99.0),
+            ],
+            pair_rate / alone_rate,
+            keep_cpu,
+        )
     };
-    let (s50, s99) = if slices.is_empty() {
-        (f64::NAN, f64::NAN)
-    } else {
-        (ms(percentile(&slices, 50.0)), ms(percentile(&slices, 99.0)))
-    };
+    let (switches, [w50, w99, s50, s99], keep, keep_cpu) = pair_figures(&pair);
+    let (switches_i, [_, w99_i, _, s99_i], keep_i, keep_cpu_i) = pair_figures(&pair_i);
 
     // (d) figures.
     let io_fig = |c: &Contended| {
@@ -559,7 +617,6 @@ fn main() {
         format!("<= {} (1.2 iv)", f_ms(1.2 * iv)),
         Some(s99 <= 1.2 * iv),
     );
-    let keep = pair_rate / alone_rate;
     let pct = |x: Option<f64>| x.map_or("n/a".into(), |x| format!("{:.1}%", 100.0 * x));
     t.row(
         "(c) pair throughput / one thread alone",
@@ -578,12 +635,52 @@ fn main() {
         keep_cpu.map(|k| k >= 0.95),
     );
     t.row(
+        "(c) Interactive: switches/s, 2 CPU threads",
+        format!("{switches_i:.0}"),
+        "-".into(),
+        "-".into(),
+        format!("ideal {ideal:.0}"),
+        None,
+    );
+    t.row(
+        "(c) Interactive: wait to get the Gil back, p99",
+        f_ms(w99_i),
+        "-".into(),
+        "-".into(),
+        format!("<= {} (3 iv)", f_ms(3.0 * iv)),
+        Some(w99_i <= 3.0 * iv),
+    );
+    t.row(
+        "(c) Interactive: slice length p99",
+        f_ms(s99_i),
+        "-".into(),
+        "-".into(),
+        format!("<= {} (1.2 iv)", f_ms(1.2 * iv)),
+        Some(s99_i <= 1.2 * iv),
+    );
+    t.row(
+        "(c) Interactive: pair throughput / one thread alone",
+        pct(Some(keep_i)),
+        "-".into(),
+        "-".into(),
+        ">= 95%".into(),
+        Some(keep_i >= 0.95),
+    );
+    t.row(
+        "(c) Interactive: the same, per CPU-second",
+        pct(keep_cpu_i),
+        "-".into(),
+        "-".into(),
+        ">= 95%".into(),
+        keep_cpu_i.map(|k| k >= 0.95),
+    );
+    t.row(
         &format!("(d) wait after 1 ms I/O, mean, Fifo (n={fnum})"),
         f_ms(fm),
         opt_ms(py_col("d", "wait_mean_ms")),
         "-".into(),
-        format!("<= {} (1.5 iv)", f_ms(1.5 * iv)),
-        Some(fm <= 1.5 * iv),
+        format!("<= {} (2 iv)", f_ms(2.0 * iv)),
+        Some(fm <= 2.0 * iv),
     );
     t.row(
         "(d) wait after 1 ms I/O, p99, Fifo",
@@ -598,17 +695,33 @@ fn main() {
         f_ms(im),
         "-".into(),
         "-".into(),
-        format!("<= {} (0.25 iv)", f_ms(0.25 * iv)),
-        Some(im <= 0.25 * iv),
+        format!("<= {} (0.05 iv)", f_ms(0.05 * iv)),
+        Some(im <= 0.05 * iv),
     );
     t.row(
         "(d) wait after 1 ms I/O, p99, Interactive",
         f_ms(i99),
         "-".into(),
         "-".into(),
-        "-".into(),
-        None,
+        format!("<= {} (0.2 iv)", f_ms(0.2 * iv)),
+        Some(i99 <= 0.2 * iv),
     );
+    for (name, s) in [("Fifo", &starve_fifo), ("Interactive", &starve_inter)] {
+        let target = (name == "Interactive").then_some(0.8);
+        for (who, share, wall) in [
+            ("CPU threads", s.worst_cpu, s.worst_cpu_wall),
+            ("detaching threads", s.worst_io, s.worst_io_wall),
+        ] {
+            t.row(
+                &format!("(f) starvation, {name}: {who}' worst window / fair share"),
+                format!("{} ({} of wall)", pct(Some(share)), pct(Some(wall))),
+                "-".into(),
+                "-".into(),
+                target.map_or("-".into(), |t| format!(">= {:.0}%", 100.0 * t)),
+                target.map(|t| share >= t),
+            );
+        }
+    }
     println!();
     t.print();
     println!("(load average now {})", load_average());
@@ -624,12 +737,276 @@ fn main() {
         Err(e) => println!("CPython column empty: {e}"),
     }
     println!(
-        "(d) targets: Fifo mean <= 1.5, p99 <= 2.5 intervals. Strict FIFO order cannot do much \
-         better when a CPU-bound waiter is ahead: the returning thread queues behind it and waits \
-         out its slice."
+        "(d) Fifo: strict arrival order puts the thread back from I/O behind the CPU-bound thread \
+         that waits, so it waits out the holder's slice and that thread's: about 2 intervals."
+    );
+    println!(
+        "(f) fair share {:.1}% of the Gil per thread (max-min: every thread asks for more); worst \
+         of {} 1 s windows per thread, as a share of the Gil time held in the window (and of the \
+         window); the Gil was held {:.0}% (Fifo) / {:.0}% (Interactive) of the time: on 2 cores \
+         the detaching threads' busy work outside the Gil competes with the holder for a core.",
+        100.0 * starve_inter.fair,
+        starve_inter.windows,
+        100.0 * starve_fifo.busy,
+        100.0 * starve_inter.busy
     );
     println!();
     hooks::section(interval, iters, run_for);
+}
+
+// ---------------------------------------------------------------- (f)
+
+/// Starvation: two CPU-bound threads against four that hold the Gil about
+/// 2 µs and detach about 5 µs of busy work, again and again. Each thread
+/// times its own holds (from having the Gil to letting it go) and its waits
+/// for the Gil into 1 s windows; the figure is the worst window's Gil time
+/// against the thread's max-min fair share.
+///
+/// The fair share is computed per window from what each thread asked for:
+/// the time it held the Gil or waited for it (a thread doing its own work
+/// outside the Gil did not ask), water-filled over the Gil time held in the
+/// window by all threads. Not over the whole window: on 2 cores the Gil
+/// cannot be held all the time here, whatever the policy, because a fair
+/// share for the detaching threads (1/6 each: every thread asks for more,
+/// a detaching one 2/7) gives them 1.67 cores of busy work outside the Gil
+/// beside the holder's one, 2.67 cores of demand. The share of the window
+/// against 1/6, and how much of the time the Gil was held at all, are
+/// printed too.
+mod starvation {
+    use super::work;
+    use gilock::{Gil, SwitchPolicy};
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    const CPU_THREADS: usize = 2;
+    const IO_THREADS: usize = 4;
+    /// Held, then detached, by a detaching thread, in ~1 µs work units.
+    const HOLD_UNITS: u32 = 2;
+    const DETACH_UNITS: u32 = 5;
+    const WINDOW: Duration = Duration::from_secs(1);
+
+    pub struct Starvation {
+        /// The worst 1 s window of a CPU thread: its Gil time over its
+        /// max-min fair share of the Gil time held in the window, from what
+        /// every thread asked for (1.0 = exactly fair).
+        pub worst_cpu: f64,
+        /// The same for the detaching threads.
+        pub worst_io: f64,
+        /// The same two against 1/6 of the whole window (wall time).
+        pub worst_cpu_wall: f64,
+        pub worst_io_wall: f64,
+        /// The fair share of the whole window if the cores let every thread
+        /// ask for all it needs (1/6).
+        pub fair: f64,
+        /// Whole windows measured per thread.
+        pub windows: usize,
+        /// The share of the time any thread held the Gil.
+        pub busy: f64,
+    }
+
+    /// Gil time held, and time spent waiting for the Gil, per 1 s window
+    /// since `epoch`.
+    struct Windows {
+        epoch: Instant,
+        held: Vec<Duration>,
+        waited: Vec<Duration>,
+    }
+
+    impl Windows {
+        fn new(epoch: Instant) -> Self {
+            Self {
+                epoch,
+                held: Vec::new(),
+                waited: Vec::new(),
+            }
+        }
+
+        fn add(to: &mut Vec<Duration>, epoch: Instant, from: Instant, until: Instant) {
+            let (mut from, until) = (from.max(epoch), until.max(epoch));
+            while from < until {
+                let i = ((from - epoch).as_nanos() / WINDOW.as_nanos()) as usize;
+                let end = (epoch + WINDOW * (i as u32 + 1)).min(until);
+                if to.len() <= i {
+                    to.resize(i + 1, Duration::ZERO);
+                }
+                to[i] += end - from;
+                from = end;
+            }
+        }
+
+        fn held(&mut self, from: Instant, until: Instant) {
+            Self::add(&mut self.held, self.epoch, from, until);
+        }
+
+        fn waited(&mut self, from: Instant, until: Instant) {
+            Self::add(&mut self.waited, self.epoch, from, until);
+        }
+    }
+
+    /// Max-min fair shares of `capacity` among `demands` (water-filling).
+    fn max_min(demands: &[f64], capacity: f64) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..demands.len()).collect();
+        order.sort_by(|&a, &b| demands[a].total_cmp(&demands[b]));
+        let mut share = vec![0.0; demands.len()];
+        let mut left = capacity;
+        for (k, &i) in order.iter().enumerate() {
+            let even = left / (demands.len() - k) as f64;
+            share[i] = demands[i].min(even);
+            left -= share[i];
+        }
+        share
+    }
+
+    /// A CPU-bound thread: ~1 µs of work between checkpoints.
+    fn cpu(gil: &Gil, iters: u32, epoch: Instant, stop: &AtomicBool) -> Windows {
+        let mut w = Windows::new(epoch);
+        let mut g = gil.acquire();
+        let mut since = Instant::now();
+        while !stop.load(Relaxed) {
+            std::hint::black_box(work(iters));
+            if g.should_yield() {
+                let asked = Instant::now();
+                if g.checkpoint().switched {
+                    w.held(since, asked);
+                    since = Instant::now();
+                    w.waited(asked, since);
+                }
+            }
+        }
+        w.held(since, Instant::now());
+        w
+    }
+
+    /// A detaching thread: `HOLD_UNITS` of work holding the Gil (with
+    /// checkpoints), then `DETACH_UNITS` of work detached.
+    fn detaching(gil: &Gil, iters: u32, epoch: Instant, stop: &AtomicBool) -> Windows {
+        let mut w = Windows::new(epoch);
+        let mut g = gil.acquire();
+        let mut since = Instant::now();
+        while !stop.load(Relaxed) {
+            for _ in 0..HOLD_UNITS {
+                std::hint::black_box(work(iters));
+                if g.should_yield() {
+                    let asked = Instant::now();
+                    if g.checkpoint().switched {
+                        w.held(since, asked);
+                        since = Instant::now();
+                        w.waited(asked, since);
+                    }
+                }
+            }
+            w.held(since, Instant::now());
+            let done = g.detach(|| {
+                for _ in 0..DETACH_UNITS {
+                    std::hint::black_box(work(iters));
+                }
+                Instant::now()
+            });
+            since = Instant::now();
+            w.waited(done, since);
+        }
+        w
+    }
+
+    pub fn run(
+        interval: Duration,
+        policy: SwitchPolicy,
+        iters: u32,
+        run_for: Duration,
+    ) -> Starvation {
+        let gil = Gil::with_switch_interval(interval);
+        gil.set_policy(policy);
+        let stop = AtomicBool::new(false);
+        let start = Barrier::new(CPU_THREADS + IO_THREADS + 1);
+        let epoch = std::sync::OnceLock::new();
+        let all: Vec<Windows> = thread::scope(|s| {
+            let (gil, stop, start, epoch) = (&gil, &stop, &start, &epoch);
+            let threads: Vec<_> = (0..CPU_THREADS + IO_THREADS)
+                .map(|k| {
+                    s.spawn(move || {
+                        start.wait();
+                        let epoch: Instant = *epoch.wait();
+                        if k < CPU_THREADS {
+                            cpu(gil, iters, epoch, stop)
+                        } else {
+                            detaching(gil, iters, epoch, stop)
+                        }
+                    })
+                })
+                .collect();
+            start.wait();
+            epoch.set(Instant::now()).unwrap();
+            thread::sleep(run_for);
+            stop.store(true, Relaxed);
+            threads.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let windows = (run_for.as_nanos() / WINDOW.as_nanos()) as usize;
+        let at = |v: &[Duration], i: usize| v.get(i).copied().unwrap_or_default().as_secs_f64();
+        // Per window: each thread's fair share of the Gil time held in it,
+        // from what each asked for (held + waited), against what it got.
+        let (mut worst_cpu, mut worst_io) = (f64::INFINITY, f64::INFINITY);
+        let mut busy = 0.0;
+        for i in 0..windows {
+            let held: Vec<f64> = all.iter().map(|w| at(&w.held, i)).collect();
+            let asked: Vec<f64> = all
+                .iter()
+                .map(|w| at(&w.held, i) + at(&w.waited, i))
+                .collect();
+            busy += held.iter().sum::<f64>();
+            let fair = max_min(&asked, held.iter().sum());
+            for (k, (&h, &f)) in held.iter().zip(&fair).enumerate() {
+                let ratio = if f > 0.0 { h / f } else { 1.0 };
+                let worst = if k < CPU_THREADS {
+                    &mut worst_cpu
+                } else {
+                    &mut worst_io
+                };
+                *worst = worst.min(ratio);
+            }
+        }
+        // Against the whole window, what every thread would ask for if the
+        // cores let the Gil be held all the time.
+        let nominal: Vec<f64> = (0..CPU_THREADS)
+            .map(|_| 1.0)
+            .chain(
+                (0..IO_THREADS)
+                    .map(|_| f64::from(HOLD_UNITS) / f64::from(HOLD_UNITS + DETACH_UNITS)),
+            )
+            .collect();
+        let fair = max_min(&nominal, 1.0);
+        let worst_wall = |range: std::ops::Range<usize>| {
+            range
+                .flat_map(|k| (0..windows).map(move |i| (k, i)))
+                .map(|(k, i)| at(&all[k].held, i) / fair[k])
+                .fold(f64::INFINITY, f64::min)
+        };
+        if std::env::var_os("GILOCK_BENCH_VERBOSE").is_some() {
+            for (k, w) in all.iter().enumerate() {
+                let kind = if k < CPU_THREADS { "cpu" } else { "io " };
+                let shares: Vec<String> = (0..windows)
+                    .map(|i| {
+                        format!(
+                            "held {:4.1}% waited {:4.1}%",
+                            100.0 * at(&w.held, i),
+                            100.0 * at(&w.waited, i)
+                        )
+                    })
+                    .collect();
+                println!("    {policy:?} {kind} {k}: {}", shares.join(" | "));
+            }
+        }
+        Starvation {
+            worst_cpu,
+            worst_io,
+            worst_cpu_wall: worst_wall(0..CPU_THREADS),
+            worst_io_wall: worst_wall(CPU_THREADS..CPU_THREADS + IO_THREADS),
+            fair: fair[0],
+            windows,
+            busy: busy / windows.max(1) as f64,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- (e)

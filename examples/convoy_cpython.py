@@ -2,7 +2,7 @@
 """The convoy experiment of examples/convoy.rs in CPython threads.
 
 An echo server thread (its socket calls release the GIL, as every blocking
-call in CPython does), 0, 1 or 2 CPU-bound threads running about 1 us of
+call in CPython does), 0, 1, 2 or 4 CPU-bound threads running about 1 us of
 Python work per loop iteration, and a client outside the GIL (a child
 process, since a thread would need the GIL itself) doing 16-byte UDP round
 trips on 127.0.0.1. Switch interval 5 ms (sys.setswitchinterval(0.005), the
@@ -25,6 +25,7 @@ import time
 
 READ_TIMEOUT = 0.05
 WARMUP = 0.1
+CPU_COUNTS = (0, 1, 2, 4)
 
 
 def client(port, seconds):
@@ -158,7 +159,7 @@ def main():
         raise SystemExit(__doc__)
     sys.setswitchinterval(0.005)
     k = calibrate()
-    for n in (0, 1, 2):
+    for n in CPU_COUNTS:
         print(json.dumps(run_cell(n, seconds, k)), flush=True)
 
 

@@ -1,6 +1,7 @@
 //! The switch policies against the convoy effect: under
 //! `SwitchPolicy::Interactive` a thread back from `detach` gets the Gil
-//! before a preempted thread, yet CPU-bound threads never starve however
+//! before a preempted thread, the holder it preempted gets the Gil back at
+//! that thread's next release, and CPU-bound threads never starve however
 //! hard I/O threads hammer; under `SwitchPolicy::Fifo` a returning thread
 //! queues behind the waiting CPU thread, as in CPython.
 //!
@@ -158,6 +159,70 @@ fn fifo_queues_a_thread_back_from_detach_behind_a_preempted_one() {
     let _serial = serial();
     let order = returning_thread_vs_preempted(SwitchPolicy::Fifo, Duration::from_millis(20));
     assert_eq!(order, ["C", "A", "C"], "B overtook C under Fifo");
+}
+
+/// Under Interactive, a holder switched out for a thread back from `detach`
+/// has lent it the Gil: at that thread's next release the Gil goes back to
+/// the holder, not to a CPU-bound thread parked behind it, which is not
+/// owed the Gil yet (the interval is far longer than the test, so nobody's
+/// fair share comes due by time). The main thread ("B") takes the Gil and
+/// detaches before anyone else uses it (so it comes back owed its full
+/// credit); inside, M takes the Gil and runs with checkpoints, and W queues
+/// behind it. B comes back, M lends it the Gil, B lets go (its guard
+/// drops): M, not W, holds the Gil next.
+///
+/// Mutation: in `fair_share::choose`, ignored the lender and the awake
+/// waiter (always the plain lowest vruntime) → W, below M since M had run a
+/// little, got the Gil at B's release: the order read `["M", "B", "W"]`.
+#[test]
+fn interactive_returns_the_loan_to_the_lender_not_to_a_parked_waiter() {
+    let _serial = serial();
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_secs(600)));
+    gil.set_policy(SwitchPolicy::Interactive);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut b = gil.acquire();
+    let (m, w) = b.detach(|| {
+        let m = {
+            let (gil, log, stop) = (gil.clone(), log.clone(), stop.clone());
+            spawn("M", move || {
+                let start = Instant::now();
+                let mut guard = gil.acquire();
+                log.lock().unwrap().push("M");
+                while !stop.load(Ordering::Relaxed) && start.elapsed() < BOUND {
+                    std::hint::black_box(0u64);
+                    if guard.checkpoint().switched {
+                        log.lock().unwrap().push("M");
+                    }
+                }
+            })
+        };
+        wait_until("M holds the Gil", || {
+            status_of(&gil, "M") == Some(ThreadStatus::Attached)
+        });
+        let w = {
+            let (gil, log) = (gil.clone(), log.clone());
+            spawn("W", move || {
+                let _guard = gil.acquire();
+                log.lock().unwrap().push("W");
+            })
+        };
+        wait_until("W queues behind M", || {
+            status_of(&gil, "W") == Some(ThreadStatus::Waiting) && has_waiters(&gil)
+        });
+        (m, w)
+    });
+    // `detach` returned: M lent B the Gil.
+    log.lock().unwrap().push("B");
+    drop(b);
+    wait_until("someone holds the Gil after B", || {
+        log.lock().unwrap().len() >= 3
+    });
+    let order = log.lock().unwrap().clone();
+    stop.store(true, Ordering::Relaxed);
+    m.join();
+    w.join();
+    assert_eq!(order[..3], ["M", "B", "M"], "the loan did not return to M");
 }
 
 /// Microseconds since `epoch`.

@@ -355,8 +355,10 @@ fn run(args: &Args) -> Result<(), String> {
              compare --policy interactive)."
         ),
         Policy::Interactive => println!(
-            "Interactive lets a thread coming back from I/O go before preempted CPU-bound threads, \
-             asking for the Gil at once: its wait is about one checkpoint, not a queue of intervals."
+            "Interactive shares the Gil by time: a thread coming back from I/O is owed its share, \
+             asks for the Gil at once and the CPU-bound holder lends it, getting it back at that \
+             thread's next blocking call: its wait is about one checkpoint, not a queue of \
+             intervals, and the CPU-bound threads still take turns every interval."
         ),
     }
     integrity

@@ -342,15 +342,16 @@ fn gil_in_a_lazy_static() {
 }
 
 /// Under `SwitchPolicy::Interactive`, a thread back from `detach` asks for
-/// the Gil at once and outranks waiters that were there before it. The main
-/// thread detaches and comes back while V holds the Gil (passing one
+/// the Gil at once and outranks waiters that were there before it (it comes
+/// back with a sleeper's credit of virtual runtime, see `fair_share`). The
+/// main thread detaches and comes back while V holds the Gil (passing one
 /// checkpoint) and W waits; no timer runs, so only the main thread's
 /// request can make V switch, and then the Gil must go to the main thread,
 /// even when W queued first. Some execution must take that path.
 ///
-/// Mutation: in `Gil::find_heir`, ranked waiters by ticket alone (ignoring
-/// the `PRIORITY` flag) → V's forced switch handed the Gil to W, which had
-/// queued first: the log read `["V", "W", "main"]`.
+/// Mutation: in `fair_share::Candidate::before`, ordered waiters by ticket
+/// alone (ignoring their virtual runtime) → V's forced switch handed the
+/// Gil to W, which had queued first: the log read `["V", "W", "main"]`.
 #[test]
 fn interactive_priority() {
     static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -388,22 +389,25 @@ fn interactive_priority() {
     assert!(SWITCHED.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
-/// Under `SwitchPolicy::Interactive`, `detach` frees the Gil and wakes the
-/// heir to take it (`How::Compete`) instead of handing it over, so that the
-/// detached thread, back first, can take it straight back. The main thread
-/// holds the Gil, two waiters queue (or not yet), the main thread detaches
-/// and comes back; every thread updates data only the Gil protects. Loom
-/// checks that no two threads hold the Gil at once whoever wins the race,
-/// and that no waiter is left parked with the Gil free (every thread ends;
-/// no timer runs, so a lost wakeup is a deadlock).
+/// Under `SwitchPolicy::Interactive`, `detach` hands the Gil to a waiter,
+/// and the thread coming back asks for it at once and waits for it in place
+/// (a slot a release hands the Gil to without a wake-up; loom's zero spin
+/// limit makes the thread take the slot and leave it at its next look, so
+/// both the handoff in place and the park after it are explored). The main
+/// thread holds the Gil, two waiters queue (or not yet), the main thread
+/// detaches and comes back; every thread updates data only the Gil
+/// protects. Loom checks that no two threads hold the Gil at once whoever
+/// wins each race, and that no waiter is left waiting with nobody to hand
+/// it the Gil (every thread ends; no timer runs, so a lost handoff is a
+/// deadlock).
 ///
-/// Mutation: in `Gil::wake_heir`'s `Compete` branch, freed the word to 0
-/// even when other waiters stayed parked (dropping `PARKED`) → loom
-/// reported "deadlock": one waiter terminated, the other stayed parked for
-/// good (the next holder, seeing no `PARKED`, released by the fast path
-/// without waking it) and the main thread blocked joining it.
+/// Mutation: in `Gil::find_heir` and `Gil::wake_heir`, handed the Gil to a
+/// waiter in place without emptying its slot (`in_place.holds` for
+/// `in_place.take`) → loom reported a deadlock: the stale slot made a later
+/// release hand the Gil back to its own releaser, and the main thread's
+/// last `acquire` waited for ever.
 #[test]
-fn interactive_detach_competes() {
+fn interactive_detach_and_return() {
     model(|| {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);

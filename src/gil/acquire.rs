@@ -4,25 +4,36 @@
 //!
 //! 1. Take a ticket: arrival order, kept across re-parks, so that a
 //!    release can find the earliest waiter although re-parking moves it to
-//!    the tail of the park queue.
+//!    the tail of the park queue. Under `Interactive`, place the thread's
+//!    virtual runtime (`fair_share`: a thread that was away starts from
+//!    about the others', with a bounded credit if it comes back from a
+//!    voluntary release).
 //! 2. If the Gil is free, take it (compare-and-swap) and publish yourself
 //!    as the holder.
 //! 3. Otherwise announce yourself (`PARKED`), spinning a few rounds first
 //!    only before the first park, and without yielding: the interval starts
 //!    at the park.
-//! 4. Park with a timeout of one switch interval. In `validate` (queue
-//!    locked, word at `LOCKED | PARKED`, so the holder cannot leave): if the
-//!    previous interval ran out with no switch, set the drop request on the
-//!    holder's breaker (CPython's `SET_GIL_DROP_REQUEST`). A priority waiter
-//!    (`Interactive`, back from a voluntary release) asks at once.
-//! 5. Woken with `TOKEN_HANDOFF`: the releaser made you the holder. Woken
-//!    plainly: a `Compete` release freed the word; look again. Timed out:
-//!    if the deadline passed, give up; else remember whether a switch
-//!    happened during the interval (step 4 asks only if none did), and
-//!    park again, counted in `Transit` meanwhile so that a forced switch
-//!    does not pass you over while you are out of the queue.
+//! 4. Park. In `validate` (queue locked, word at `LOCKED | PARKED`, so the
+//!    holder cannot leave), decide whether to ask the holder to drop the
+//!    Gil (set the drop request on its breaker, CPython's
+//!    `SET_GIL_DROP_REQUEST`):
+//!    - `Fifo`: if the previous interval ran out with no switch; the park
+//!      lasts one interval;
+//!    - `Interactive`: if the waiter's fair share is due (`fair_share`,
+//!      rule 1); otherwise the park lasts until it would be. A waiter that
+//!      asked, or that lent the Gil and waits for it back, may take a
+//!      slot (`in_place`) instead of parking and spin for its handoff;
+//!    - either policy: a waiter back from a wait that an interrupt ended
+//!      asks at once.
+//! 5. Woken with `TOKEN_HANDOFF` (or, spinning, finding itself in
+//!    `holder`): the releaser made it the holder. Timed out: if the
+//!    deadline passed, give up; else (`Fifo`) remember whether a switch
+//!    happened during the interval, and park again, counted in `Transit`
+//!    meanwhile so that a forced switch does not pass it over while it is
+//!    out of the queue.
 //! 6. An interrupt (interruptible waits only) ends the wait at any step.
 
+use super::fair_share::{self, Arrival, Verdict};
 use super::hooks::{self, GilEventKind};
 use super::release::TOKEN_HANDOFF;
 use super::stats::bump;
@@ -36,56 +47,84 @@ use crate::wait::{self, ATTACHED};
 use core::cell::Cell;
 use core::time::Duration;
 
-/// The starvation bound of `SwitchPolicy::Interactive`: after this many
-/// handoffs in a row to waiters back from a voluntary release that passed
-/// over a preempted waiter, the oldest preempted waiter is served next.
-/// (1 under loom, so that a model reaches the bound with few threads.)
-pub(super) const MAX_OVERTAKES: usize = if cfg!(loom) { 1 } else { 4 };
+/// Under `Interactive`, the most a waiter spins for its handoff before it
+/// parks: the holder it asked hands over at its next checkpoint
+/// (microseconds away when it runs), and a borrower that an interactive
+/// thread is lent the Gil to lets go again within microseconds (its next
+/// socket call). A parked thread would need a wake-up instead (tens of µs,
+/// and as much again of the waker's time), with nobody holding the Gil
+/// meanwhile. A spin ends at once when the handoff comes.
+///
+/// Spinning pays only while the thread it waits for runs on another core.
+/// When there are more runnable threads than cores, spinners take the cores
+/// the holder needs, so the budget adapts, per Gil and per kind of spin
+/// (asking, lending), as adaptive mutexes' does: it moves a quarter of the
+/// way to four times the length of each spin that ends with the handoff,
+/// and shrinks by an eighth at each spin that runs out, never below
+/// `MIN_HANDOFF_SPIN`.
+pub(super) const HANDOFF_SPIN: Duration = Duration::from_micros(50);
 
-/// Under `SwitchPolicy::Interactive`, how long a thread switched out at a
-/// checkpoint spins for the Gil before it parks: the thread that asked for
-/// it is usually interactive and lets go again within microseconds (its next
-/// socket call), and a parked thread would need a wake-up (tens of µs on a
-/// loaded machine) and cost the CPU-bound thread as much again in its own
-/// time. Spinning never delays the holder (it does not hold the Gil) and
-/// costs at most this per forced switch.
-const SPIN_AFTER_PREEMPTION: Duration = Duration::from_micros(50);
+/// The least spin budget (see `HANDOFF_SPIN`): a few handoffs between two
+/// running threads, so that the budget can grow back.
+const MIN_HANDOFF_SPIN: Duration = Duration::from_micros(5);
+
+/// Spin checks per round of the backend's spin limit (10 with std: about
+/// 1000 checks, longer than the spin budget; 0 by default under loom, where
+/// a waiter takes a slot and leaves it at its next look, so that models
+/// explore the handoff in place without spinning).
+const SPIN_CHECKS_PER_ROUND: u32 = 100;
+
+/// A validate that wants an earlier deadline than the park was given asks
+/// for a new park only if it is earlier by more than this.
+const DEADLINE_SLACK: Duration = Duration::from_micros(20);
+
+/// How soon to look again when the holder has not published itself yet (it
+/// took the Gil by compare-and-swap a moment ago).
+const UNPUBLISHED_RETRY: Duration = Duration::from_micros(20);
 
 /// What a waiter may do while it waits.
 #[derive(Clone, Copy)]
 pub(super) struct Wait {
     pub(super) deadline: Option<Instant>,
     pub(super) interruptible: bool,
-    /// Coming back from a voluntary release: under `Interactive` it
-    /// outranks preempted waiters and asks for the Gil at once.
-    pub(super) priority: bool,
+    /// How the thread came to wait (placement and spinning under
+    /// `Interactive`; only `Returning` matters to `Fifo`, not at all).
+    pub(super) arrival: Arrival,
     /// Ask for the Gil at once whatever the policy: coming back from a wait
     /// that an interrupt ended, which the interpreter should see promptly.
     pub(super) urgent: bool,
-    /// Preempted under `Interactive`: spin a while before parking (see
-    /// `SPIN_AFTER_PREEMPTION`).
-    pub(super) spin: bool,
 }
 
 impl Wait {
     pub(super) const PLAIN: Wait = Wait {
         deadline: None,
         interruptible: false,
-        priority: false,
+        arrival: Arrival::Fresh,
         urgent: false,
-        spin: false,
     };
 
     /// Back from a voluntary release (detach, a wait that ended normally).
     pub(super) const VOLUNTARY: Wait = Wait {
-        priority: true,
+        arrival: Arrival::Returning,
         ..Wait::PLAIN
     };
 
     /// Back from a wait that an interrupt ended.
     pub(super) const INTERRUPTED: Wait = Wait {
-        priority: true,
+        arrival: Arrival::Returning,
         urgent: true,
+        ..Wait::PLAIN
+    };
+
+    /// Switched out at a checkpoint or by `yield_now`.
+    pub(super) const PREEMPTED: Wait = Wait {
+        arrival: Arrival::Preempted,
+        ..Wait::PLAIN
+    };
+
+    /// Switched out for a loan (see `fair_share`).
+    pub(super) const LENT: Wait = Wait {
+        arrival: Arrival::Lent,
         ..Wait::PLAIN
     };
 }
@@ -307,10 +346,6 @@ impl Gil {
             self.became_holder_fast(ts);
             return;
         }
-        let wait = Wait {
-            spin: wait.spin && !wait.priority && self.policy() == SwitchPolicy::Interactive,
-            ..wait
-        };
         match self.lock_slow(ts, wait) {
             Outcome::Done => {}
             Outcome::TimedOut | Outcome::Interrupted => {
@@ -360,32 +395,63 @@ impl Gil {
             self.next_ticket.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
+        // The policy of this wait (a change applies from the next one).
+        let interactive = self.policy() == SwitchPolicy::Interactive;
+        if interactive {
+            self.place(ts, wait.arrival);
+        }
+        // Only a wait that ends with the Gil may wait in place (a timed or
+        // interruptible one could leave while a releaser hands it over);
+        // only under Interactive does it spin there.
+        let in_place = wait.deadline.is_none() && !wait.interruptible;
+        let may_spin = interactive && in_place;
         let mut spin = SpinWait::new();
         let mut parked_before = false;
-        // Woken to compete for a freed Gil (`How::Compete`) and not parked
-        // since: leaving now must pass the wake on (see below).
-        let competing = Cell::new(false);
-        // A priority waiter's request found no published holder to ask.
-        let undelivered = Cell::new(false);
-        // The switch number at the start of the interval that just ran out
-        // without a switch, if one did: ask the holder to drop the Gil.
+        // Fifo: the switch number at the start of the interval that just ran
+        // out without a switch, if one did: ask the holder to drop the Gil.
         let mut request_drop: Option<u64> = None;
+        // Interactive: when to look again (validate's estimate), if sooner
+        // than an interval.
+        let mut look_again: Option<Instant> = None;
+        // Set by validate: a releaser made us the holder while we waited in
+        // place; we took a slot to spin in; a deadline validate wants sooner
+        // than the park's.
+        let handed = Cell::new(false);
+        let spin_next = Cell::new(false);
+        let sooner: Cell<Option<Instant>> = Cell::new(None);
+        // A thread back from a voluntary release spins once per hold it
+        // asked to end (the switch number when it took the slot); a lender
+        // once per wait. Then they park.
+        let spun_at = Cell::new(u64::MAX);
+        let lent_spun = Cell::new(false);
         let transit = Transit {
             gil: self,
             counted: Cell::new(false),
         };
-        if wait.spin && !cfg!(loom) && self.spin_for_gil(ts) {
-            return Outcome::Done;
-        }
         let me = ts.address();
+        let mut token = me;
+        if wait.interruptible {
+            token |= ATTACHED;
+        }
+        if wait.urgent || (interactive && wait.arrival == Arrival::Returning) {
+            // Fifo serves an interrupted waiter first; Interactive lends to
+            // a thread back from a voluntary release.
+            token |= PRIORITY;
+        }
+        if wait.arrival == Arrival::Lent
+            && (self.in_place.holds(token) || self.holder.load(Ordering::Relaxed) == me)
+        {
+            // The release that lent the Gil put us in the slot (or the
+            // borrower already gave it back): spin for the return at once,
+            // with no queue pass.
+            lent_spun.set(true);
+            if self.spin_for_handoff(me, Arrival::Lent) {
+                return Outcome::Done;
+            }
+        }
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if wait.interruptible && ts.interrupt_pending() {
-                if competing.get() {
-                    // The Gil may be free with waiters parked and nobody
-                    // woken to take it: wake the next one.
-                    self.wake_competitor();
-                }
                 return Outcome::Interrupted;
             }
             if state & LOCKED == 0 {
@@ -423,23 +489,15 @@ impl Gil {
                 }
             }
 
-            let priority = wait.priority && self.policy() == SwitchPolicy::Interactive;
-            let ask_now = priority || wait.urgent;
-            if ask_now && request_drop.is_none() {
+            if wait.urgent && request_drop.is_none() {
                 // Ask at once instead of after an interval.
                 request_drop = Some(self.switch_number());
             }
+            let now = Instant::now();
+            let interval = self.switch_interval();
             let interval_start_switches = self.switch_number();
-            let interval_ends = Instant::now().checked_add(self.switch_interval());
-            let deadline = earliest(wait.deadline, interval_ends);
-            let mut token = me;
-            if wait.interruptible {
-                token |= ATTACHED;
-            }
-            if ask_now {
-                // Ranked first by `find_heir` (within the starvation bound).
-                token |= PRIORITY;
-            }
+            let ends = look_again.take().or_else(|| now.checked_add(interval));
+            let deadline = earliest(wait.deadline, ends);
             let validate = || {
                 transit.leave();
                 if wait.interruptible && ts.interrupt_pending() {
@@ -448,56 +506,127 @@ impl Gil {
                 if self.state.load(Ordering::Acquire) != LOCKED | PARKED {
                     return false;
                 }
-                if let Some(switches) = request_drop {
+                // `holder` is read first (Acquire), so the switch number
+                // read next is at least the one its holder published (see
+                // `publish_holder`).
+                let holder = self.holder.load(Ordering::Acquire);
+                if holder == me {
+                    // Handed over while we waited in place (the releaser
+                    // emptied our slot).
+                    handed.set(true);
+                    return false;
+                }
+                let ask = if interactive {
+                    if holder == 0 {
+                        None
+                    } else {
+                        // SAFETY:
+                        // - the park queue is locked (we are in `validate`)
+                        //   and the word is LOCKED | PARKED, so the holder
+                        //   cannot finish a release;
+                        // - so its state is alive (module docs).
+                        let holder_ts = unsafe { &*(holder as *const ThreadState) };
+                        // SAFETY: as above, and `holder_ts` is the holder.
+                        let verdict = unsafe { self.judge(ts, holder_ts, now) };
+                        Some(match verdict {
+                            _ if wait.urgent => (true, None),
+                            Verdict::Ask => (true, None),
+                            Verdict::WaitFor(d) if d.is_zero() => (false, None),
+                            Verdict::WaitFor(d) => (false, Some(d)),
+                        })
+                    }
+                } else {
                     // Only if still no switch since the interval began.
-                    // `holder` is read first (Acquire), so the switch number
-                    // read next is at least the one its holder published
-                    // (see `publish_holder`).
-                    let holder = self.holder.load(Ordering::Acquire);
-                    if self.switch_number() == switches {
-                        if holder != 0 && holder != me {
-                            // SAFETY:
-                            // - the park queue is locked (we are in
-                            //   `validate`) and the word is LOCKED | PARKED,
-                            //   so the holder cannot finish a release;
-                            // - so its state is alive (module docs).
-                            let holder = unsafe { &*(holder as *const ThreadState) };
-                            holder.ask_to_drop(&self.counters);
-                        } else if holder == 0 && ask_now && !cfg!(loom) {
-                            // A new holder has not published itself yet
-                            // (it took the word by compare-and-swap a moment
-                            // ago, or a release is under way). A waiter that
-                            // asks at once and parked now would wait a whole
-                            // interval for nothing: look again in a moment.
-                            // (Under loom, with no spinning, it parks and
-                            // waits for the handoff.)
-                            undelivered.set(true);
-                            return false;
-                        }
+                    let due = request_drop.is_some_and(|switches| self.switch_number() == switches);
+                    (holder != 0 || !due).then_some((due, None))
+                };
+                let Some((ask, wait_for)) = ask else {
+                    // A new holder has not published itself yet (it took the
+                    // word by compare-and-swap a moment ago, or a release is
+                    // under way): nobody to ask or judge. Look again soon
+                    // (a park with a short deadline, not a retry loop: a
+                    // model must not spin).
+                    self.in_place.leave(me);
+                    return !self.wants_sooner(
+                        now.checked_add(UNPUBLISHED_RETRY),
+                        deadline,
+                        &sooner,
+                        in_place.then_some(token),
+                        &transit,
+                    );
+                };
+                if ask {
+                    // SAFETY: as above (holder != 0 here). Asking again
+                    // during the same hold changes nothing.
+                    let holder_ts = unsafe { &*(holder as *const ThreadState) };
+                    holder_ts.ask_to_drop(&self.counters);
+                }
+                let switches = self.switch_number();
+                // Only a thread back from a voluntary release (whose
+                // handoff comes at the holder's next checkpoint) and a
+                // lender (whose borrower lets go within microseconds) spin:
+                // a CPU-bound thread owed its fair share parks, so that it
+                // never occupies a core the I/O path needs, and it leaves
+                // the slot to the threads whose latency counts.
+                let spins = match wait.arrival {
+                    Arrival::Returning => ask && spun_at.get() != switches,
+                    Arrival::Lent => !lent_spun.get(),
+                    Arrival::Fresh | Arrival::Preempted => false,
+                };
+                if may_spin && spins && self.in_place.enter(token) {
+                    spun_at.set(switches);
+                    lent_spun.set(true);
+                    spin_next.set(true);
+                    return false;
+                }
+                self.in_place.leave(me);
+                if interactive {
+                    // Asked (or owed the Gil at a borrower's release): the
+                    // handoff normally comes first; look again after half an
+                    // interval in case it went elsewhere.
+                    let wait_for = wait_for.unwrap_or(interval / 2).min(interval);
+                    let wanted = now.checked_add(wait_for);
+                    let token = in_place.then_some(token);
+                    if self.wants_sooner(wanted, deadline, &sooner, token, &transit) {
+                        return false;
                     }
                 }
-                competing.set(false);
                 true
             };
             let timed_out = |_key: usize, was_last: bool| {
-                if was_last {
-                    // Release: this waiter may have written to the holder's
-                    // breaker (`ask_to_drop` above); with PARKED gone the
-                    // holder can release by the fast path, without the
-                    // queue lock, then end and free its state. Its
-                    // Acquire there must see our write done first.
-                    self.state.fetch_and(!PARKED, Ordering::Release);
-                }
-                if !wait.deadline.is_some_and(|d| d.has_passed()) {
-                    // Only an interval ran out: it parks again at once.
-                    transit.enter();
+                if wait.deadline.is_some_and(|d| d.has_passed()) {
+                    // It gives up. The last waiter to leave clears the
+                    // waiters bit (unless one waits in place), so that the
+                    // holder's release is fast again.
+                    if was_last && !self.in_place.any() {
+                        // Release: this waiter may have written to the
+                        // holder's breaker (`ask_to_drop` above); with
+                        // PARKED gone the holder can release by the fast
+                        // path, without the queue lock, then end and free
+                        // its state. Its Acquire there must see our write
+                        // done first.
+                        self.state.fetch_and(!PARKED, Ordering::Release);
+                        // SAFETY: `timed_out` runs with the queue locked.
+                        // Nobody waits any more: the holder is not timed.
+                        unsafe { self.hold_start.set(None) };
+                    }
+                } else {
+                    // Only an interval ran out: it parks again at once, and
+                    // is still waiting (the bit stays, and the holder's
+                    // contended hold goes on being timed). Until it parks it
+                    // waits in place if it may and a slot is free, else it
+                    // is counted in transit.
+                    if !(in_place && self.in_place.enter(token)) {
+                        transit.enter();
+                    }
                 }
             };
             // SAFETY:
             // - the key is this Gil's own address;
-            // - the callbacks touch only the Gil's atomics and the holder's
-            //   breaker (see `validate`): they neither park, unpark nor
-            //   unwind, and run no user code.
+            // - the callbacks touch only the Gil's atomics, its queue-locked
+            //   cell and the states of the holder and the lender (see
+            //   `validate`): they neither park, unpark nor unwind, and run
+            //   no user code.
             let result = unsafe {
                 park::park(
                     self.key(),
@@ -521,18 +650,24 @@ impl Gil {
                     // token an interrupt wakes.
                     return Outcome::Interrupted;
                 }
-                ParkResult::Unparked(_) => competing.set(true),
+                // Nothing else wakes a Gil waiter; look again.
+                ParkResult::Unparked(_) => {}
                 ParkResult::Invalid => {
-                    if undelivered.replace(false) {
-                        for _ in 0..64 {
-                            core::hint::spin_loop();
-                        }
+                    if handed.replace(false) {
+                        return Outcome::Done;
+                    }
+                    if spin_next.replace(false) && self.spin_for_handoff(me, wait.arrival) {
+                        return Outcome::Done;
+                    }
+                    if let Some(at) = sooner.take() {
+                        look_again = Some(at);
                     }
                 }
                 ParkResult::TimedOut => {
                     if wait.deadline.is_some_and(|d| d.has_passed()) {
                         return Outcome::TimedOut;
                     }
+                    look_again = None;
                     if self.switch_number() == interval_start_switches {
                         request_drop = Some(interval_start_switches);
                     }
@@ -542,40 +677,83 @@ impl Gil {
         }
     }
 
-    /// Spins up to `SPIN_AFTER_PREEMPTION` for the Gil to be free and takes
-    /// it; false if it was not (the caller parks as usual).
-    fn spin_for_gil(&self, ts: &ThreadState) -> bool {
-        let until = Instant::now().checked_add(SPIN_AFTER_PREEMPTION);
-        loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if state & LOCKED == 0 {
-                if self
-                    .state
-                    .compare_exchange_weak(
-                        state,
-                        state | LOCKED,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    self.publish_holder(ts);
-                    return true;
-                }
-                continue;
-            }
-            if until.is_none_or(|u| u.has_passed()) {
-                return false;
-            }
-            for _ in 0..32 {
-                core::hint::spin_loop();
+    /// In `validate`: whether `wanted` comes before the park's `deadline` by
+    /// more than the slack; then it is recorded in `sooner` for the next
+    /// park (and `validate` returns false), and until that park the waiter
+    /// waits in place (`token`, if it may and a slot is free) or is counted
+    /// in `transit`, so that no release passes it over unseen.
+    fn wants_sooner(
+        &self,
+        wanted: Option<Instant>,
+        deadline: Option<Instant>,
+        sooner: &Cell<Option<Instant>>,
+        token: Option<usize>,
+        transit: &Transit<'_>,
+    ) -> bool {
+        let Some(wanted) = wanted else {
+            return false;
+        };
+        let earlier = match deadline {
+            None => true,
+            Some(d) => wanted.checked_add(DEADLINE_SLACK).is_some_and(|w| w < d),
+        };
+        if earlier {
+            sooner.set(Some(wanted));
+            if !token.is_some_and(|t| self.in_place.enter(t)) {
+                transit.enter();
             }
         }
+        earlier
+    }
+
+    /// Spins, in its slot, until a releaser makes `me` the holder
+    /// (true) or the spin budget of `kind` passes (false: the caller looks
+    /// again, and parks or finds itself handed over). Adapts the budget
+    /// (see `HANDOFF_SPIN`).
+    fn spin_for_handoff(&self, me: usize, kind: Arrival) -> bool {
+        let checks = park::spin_limit().saturating_mul(SPIN_CHECKS_PER_ROUND);
+        if checks == 0 {
+            // A build that does not spin (a loom model): look once.
+            return self.holder.load(Ordering::Acquire) == me;
+        }
+        let budget = &self.spin_budget[usize::from(kind == Arrival::Lent)];
+        let nanos = budget.load(Ordering::Relaxed);
+        let start = Instant::now();
+        let until = start.checked_add(Duration::from_nanos(nanos));
+        let mut handed = false;
+        for i in 0..checks {
+            // Acquire, paired with the releaser's Release store: what it
+            // did while it held the Gil is ours now.
+            if self.holder.load(Ordering::Acquire) == me {
+                handed = true;
+                break;
+            }
+            if i % 64 == 63 && until.is_none_or(|u| u.has_passed()) {
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        let next = if handed {
+            let target = fair_share::nanos(start.elapsed()).saturating_mul(4).clamp(
+                fair_share::nanos(MIN_HANDOFF_SPIN),
+                fair_share::nanos(HANDOFF_SPIN),
+            );
+            if target > nanos {
+                nanos + (target - nanos) / 4
+            } else {
+                nanos - (nanos - target) / 4
+            }
+        } else {
+            (nanos - nanos / 8).max(fair_share::nanos(MIN_HANDOFF_SPIN))
+        };
+        budget.store(next, Ordering::Relaxed);
+        handed
     }
 }
 
-/// A waiter between the end of an interval and its next park: out of the
-/// park queue for a moment, but still waiting, with its ticket. Counted, so
+/// A waiter between the end of an interval (or a `validate` that wants
+/// another deadline) and its next park: out of the park queue for a moment,
+/// but still waiting, with its ticket. Counted, so
 /// that a forced switch waits a checkpoint for it instead of handing the Gil
 /// past it to a later waiter. Enters the count in `timed_out` and leaves it
 /// in the next `validate`, both with the queue locked, so a releaser that

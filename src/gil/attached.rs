@@ -87,7 +87,7 @@ impl<'a, 'g> Attached<'a, 'g> {
     pub(crate) fn release_in_park(&self) {
         debug_assert!(self.mode == Mode::OnGil);
         bump(&self.ts.counters.voluntary_releases);
-        self.gil.release_quietly(self.ts, How::voluntary(self.gil));
+        self.gil.release_quietly(self.ts, How::Handoff);
         self.ts.set_status(ThreadStatus::Waiting);
     }
 }
@@ -127,7 +127,7 @@ impl Waiter for Attached<'_, '_> {
         let mut guard = self.guard.borrow_mut();
         let suspension = match self.mode {
             Mode::Around => {
-                let suspension = guard.suspend("a wait", How::voluntary(self.gil));
+                let suspension = guard.suspend("a wait", How::Handoff);
                 self.ts.set_status(ThreadStatus::Detached);
                 suspension
             }

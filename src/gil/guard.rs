@@ -21,13 +21,13 @@
 //! whatever a program does with its guards, the Gil is released exactly
 //! when the thread's last guard drops.
 
+use super::Gil;
 use super::acquire::Wait;
 use super::breaker::{DROP_REQUEST, INTERRUPT};
 use super::hooks::{self, GilEventKind};
 use super::release::{How, Released};
 use super::stats::bump;
 use super::thread_state::{ThreadState, ThreadStatus};
-use super::{Gil, SwitchPolicy};
 use crate::sync::Ordering;
 use core::fmt;
 use core::marker::PhantomData;
@@ -150,15 +150,14 @@ impl<'a> GilGuard<'a> {
             let depth = ts.depth.load(Ordering::Relaxed);
             ts.depth.store(0, Ordering::Relaxed);
             let released = gil.release(ts, How::Forced);
-            if released != Released::Kept {
-                let wait = Wait {
-                    spin: true,
-                    ..Wait::PLAIN
-                };
-                gil.reacquire(ts, wait);
+            match released {
+                Released::Kept => {}
+                // Lent to a thread back from I/O: it comes back soon.
+                Released::HandedOff { lent: true } => gil.reacquire(ts, Wait::LENT),
+                _ => gil.reacquire(ts, Wait::PREEMPTED),
             }
             ts.depth.store(depth, Ordering::Relaxed);
-            let handed = released == Released::HandedOff;
+            let handed = matches!(released, Released::HandedOff { .. });
             result.switched = handed || gil.switch_number() != before;
             // A release that found no heir parked yet (it was between
             // raising the waiters bit and joining the queue) frees the Gil,
@@ -189,10 +188,11 @@ impl<'a> GilGuard<'a> {
         let before = gil.switch_number();
         let depth = ts.depth.load(Ordering::Relaxed);
         ts.depth.store(0, Ordering::Relaxed);
-        let released = gil.release(ts, How::Handoff);
-        gil.reacquire(ts, Wait::PLAIN);
+        let released = gil.release(ts, How::Yield);
+        gil.reacquire(ts, Wait::PREEMPTED);
         ts.depth.store(depth, Ordering::Relaxed);
-        let switched = released == Released::HandedOff || gil.switch_number() != before;
+        let switched =
+            matches!(released, Released::HandedOff { .. }) || gil.switch_number() != before;
         if switched {
             bump(&ts.counters.voluntary_releases);
         }
@@ -202,9 +202,11 @@ impl<'a> GilGuard<'a> {
     /// Releases the Gil around `f` and takes it back afterwards
     /// (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`): for blocking
     /// work that does not touch interpreter state. A waiting thread gets the
-    /// Gil at once (under [`SwitchPolicy::Interactive`] it is woken to take
-    /// it, and this thread may take it back first if `f` returns before the
-    /// waiter runs). The Gil is taken back even if `f` panics.
+    /// Gil at once. Coming back, the thread waits for its turn like any
+    /// other under [`SwitchPolicy::Fifo`]; under
+    /// [`SwitchPolicy::Interactive`] it asks for the Gil at once (within its
+    /// fair share) and the holder lends it. The Gil is taken back even if
+    /// `f` panics.
     ///
     /// `f` must be `Send`, as PyO3's `allow_threads` requires: what runs
     /// without the Gil must not carry anything that proves or needs the
@@ -279,7 +281,7 @@ impl<'a> GilGuard<'a> {
     #[doc(alias = "allow_threads")]
     #[doc(alias = "Py_BEGIN_ALLOW_THREADS")]
     pub fn detach<R>(&mut self, f: impl FnOnce() -> R + Send) -> R {
-        let suspension = self.suspend("detach", How::voluntary(self.gil));
+        let suspension = self.suspend("detach", How::Handoff);
         self.ts().set_status(ThreadStatus::Detached);
         struct Resume<'g, 'a> {
             guard: &'g mut GilGuard<'a>,
@@ -436,17 +438,6 @@ impl<'a> GilGuard<'a> {
             // (`ts` is a local, not a reference argument: freeing its
             // target here is allowed, and nothing touches it after).
             drop(super::registry::unlist_if_ended(&self.gil.listing, ts));
-        }
-    }
-}
-
-impl How {
-    /// A voluntary release: under `Interactive` the heir competes.
-    pub(super) fn voluntary(gil: &Gil) -> How {
-        if gil.policy() == SwitchPolicy::Interactive {
-            How::Compete
-        } else {
-            How::Handoff
         }
     }
 }

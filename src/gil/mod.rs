@@ -23,20 +23,30 @@
 //! queue, so each waiter takes a ticket when it starts waiting and keeps it;
 //! a release looks over the queue for the lowest ticket (a second pass under
 //! the queue lock, only when someone waits) and hands the Gil to that
-//! waiter. Under `SwitchPolicy::Interactive`, waiters back from a voluntary
-//! release carry a `PRIORITY` flag in their park token and come first, but
-//! at most `MAX_OVERTAKES` handoffs in a row pass over a waiter without it
-//! (the starvation bound). Under `Interactive` a voluntary release (detach,
-//! a wait) without a pending drop request is the one release that does not
-//! hand over: it frees the word (keeping `PARKED`) and wakes the heir to
-//! compete for it, so the detached thread may take it back first. A waiter
-//! whose interval just ran out is out of the queue for the moment it takes
-//! to park again; it is counted (`Transit`, changed only with the queue
-//! locked), and a forced switch that finds it counted keeps the Gil until
-//! the next checkpoint rather than pass it over.
+//! waiter. A waiter whose interval just ran out is out of the queue for the
+//! moment it takes to park again; it is counted (`Transit`, changed only
+//! with the queue locked), and a forced switch that finds it counted keeps
+//! the Gil until the next checkpoint rather than pass it over.
+//!
+//! Under `SwitchPolicy::Interactive` the order is by fair share instead
+//! (`fair_share`): each thread's virtual runtime (Gil time held while
+//! others waited) decides when a waiter asks for the Gil and who gets it
+//! next, a thread back from a voluntary release asks at once, and a holder
+//! switched out for such a thread lends it the Gil and gets it back at that
+//! thread's next release.
+//!
+//! A waiter out of the park queue for a moment (spinning for its handoff,
+//! or between two parks) may wait *in place* in one of a few slots
+//! (`in_place`): a releaser then makes it the holder where it is, by
+//! storing its address in `holder` with `LOCKED` kept, and no wake-up.
+//! `PARKED` means "threads may be waiting" and counts them too, so that a
+//! release with such a waiter takes the slow path; and the word is never
+//! freed while a slot is taken, so a waiter in place only ever leaves its
+//! slot by a handoff or, with the queue locked, to park.
 //!
 //! The code is split by concern: `acquire.rs` (taking the Gil, and the
-//! wait loop), `release.rs` (letting go and choosing the heir), `guard.rs`
+//! wait loop), `release.rs` (letting go and choosing the heir),
+//! `fair_share.rs` (the Interactive policy's accounting), `guard.rs`
 //! (`GilGuard`: checkpoints, `yield_now`, `detach`), `attached.rs` (the
 //! Gil's side of the protocol by which every primitive waits while its
 //! thread holds the Gil) and `waits.rs` (the primitives' `_with` forms on
@@ -64,8 +74,10 @@ mod acquire;
 mod attached;
 mod breaker;
 mod cell;
+mod fair_share;
 mod guard;
 mod hooks;
+mod in_place;
 mod policy;
 mod registry;
 mod release;
@@ -97,8 +109,10 @@ use stats::GilCounters;
 const LOCKED: u8 = 0b01;
 const PARKED: u8 = 0b10;
 
-/// Park-token flag: the waiter comes back from a voluntary release and the
-/// policy is `Interactive`.
+/// Park-token flag: under `Interactive`, the waiter comes back from a
+/// voluntary release (a holder switched out for it lends it the Gil); under
+/// either policy, it comes back from a wait that an interrupt ended (Fifo
+/// serves it first).
 const PRIORITY: usize = 0b001;
 
 /// A global interpreter lock: one lock over interpreter state that threads
@@ -171,10 +185,24 @@ pub struct Gil {
     /// Waiters between an interval's end and their next park (`Transit`).
     /// Changed only with the park queue locked.
     in_transit: AtomicUsize,
-    /// Handoffs in a row to a `PRIORITY` waiter that passed over a waiter
-    /// without it (the starvation bound, see `find_heir`). Only a releaser
-    /// touches it, under the park queue's lock.
-    overtakes: AtomicUsize,
+    /// `Interactive`: the lowest virtual runtime among the waiters at the
+    /// latest handoff, never lower than before (see `fair_share`). Written
+    /// with the queue locked.
+    min_vruntime: AtomicU64,
+    /// `Interactive`: when the holder's contended hold began (see
+    /// `fair_share`).
+    hold_start: fair_share::HoldStart,
+    /// `Interactive`: the `ThreadState` address of the holder that lent the
+    /// Gil to a thread back from a voluntary release and waits for it back,
+    /// or 0. Changed only with the queue locked.
+    lender: AtomicUsize,
+    /// Waiters out of the park queue that a release can hand the Gil to
+    /// where they are (see `in_place`).
+    in_place: in_place::InPlace,
+    /// How long, in ns, a waiter in place spins for its handoff: one that
+    /// asked, and a lender (adapted by `spin_for_handoff`). Tuning, not
+    /// synchronisation: kept off the loom model.
+    spin_budget: [crate::sync::UnmodeledAtomicU64; 2],
     listing: registry::Listing,
 }
 
@@ -215,7 +243,14 @@ impl Gil {
                 interval_micros: crate::sync::UnmodeledAtomicU32::new(micros),
                 next_ticket: AtomicU64::new(0),
                 in_transit: AtomicUsize::new(0),
-                overtakes: AtomicUsize::new(0),
+                min_vruntime: AtomicU64::new(fair_share::ORIGIN),
+                hold_start: fair_share::HoldStart::new(),
+                lender: AtomicUsize::new(0),
+                in_place: in_place::InPlace::new(),
+                spin_budget: [
+                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
+                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
+                ],
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
                 id: crate::sync::UnmodeledAtomicU64::new(0),

@@ -1,12 +1,12 @@
 //! Letting go of the Gil, and choosing whom it goes to.
 
-use super::acquire::MAX_OVERTAKES;
 use super::breaker::DROP_REQUEST;
+use super::fair_share::{self, Candidate};
 use super::hooks::{self, GilEventKind};
 use super::stats::bump;
 use super::thread_state::{ThreadState, ThreadStatus};
-use super::{Gil, LOCKED, PARKED, PRIORITY};
-use crate::park::{self, FilterOp, ParkToken, UnparkResult, UnparkToken};
+use super::{Gil, LOCKED, PARKED, PRIORITY, SwitchPolicy};
+use crate::park::{self, FilterOp, Instant, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::Ordering;
 use crate::wait::TOKEN_LOW;
 use core::cell::Cell;
@@ -17,29 +17,35 @@ pub(super) const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
 /// How a holder lets go of the Gil.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum How {
-    /// At a drop request (a forced switch): hand to the heir, unless a
-    /// waiter is between two parks (it would lose its turn): then keep the
-    /// Gil until the next checkpoint.
+    /// At a drop request (a forced switch): hand to the heir; the releaser
+    /// then waits for its turn again. If a waiter is between two parks (it
+    /// would lose its turn), keep the Gil until the next checkpoint
+    /// instead.
     Forced,
-    /// Hand to the heir.
+    /// `yield_now`: hand to the heir; the releaser waits for its turn again.
+    Yield,
+    /// The releaser steps away (`detach`, a wait, its last guard dropped):
+    /// hand to the heir.
     Handoff,
-    /// `SwitchPolicy::Interactive`, a voluntary release (detach, a wait):
-    /// free the Gil and wake the heir to take it, so that a thread back from
-    /// a short detach (a non-blocking send) takes it straight back instead
-    /// of waiting for the heir to wake up, run to a checkpoint and hand it
-    /// back. A release with a drop request pending hands off.
-    Compete,
+}
+
+impl How {
+    /// Whether the releaser waits for the Gil again right after.
+    fn rewaits(self) -> bool {
+        self != How::Handoff
+    }
 }
 
 /// What a release did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Released {
-    /// Nobody was parked: the Gil is free.
+    /// Nobody waited: the Gil is free.
     Freed,
-    /// Handed, still locked, to the heir.
-    HandedOff,
-    /// Freed, and the heir woken to compete for it (`How::Compete`).
-    Competing,
+    /// Handed, still locked, to the heir. `lent`: under `Interactive`, a
+    /// forced release to a thread back from a voluntary release, which
+    /// gives the Gil back at its own next release unless another waiter is
+    /// owed it more (see `fair_share`): the releaser should spin for it.
+    HandedOff { lent: bool },
     /// A forced release found a waiter between two parks and kept the Gil:
     /// the caller still holds it.
     Kept,
@@ -48,9 +54,13 @@ pub(super) enum Released {
 /// The waiter `find_heir` chose.
 #[derive(Clone, Copy)]
 struct Heir {
-    token: ParkToken,
-    /// It has `PRIORITY` and a waiter without it is passed over.
-    overtakes: bool,
+    /// Its park token (`ThreadState` address and flags).
+    token: usize,
+    /// It waits in place (`in_place`) instead of being parked.
+    in_place: bool,
+    /// `Interactive`: the lowest virtual runtime among the waiters it was
+    /// chosen from (`u64::MAX` under `Fifo`).
+    lowest: u64,
 }
 
 impl Gil {
@@ -108,88 +118,200 @@ impl Gil {
 
     #[cold]
     fn release_slow(&self, ts: &ThreadState, how: How) -> Released {
+        let interactive = self.policy() == SwitchPolicy::Interactive;
+        // The clock, for the fair-share accounting only (a slow path).
+        let now = interactive.then(Instant::now);
         loop {
-            let heir = self.find_heir();
-            if let Some(released) = self.wake_heir(ts, heir, how) {
+            let heir = match self.find_heir(ts, how, now) {
+                Ok(released) => return released,
+                Err(heir) => heir,
+            };
+            if let Some(released) = self.wake_heir(ts, heir, how, now) {
                 return released;
             }
-            // The heir left (timed out, interrupted) or someone queued
-            // between the two looks: look again.
+            // The heir left (timed out, interrupted, left its slot) or
+            // someone queued between the two looks: look again.
         }
     }
 
-    /// The waiter that should get the Gil next: under `Interactive` one
-    /// back from a voluntary release (`PRIORITY`) first, unless
-    /// `MAX_OVERTAKES` such handoffs in a row have passed over a waiter
-    /// without the flag (a preempted thread): then that one, so that it
-    /// cannot starve. Within each rank, the one that started waiting first
-    /// (lowest ticket). A waiter keeps its ticket when it re-parks after an
-    /// interval, so this is arrival order although re-parking moves it to
-    /// the tail of the queue.
-    fn find_heir(&self) -> Option<Heir> {
-        // The lowest ticket with and without the PRIORITY flag.
-        let first: Cell<[Option<(u64, ParkToken)>; 2]> = Cell::new([None; 2]);
-        let filter = |token: ParkToken| {
+    /// The waiter that should get the Gil next, among the parked ones and
+    /// those waiting in place:
+    /// - `Fifo`: the one that started waiting first (lowest ticket; a
+    ///   waiter keeps its ticket when it re-parks after an interval, so this
+    ///   is arrival order although re-parking moves it to the tail of the
+    ///   queue), except that a waiter back from a wait that an interrupt
+    ///   ended (`PRIORITY`) comes first;
+    /// - `Interactive`: the lowest virtual runtime, with the lender's claim
+    ///   and then an awake waiter's within a granularity of it (rules 2 and
+    ///   3 of `fair_share`).
+    ///
+    /// Under `Interactive` (`now` is `Some`) this first pass also finishes
+    /// the release when it can without waking anyone: it hands the Gil to
+    /// the heir if the heir waits in place, and frees it if nobody waits
+    /// (`Ok`).
+    /// Otherwise (`Err`) `wake_heir` hands over to the heir it returns.
+    fn find_heir(
+        &self,
+        ts: &ThreadState,
+        how: How,
+        now: Option<Instant>,
+    ) -> Result<Released, Option<Heir>> {
+        let interactive = now.is_some();
+        let granularity = fair_share::granularity(self.switch_interval());
+        // The waiter that comes first, and the lender if it waits, each
+        // with whether it waits in place.
+        let first: Cell<Option<(Candidate, bool)>> = Cell::new(None);
+        let lender: Cell<Option<(Candidate, bool)>> = Cell::new(None);
+        // The first of those waiting in place.
+        let awake: Cell<Option<Candidate>> = Cell::new(None);
+        let lowest = Cell::new(u64::MAX);
+        // Read with the queue locked, at the first waiter considered.
+        let lender_addr = Cell::new(None);
+        let consider = |token: usize, in_place: bool| {
             // SAFETY:
-            // - every token on the Gil's key is a parked waiter's
+            // - every token on the Gil's key, and in a slot, is a waiter's
             //   `ThreadState` address with flags in the low bits;
-            // - a parked waiter's state is alive while it is parked, and it
-            //   cannot leave the queue while we hold the queue lock.
-            let waiter = unsafe { &*((token.0 & !TOKEN_LOW) as *const ThreadState) };
+            // - a waiter's state is alive while it waits, and it cannot stop
+            //   waiting (leave the queue or its slot) while we hold the
+            //   queue lock.
+            let waiter = unsafe { &*((token & !TOKEN_LOW) as *const ThreadState) };
             let ticket = waiter.ticket.load(Ordering::Relaxed);
-            let rank = usize::from(token.0 & PRIORITY == 0);
-            let mut best = first.get();
-            if best[rank].is_none_or(|(t, _)| ticket < t) {
-                best[rank] = Some((ticket, token));
-                first.set(best);
+            let candidate = if interactive {
+                let vruntime = waiter.vruntime.load(Ordering::Relaxed);
+                lowest.set(lowest.get().min(vruntime));
+                Candidate {
+                    token,
+                    vruntime,
+                    ticket,
+                }
+            } else {
+                // Interrupted waiters first, then arrival order.
+                Candidate {
+                    token,
+                    vruntime: u64::from(token & PRIORITY == 0),
+                    ticket,
+                }
+            };
+            if first.get().is_none_or(|(f, _)| candidate.before(&f)) {
+                first.set(Some((candidate, in_place)));
             }
+            if in_place && awake.get().is_none_or(|a| candidate.before(&a)) {
+                awake.set(Some(candidate));
+            }
+            let addr = lender_addr
+                .get()
+                .unwrap_or_else(|| self.lender.load(Ordering::Relaxed));
+            lender_addr.set(Some(addr));
+            if interactive && addr != 0 && token & !TOKEN_LOW == addr {
+                lender.set(Some((candidate, in_place)));
+            }
+        };
+        let filter = |token: ParkToken| {
+            consider(token.0, false);
             FilterOp::Skip
+        };
+        let heir: Cell<Option<Heir>> = Cell::new(None);
+        let done: Cell<Option<Released>> = Cell::new(None);
+        let callback = |result: UnparkResult| {
+            self.in_place.each(|token| consider(token, true));
+            let Some((first, first_in_place)) = first.get() else {
+                let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
+                if interactive && !result.have_more_threads && !in_transit {
+                    self.free(ts);
+                    done.set(Some(Released::Freed));
+                }
+                return park::DEFAULT_UNPARK_TOKEN;
+            };
+            let (chosen, in_place) = if interactive {
+                let lender = lender.get();
+                let chosen =
+                    fair_share::choose(first, awake.get(), lender.map(|(l, _)| l), granularity);
+                match lender {
+                    Some((l, l_in_place)) if chosen == l => (l, l_in_place),
+                    _ if chosen == first => (first, first_in_place),
+                    // The first awake waiter.
+                    _ => (chosen, true),
+                }
+            } else {
+                (first, first_in_place)
+            };
+            let chosen = Heir {
+                token: chosen.token,
+                in_place,
+                lowest: lowest.get(),
+            };
+            let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
+            if interactive && in_place && !in_transit && self.in_place.take(chosen.token) {
+                // Made the holder where it waits: no wake-up, no second pass.
+                let more = result.have_more_threads || self.in_place.any();
+                let lent = self.hand_to(ts, chosen, how, more, now);
+                done.set(Some(Released::HandedOff { lent }));
+            } else {
+                heir.set(Some(chosen));
+            }
+            park::DEFAULT_UNPARK_TOKEN
         };
         // SAFETY:
         // - our own key;
-        // - the filter only reads waiters' states (alive, see above), the
-        //   callback does nothing: neither parks, unparks nor unwinds.
-        unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
-        match first.get() {
-            [Some((_, token)), Some(_)]
-                if self.overtakes.load(Ordering::Relaxed) < MAX_OVERTAKES =>
-            {
-                Some(Heir {
-                    token,
-                    overtakes: true,
-                })
-            }
-            [_, Some((_, token))] | [Some((_, token)), None] => Some(Heir {
-                token,
-                overtakes: false,
-            }),
-            [None, None] => None,
+        // - the filter reads waiters' states (alive, see above); the
+        //   callback also touches the Gil (its atomics and its queue-locked
+        //   cell) and the states of the releaser and the heir (alive), runs
+        //   no user code, and neither parks nor unwinds; nobody is unparked.
+        unsafe { park::unpark_filter(self.key(), filter, callback) };
+        match done.get() {
+            Some(released) => Ok(released),
+            None => Err(heir.get()),
         }
     }
 
-    /// Hands the Gil to the waiter parked with `heir` (or, `How::Compete`
-    /// and no drop request, frees it and wakes that waiter to take it), or
-    /// with `None` releases it if nobody waits. Returns what it did, or
-    /// `None` when the queue changed since `find_heir` (nothing changed
-    /// then).
-    fn wake_heir(&self, ts: &ThreadState, heir: Option<Heir>, how: How) -> Option<Released> {
-        let forced = how == How::Forced;
-        let overtakes = heir.is_some_and(|h| h.overtakes);
-        let heir = heir.map(|h| h.token);
+    /// Frees the Gil in an unpark callback (the queue locked): nobody waits,
+    /// parked or in place.
+    fn free(&self, ts: &ThreadState) {
+        ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
+        // SAFETY: the queue is locked (an unpark callback). Nobody waits:
+        // nobody is owed a return or timed.
+        unsafe { self.hold_start.set(None) };
+        self.lender.store(0, Ordering::Relaxed);
+        // A swap, not a store: a waiter may be setting PARKED right now
+        // (outside the queue lock). Its `validate` then sees 0 and retries.
+        // (Loom, which does not order a plain store after a concurrent
+        // read-modify-write, let a waiter see the stale PARKED and sleep
+        // forever.)
+        self.state.swap(0, Ordering::Release);
+    }
+
+    /// Hands the Gil to `heir` (woken with `TOKEN_HANDOFF` if parked, made
+    /// the holder where it is if it waits in place), or with `None` releases
+    /// it if nobody waits. Returns what it did, or `None` when the waiters changed
+    /// since `find_heir` (nothing changed then).
+    fn wake_heir(
+        &self,
+        ts: &ThreadState,
+        heir: Option<Heir>,
+        how: How,
+        now: Option<Instant>,
+    ) -> Option<Released> {
+        // A forced switch does not pass over a waiter between two parks: it
+        // keeps the Gil for a checkpoint instead (the waiter is back in a
+        // moment, and the request stays set).
+        let keep_for_transit = how == How::Forced;
         let found = Cell::new(false);
         // Read with the queue locked, where waiters enter and leave it: a
         // waiter between two parks cannot be passed over unseen.
-        let in_transit = || forced && self.in_transit.load(Ordering::Relaxed) != 0;
+        let in_transit = || keep_for_transit && self.in_transit.load(Ordering::Relaxed) != 0;
         let outcome = Cell::new(None);
         let filter = |token: ParkToken| {
             if found.get() || in_transit() {
                 return FilterOp::Stop;
             }
-            if Some(token) == heir {
-                found.set(true);
-                return FilterOp::Unpark;
+            match heir {
+                Some(h) if h.in_place => FilterOp::Stop,
+                Some(h) if token.0 == h.token => {
+                    found.set(true);
+                    FilterOp::Unpark
+                }
+                _ => FilterOp::Skip,
             }
-            FilterOp::Skip
         };
         let callback = |result: UnparkResult| {
             if result.unparked_threads == 0 {
@@ -199,89 +321,114 @@ impl Gil {
                     self.holder.store(ts.address(), Ordering::Release);
                     ts.set_status(ThreadStatus::Attached);
                     outcome.set(Some(Released::Kept));
-                } else if heir.is_none() && !result.have_more_threads {
-                    ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
-                    // A swap, not a store: a waiter may be setting PARKED
-                    // right now (outside the queue lock). Its `validate`
-                    // then sees 0 and retries. (Loom, which does not order
-                    // a plain store after a concurrent read-modify-write,
-                    // let a waiter see the stale PARKED and sleep forever.)
-                    self.state.swap(0, Ordering::Release);
-                    outcome.set(Some(Released::Freed));
+                    return park::DEFAULT_UNPARK_TOKEN;
+                }
+                match heir {
+                    Some(h) if h.in_place && self.in_place.take(h.token) => {
+                        // Made the holder where it waits: no wake-up.
+                        let more = result.have_more_threads || self.in_place.any();
+                        let lent = self.hand_to(ts, h, how, more, now);
+                        outcome.set(Some(Released::HandedOff { lent }));
+                    }
+                    None if !result.have_more_threads && !self.in_place.any() => {
+                        self.free(ts);
+                        outcome.set(Some(Released::Freed));
+                    }
+                    // The heir left its slot, or a waiter came: again.
+                    _ => {}
                 }
                 return park::DEFAULT_UNPARK_TOKEN;
             }
-            // Under the queue lock with `holder` already cleared, no waiter
-            // can ask us any more: this look at the drop request is final.
-            if how == How::Compete && ts.eval_breaker().load(Ordering::Relaxed) & DROP_REQUEST == 0
-            {
-                // Free the word (a swap, as above) and let the heir take it,
-                // unless the releaser is back first.
-                let parked = if result.have_more_threads { PARKED } else { 0 };
-                self.state.swap(parked, Ordering::Release);
-                outcome.set(Some(Released::Competing));
-                return park::DEFAULT_UNPARK_TOKEN;
+            // The filter unparks only the heir.
+            if let Some(h) = heir {
+                let more = result.have_more_threads || self.in_place.any();
+                let lent = self.hand_to(ts, h, how, more, now);
+                outcome.set(Some(Released::HandedOff { lent }));
             }
-            let rank = heir.map_or(0, |t| t.0 & PRIORITY);
-            if overtakes {
-                self.overtakes.store(
-                    self.overtakes.load(Ordering::Relaxed) + 1,
-                    Ordering::Relaxed,
-                );
-            } else if rank == 0 {
-                // A waiter without priority got its turn: the count restarts.
-                self.overtakes.store(0, Ordering::Relaxed);
-            }
-            let heir = heir.map_or(0, |t| t.0 & !TOKEN_LOW);
-            // SAFETY:
-            // - the heir's token is its `ThreadState` address (flags masked);
-            // - it was parked until this moment and is not woken before the
-            //   callback returns, so its state is alive.
-            let heir_state = unsafe { &*(heir as *const ThreadState) };
-            heir_state
-                .eval_breaker()
-                .clear(DROP_REQUEST, Ordering::Relaxed);
-            ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
-            self.count_switch_to(heir_state);
-            self.holder.store(heir, Ordering::Release);
-            if forced {
-                bump(&self.counters.forced_switches);
-            }
-            let parked = if result.have_more_threads { PARKED } else { 0 };
-            // A swap for the same reason as above.
-            self.state.swap(LOCKED | parked, Ordering::Release);
-            outcome.set(Some(Released::HandedOff));
             TOKEN_HANDOFF
         };
         // SAFETY:
         // - our own key;
-        // - the callbacks touch the Gil and the states of the releaser and
-        //   the heir (both alive), run no user code, and neither park nor
-        //   unwind.
+        // - the callbacks touch the Gil (its atomics and its queue-locked
+        //   cell) and the states of the releaser and the heir (both alive),
+        //   run no user code, and neither park nor unwind.
         unsafe { park::unpark_filter(self.key(), filter, callback) };
         outcome.get()
     }
 
-    /// Wakes the waiter `find_heir` picks to compete for the Gil, for a
-    /// waiter that was woken to do so and leaves (interrupted) instead.
-    #[cold]
-    pub(super) fn wake_competitor(&self) {
-        let Some(heir) = self.find_heir() else {
-            return;
-        };
-        let filter = |token: ParkToken| {
-            if token == heir.token {
-                FilterOp::Unpark
-            } else {
-                FilterOp::Skip
+    /// Makes `heir` the holder, in an unpark callback (the queue locked,
+    /// the heir not yet woken or still in its slot). `more`: other threads
+    /// still wait. `now` is `Some` under `Interactive`, whose accounting
+    /// this does too. Returns whether the Gil was lent (see `Released`).
+    fn hand_to(
+        &self,
+        ts: &ThreadState,
+        heir: Heir,
+        how: How,
+        more: bool,
+        now: Option<Instant>,
+    ) -> bool {
+        let heir_addr = heir.token & !TOKEN_LOW;
+        // SAFETY:
+        // - the heir's token is its `ThreadState` address (flags masked);
+        // - it waited until this moment and cannot stop before the callback
+        //   returns, so its state is alive.
+        let heir_state = unsafe { &*(heir_addr as *const ThreadState) };
+        let mut lent = false;
+        // Whether the word keeps the waiters bit: someone else waits, or
+        // (Interactive) the releaser is about to wait again, so that the
+        // heir's release takes the slow path, which times and charges it.
+        let waiters = more || (now.is_some() && how.rewaits());
+        let lender = self.lender.load(Ordering::Relaxed);
+        let start = match now {
+            Some(now) => {
+                // SAFETY: we run in an unpark callback on our key.
+                unsafe { self.charge(ts, now, heir.lowest, how.rewaits()) };
+                if heir_addr == lender || heir.token & PRIORITY == 0 {
+                    // The loan, if any, is over: the Gil went back to the
+                    // lender or to a thread owed it more.
+                    self.lender.store(0, Ordering::Relaxed);
+                } else if how == How::Forced && (lender == 0 || lender == ts.address()) {
+                    // Lent to a thread back from a voluntary release (the
+                    // first lender of a chain of borrowers keeps its claim).
+                    self.lender.store(ts.address(), Ordering::Relaxed);
+                    lent = true;
+                    // The lender waits in place from now on (if a slot is
+                    // free): it spins for the return as soon as this release
+                    // is over, with no queue pass of its own (its wait takes
+                    // a fresh ticket then).
+                    self.in_place.enter(ts.address());
+                }
+                waiters.then_some(now)
+            }
+            None => {
+                // Fifo lends nothing (and a loan made under Interactive ends
+                // with the policy change, so `lender` never outlives its
+                // thread).
+                if lender != 0 {
+                    self.lender.store(0, Ordering::Relaxed);
+                }
+                None
             }
         };
-        // SAFETY:
-        // - our own key;
-        // - waking a waiter with the default token makes it look at the
-        //   word again, which every Gil wait handles (if the heir left
-        //   meanwhile, it looks by itself);
-        // - the callbacks do nothing that parks or unwinds.
-        unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
+        // SAFETY: as above. `None` whenever the waiters bit goes.
+        unsafe { self.hold_start.set(start) };
+        // No drop request may stay on a thread that takes the Gil (it would
+        // switch at once) or on one that lets go. A look first: the heir's
+        // is rarely set.
+        for breaker in [heir_state.eval_breaker(), ts.eval_breaker()] {
+            if breaker.load(Ordering::Relaxed) & DROP_REQUEST != 0 {
+                breaker.clear(DROP_REQUEST, Ordering::Relaxed);
+            }
+        }
+        self.count_switch_to(heir_state);
+        self.holder.store(heir_addr, Ordering::Release);
+        if how == How::Forced {
+            bump(&self.counters.forced_switches);
+        }
+        let parked = if waiters { PARKED } else { 0 };
+        // A swap for the same reason as in `wake_heir`.
+        self.state.swap(LOCKED | parked, Ordering::Release);
+        lent
     }
 }

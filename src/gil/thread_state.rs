@@ -71,6 +71,12 @@ pub struct ThreadState {
     /// The thread's place in the Gil's queue while it waits (written by the
     /// thread before it parks, read by releasers under the queue lock).
     pub(crate) ticket: AtomicU64,
+    /// Its virtual runtime under `SwitchPolicy::Interactive`, in ns (see
+    /// `fair_share`): written by the thread itself before it waits and as
+    /// it lets go with the queue locked, and by a waiter (queue locked)
+    /// that finds it holding the Gil it took uncontended; read by others
+    /// only with the queue locked.
+    pub(crate) vruntime: AtomicU64,
     gil_id: u64,
     name: Option<String>,
     /// The event hook generation that has seen this thread's `Started`
@@ -118,6 +124,7 @@ impl ThreadState {
             breaker: EvalBreaker::new(),
             waiting_on: AtomicUsize::new(0),
             ticket: AtomicU64::new(0),
+            vruntime: AtomicU64::new(0),
             depth: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),

@@ -32,6 +32,12 @@ impl Instant {
         Selected::duration_between(self.0, Selected::now())
     }
 
+    /// Time from `earlier` to `self`; zero if `self` is not later.
+    #[inline]
+    pub(crate) fn saturating_duration_since(&self, earlier: Instant) -> Duration {
+        Selected::duration_between(earlier.0, self.0)
+    }
+
     /// Whether the clock has reached `self`.
     #[inline]
     pub(crate) fn has_passed(&self) -> bool {

@@ -1,0 +1,112 @@
+//! Waiters outside the park queue that a release can hand the Gil to where
+//! they are.
+//!
+//! A waiter is out of the park queue while it spins for a handoff (a thread
+//! back from I/O that asked for the Gil, a lender waiting for its loan to
+//! come back) and for the moment between two parks (its interval ran out,
+//! or it wants another deadline). In either case it may take one of a few
+//! slots, and then it is a candidate like a parked waiter: a releaser that
+//! picks it makes it the holder in place (stores its address in `holder`,
+//! keeps `LOCKED`) and empties its slot, with no wake-up; the waiter sees
+//! itself in `holder` while it spins, or at its next `validate`.
+//!
+//! The rules that make this sound, each kept with the park queue locked:
+//! - a waiter enters and leaves a slot only in a park callback (its
+//!   `validate` or `timed_out`), and a releaser reads the slots and empties
+//!   the one it hands to only in an unpark callback, so every candidate a
+//!   releaser sees is really waiting, and a handoff and a waiter's decision
+//!   to park are never both made;
+//! - the waiters bit stays set while a slot is taken, and the word is never
+//!   freed then: an occupant can only leave its slot by a handoff or, in
+//!   its `validate`, to park, so it never misses the Gil;
+//! - only waits that end with the Gil take a slot (untimed, not
+//!   interruptible): a handoff to a waiter that could leave would strand
+//!   the Gil.
+//!
+//! A waiter that finds every slot taken parks (a spinner) or is counted in
+//! `Transit` (between two parks), as before.
+
+use crate::sync::{AtomicUsize, Ordering, const_fn};
+use crate::wait::TOKEN_LOW;
+
+/// How many waiters may wait in place at once: enough for a lender and a
+/// thread back from I/O, or one of them and a waiter between two parks.
+const SLOTS: usize = 2;
+
+/// The slots: park tokens (a `ThreadState` address with flags), 0 when
+/// free. Every method is called with the Gil's park queue locked, except
+/// `holds`, a hint.
+pub(super) struct InPlace {
+    slots: [AtomicUsize; SLOTS],
+}
+
+impl InPlace {
+    const_fn! {
+        pub(super) const fn new() -> Self {
+            Self {
+                slots: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            }
+        }
+    }
+
+    /// Takes a slot for `token` (or keeps the one it has); false if all are
+    /// taken.
+    pub(super) fn enter(&self, token: usize) -> bool {
+        let mut free = None;
+        for slot in &self.slots {
+            match slot.load(Ordering::Relaxed) {
+                t if t == token => return true,
+                0 if free.is_none() => free = Some(slot),
+                _ => {}
+            }
+        }
+        free.inspect(|slot| slot.store(token, Ordering::Relaxed))
+            .is_some()
+    }
+
+    /// Gives up the slot of the thread whose state is at `me`, if it has
+    /// one.
+    pub(super) fn leave(&self, me: usize) {
+        for slot in &self.slots {
+            let t = slot.load(Ordering::Relaxed);
+            if t != 0 && t & !TOKEN_LOW == me {
+                slot.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Empties the slot holding `token`, for a handoff to it; false if no
+    /// slot holds it any more.
+    pub(super) fn take(&self, token: usize) -> bool {
+        self.slots.iter().any(|slot| {
+            let found = slot.load(Ordering::Relaxed) == token;
+            if found {
+                slot.store(0, Ordering::Relaxed);
+            }
+            found
+        })
+    }
+
+    /// Whether any slot is taken.
+    pub(super) fn any(&self) -> bool {
+        self.slots.iter().any(|s| s.load(Ordering::Relaxed) != 0)
+    }
+
+    /// The tokens in the slots.
+    pub(super) fn each(&self, mut f: impl FnMut(usize)) {
+        for slot in &self.slots {
+            let t = slot.load(Ordering::Relaxed);
+            if t != 0 {
+                f(t);
+            }
+        }
+    }
+
+    /// Whether `token` has a slot: a hint, read without the queue lock (only
+    /// its owner and a handoff to it change its slot).
+    pub(super) fn holds(&self, token: usize) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.load(Ordering::Relaxed) == token)
+    }
+}

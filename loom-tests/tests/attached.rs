@@ -14,15 +14,8 @@
 use gilock::{Condition, Gil, Interrupted, Lock, RLock, ThreadState, WaitError};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
 
 type Slot = Arc<Mutex<Option<std::sync::Arc<ThreadState>>>>;
 
@@ -53,7 +46,7 @@ fn interrupter(slot: &Slot) -> thread::JoinHandle<bool> {
 /// waiter's `is_held_by_current_thread()` assertion failed.
 #[test]
 fn lock_acquire_with_races_release_and_interrupt() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let lock = Arc::new(Lock::new());
         let slot: Slot = Arc::new(Mutex::new(None));
@@ -98,7 +91,7 @@ fn lock_acquire_with_races_release_and_interrupt() {
 /// `Ok(false)`).
 #[test]
 fn rlock_acquire_timeout_with_races_release_timeout_and_interrupt() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let lock = Arc::new(RLock::new());
         let slot: Slot = Arc::new(Mutex::new(None));
@@ -149,7 +142,7 @@ fn rlock_acquire_timeout_with_races_release_timeout_and_interrupt() {
 /// (the notifier) waited for the Gil.
 #[test]
 fn condition_wait_on_rlock_with_races_notify_and_interrupt() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let shared = Arc::new((RLock::new(), Condition::new()));
         let slot: Slot = Arc::new(Mutex::new(None));

@@ -9,6 +9,7 @@
 use gilock::{Barrier, BrokenBarrierError};
 use loom::sync::Arc;
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// Three parties (two threads and the main thread) wait once: all are
@@ -22,7 +23,7 @@ use std::time::Duration;
 /// released them ("deadlock": every thread blocked).
 #[test]
 fn no_lost_arrival() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let barrier = Arc::new(Barrier::new(3));
         let threads: Vec<_> = (0..2)
             .map(|_| {
@@ -51,7 +52,7 @@ fn no_lost_arrival() {
 /// indices repeated (`left: [1, 1]`, `right: [0, 1]`).
 #[test]
 fn rounds_do_not_mix() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let barrier = Arc::new(Barrier::new(2));
         let other = {
             let barrier = barrier.clone();
@@ -77,7 +78,7 @@ fn rounds_do_not_mix() {
 /// woken) → loom found the untimed waiter asleep for ever ("deadlock").
 #[test]
 fn timeout_breaks_for_every_waiter() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let barrier = Arc::new(Barrier::new(3));
         let timed = {
             let barrier = barrier.clone();

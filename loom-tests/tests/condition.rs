@@ -12,6 +12,7 @@
 use gilock::{Condition, FairMutex, RLock, RawFairMutex};
 use loom::sync::Arc;
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// A fair mutex created inside the model (`from_raw(RawFairMutex::new())`
@@ -32,7 +33,7 @@ fn mutex<T>(value: T) -> FairMutex<T> {
 /// thread blocked).
 #[test]
 fn no_lost_wakeup() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let state = Arc::new((mutex(false), Condition::new()));
         let waiter = {
             let state = state.clone();
@@ -63,7 +64,7 @@ fn no_lost_wakeup() {
 /// failed on the count of `notify(1)` (`left: 0, right: 1`).
 #[test]
 fn notify_n_wakes_exactly_min_n_waiters_oldest_first() {
-    loom::model(|| {
+    check(DEFAULT, || {
         #[derive(Default)]
         struct State {
             phase: usize,
@@ -117,7 +118,7 @@ fn notify_n_wakes_exactly_min_n_waiters_oldest_first() {
 /// (`left: 1, right: 2`).
 #[test]
 fn rlock_levels_restored_after_wait_and_never_leaked() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let shared = Arc::new((
             RLock::new(),
             Condition::new(),
@@ -165,7 +166,7 @@ fn rlock_levels_restored_after_wait_and_never_leaked() {
 /// assertion (`left: true, right: false`).
 #[test]
 fn timed_out_waiter_racing_notify_keeps_counts_right() {
-    loom::model(|| {
+    check(DEFAULT, || {
         #[derive(Default)]
         struct State {
             waiting: bool,
@@ -233,7 +234,7 @@ fn gil_wait_interrupted_or_notified() {
     /// Executions in which the interrupt was sent: the model must reach
     /// that branch, or it checks nothing about interrupts.
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    loom::model(|| {
+    check(DEFAULT, || {
         let shared = Arc::new((Gil::new(), Condition::new(), AtomicBool::new(false)));
         let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
         let waiter = {

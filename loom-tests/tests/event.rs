@@ -9,6 +9,7 @@ use gilock::Event;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// A waiter is parked (so `set` must wake someone); a setter sets once; a
@@ -22,7 +23,7 @@ use std::time::Duration;
 /// began after the `clear`, which returned true.
 #[test]
 fn a_wait_after_set_and_clear_does_not_see_the_set() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let event = Arc::new(Event::new());
         let parked = {
             let event = event.clone();

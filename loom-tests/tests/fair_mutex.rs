@@ -15,6 +15,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// A mutex and the data it guards, in a loom cell: loom reports any two
@@ -128,7 +129,7 @@ fn spawn_newcomer(
 /// locks twice for that reason: with one lock each, nobody is left to barge.
 #[test]
 fn exclusion_two_threads_with_timer() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -162,7 +163,7 @@ fn exclusion_two_threads_with_timer() {
 /// access is not ordered after the last one).
 #[test]
 fn exclusion_three_threads() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -187,7 +188,7 @@ fn exclusion_three_threads() {
 /// "Causality violation: Concurrent write accesses to `UnsafeCell`".
 #[test]
 fn exclusion_three_threads_with_timer() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -220,7 +221,7 @@ fn exclusion_three_threads_with_timer() {
 /// instead, so both checks are live.
 #[test]
 fn drop_request_hands_off_to_the_overdue_waiter() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
         let handoff_due = Arc::new(AtomicBool::new(false));
@@ -270,7 +271,7 @@ fn drop_request_hands_off_to_the_overdue_waiter() {
 /// costs time.)
 #[test]
 fn timed_out_waiter_leaves_the_mutex_consistent() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let guard = g.mutex.lock();
         let timed = {
@@ -323,7 +324,7 @@ fn waiter_is_parked() -> bool {
 /// to" failed instead.
 #[test]
 fn unlock_fair_hands_off() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
         let handoff_due = Arc::new(AtomicBool::new(false));
@@ -361,7 +362,7 @@ fn unlock_fair_hands_off() {
 /// the lock was owed to" failed instead.
 #[test]
 fn bump_lets_the_waiter_run() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
         let handoff_due = Arc::new(AtomicBool::new(false));

@@ -16,6 +16,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// Data that only the Gil protects; loom's `UnsafeCell` reports any access
@@ -51,14 +52,6 @@ fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
         .expect("the calling thread is listed")
 }
 
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
-
 /// Two threads take the Gil, update data it protects, pass a checkpoint and
 /// let go; a timer may fire at any moment, so drop requests and forced
 /// switches happen in some executions.
@@ -69,7 +62,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// dropper, re-taking the free word at its checkpoint, both held the Gil.
 #[test]
 fn mutual_exclusion() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let worker = {
@@ -111,7 +104,7 @@ fn mutual_exclusion() {
 #[test]
 fn forced_switching() {
     static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut guard = gil.acquire();
@@ -154,7 +147,7 @@ fn forced_switching() {
 fn drop_request_only_without_a_switch() {
     static REQUESTED_FROM_MAIN: std::sync::atomic::AtomicUsize =
         std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let fired = Arc::new(AtomicBool::new(false));
         let tick_before_switch = Arc::new(AtomicBool::new(false));
@@ -204,7 +197,7 @@ fn drop_request_only_without_a_switch() {
 /// for a Gil the detached thread still holds).
 #[test]
 fn detach_and_attach() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let mut guard = gil.acquire();
@@ -237,7 +230,7 @@ fn detach_and_attach() {
 #[test]
 fn interrupt() {
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
         let guard = gil.acquire();
@@ -281,7 +274,7 @@ fn interrupt() {
 /// forever: loom reported a deadlock.
 #[test]
 fn timed_acquire_races_the_timer() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let guard = gil.acquire();
@@ -331,7 +324,7 @@ loom::lazy_static! {
 /// lazy_static during shutdown" when the Gil was dropped after the registry.
 #[test]
 fn gil_in_a_lazy_static() {
-    model(|| {
+    check(DEFAULT, || {
         let worker = thread::spawn(|| {
             let _guard = STATIC_GIL.acquire();
         });
@@ -354,7 +347,7 @@ fn gil_in_a_lazy_static() {
 #[test]
 fn interactive_priority() {
     static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -404,7 +397,7 @@ fn interactive_priority() {
 /// without waking it) and the main thread blocked joining it.
 #[test]
 fn interactive_detach_competes() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);
         let data = Arc::new(Shared::new());
@@ -445,7 +438,7 @@ fn interactive_detach_competes() {
 /// the second got the Gil (`["second", "first"]`).
 #[test]
 fn forced_switch_goes_to_the_oldest_waiter_even_between_parks() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut guard = gil.acquire();

@@ -11,14 +11,7 @@
 use gilock::{Gil, GilCell};
 use loom::sync::Arc;
 use loom::thread;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
+use loom_tests::{DEFAULT, check};
 
 /// The main thread borrows the cell through its guard and, with the borrow
 /// alive, checkpoints through a nested `ensure()` guard; a waiter wants the
@@ -32,7 +25,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// `try_borrow_mut` returned `Err(MutablyBorrowed)`.
 #[test]
 fn no_switch_while_a_borrow_lives() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let cell = Arc::new(GilCell::new(0usize));
         let outer = gil.acquire();

@@ -9,6 +9,7 @@ use gilock::{Lock, ReleaseError};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// The main thread holds the lock; two threads release it at the same
@@ -22,7 +23,7 @@ use std::time::Duration;
 /// `left: 2, right: 1` on the count of successful releases.
 #[test]
 fn racing_releases_release_exactly_once() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         let released = Arc::new(AtomicUsize::new(0));
         lock.acquire();
@@ -58,7 +59,7 @@ fn racing_releases_release_exactly_once() {
 /// `assert!(lock.locked())` failed in the runs where it got the lock.
 #[test]
 fn timed_acquire_racing_release_and_timer() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = {

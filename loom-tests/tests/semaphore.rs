@@ -10,6 +10,7 @@ use gilock::Semaphore;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// One permit, two threads that each take it and give it back, the main
@@ -24,7 +25,7 @@ use std::time::Duration;
 /// thread blocked).
 #[test]
 fn no_lost_permit() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let shared = Arc::new((Semaphore::new(1), AtomicUsize::new(0)));
         let use_permit = |shared: &(Semaphore, AtomicUsize)| {
             let (sem, inside) = shared;
@@ -62,7 +63,7 @@ fn no_lost_permit() {
 /// count was off (`left: 1, right: 0` on `available_permits`).
 #[test]
 fn mixed_requests_conserve_permits() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let sem = Arc::new(Semaphore::new(0));
         let big = {
             let sem = sem.clone();
@@ -95,7 +96,7 @@ fn mixed_requests_conserve_permits() {
 /// a free permit ("deadlock": every thread blocked).
 #[test]
 fn timed_out_head_passes_permits_on() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let sem = Arc::new(Semaphore::new(0));
         let timed = {
             let sem = sem.clone();
@@ -148,7 +149,7 @@ fn interrupted_gil_waiter_leaves_no_trace() {
     /// Executions in which the interrupt was sent: the model must reach
     /// that branch, or it checks nothing about interrupts.
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    loom::model(|| {
+    check(DEFAULT, || {
         let shared = Arc::new((Gil::new(), Semaphore::new(0)));
         let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
         let waiter = {

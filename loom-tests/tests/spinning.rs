@@ -11,6 +11,7 @@ use lock_api::RawMutex;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 
 struct Guarded {
     mutex: RawFairMutex,
@@ -43,7 +44,7 @@ impl Guarded {
 /// `SpinWait` that could not spin at all.
 #[test]
 fn exclusion_while_spinning() {
-    loom::model(|| {
+    check(DEFAULT, || {
         gilock::model::set_spin_limit(2);
         let g = Arc::new(Guarded {
             mutex: RawFairMutex::new(),

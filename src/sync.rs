@@ -246,6 +246,7 @@ cfg_select! {
 pub(crate) use atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use cell::UnsafeCell;
 pub(crate) use const_fn;
+pub(crate) use spin_hint::pause_round;
 pub(crate) use static_atomic::{StaticAtomicU8, StaticAtomicUsize};
 
 /// Rounds of pause instructions (2, 4, 8 of them) before `spin` yields.

@@ -36,11 +36,11 @@ use crate::wait::{self, ATTACHED};
 use core::cell::Cell;
 use core::time::Duration;
 
-/// The starvation bound of `SwitchPolicy::Interactive`: after this many
-/// handoffs in a row to waiters back from a voluntary release that passed
-/// over a preempted waiter, the oldest preempted waiter is served next.
-/// (1 under loom, so that a model reaches the bound with few threads.)
-pub(super) const MAX_OVERTAKES: usize = if cfg!(loom) { 1 } else { 4 };
+/// The default starvation bound of `SwitchPolicy::Interactive`
+/// (`Gil::set_starvation_bound`): after this many handoffs in a row to
+/// waiters back from a voluntary release that passed over a preempted
+/// waiter, the oldest preempted waiter is served next.
+pub(super) const DEFAULT_STARVATION_BOUND: usize = 4;
 
 /// Under `SwitchPolicy::Interactive`, how long a thread switched out at a
 /// checkpoint spins for the Gil before it parks: the thread that asked for
@@ -353,7 +353,8 @@ impl Gil {
             gil: self,
             counted: Cell::new(false),
         };
-        if wait.spin && !cfg!(loom) && self.spin_for_gil(ts) {
+        // A spin limit of 0 (loom's default) means no spinning at all.
+        if wait.spin && park::spin_limit() != 0 && self.spin_for_gil(ts) {
             return Outcome::Done;
         }
         let me = ts.address();
@@ -442,14 +443,12 @@ impl Gil {
                             // - so its state is alive (module docs).
                             let holder = unsafe { &*(holder as *const ThreadState) };
                             holder.ask_to_drop(&self.counters);
-                        } else if holder == 0 && ask_now && !cfg!(loom) {
+                        } else if holder == 0 && ask_now {
                             // A new holder has not published itself yet
                             // (it took the word by compare-and-swap a moment
                             // ago, or a release is under way). A waiter that
                             // asks at once and parked now would wait a whole
                             // interval for nothing: look again in a moment.
-                            // (Under loom, with no spinning, it parks and
-                            // waits for the handoff.)
                             undelivered.set(true);
                             return false;
                         }
@@ -498,9 +497,8 @@ impl Gil {
                 ParkResult::Unparked(_) => competing.set(true),
                 ParkResult::Invalid => {
                     if undelivered.replace(false) {
-                        for _ in 0..64 {
-                            core::hint::spin_loop();
-                        }
+                        // 64 pause instructions (a yield under loom).
+                        crate::sync::pause_round(6);
                     }
                 }
                 ParkResult::TimedOut => {
@@ -541,9 +539,9 @@ impl Gil {
             if until.is_none_or(|u| u.has_passed()) {
                 return false;
             }
-            for _ in 0..32 {
-                core::hint::spin_loop();
-            }
+            // 32 pause instructions (a yield under loom, where model time
+            // stands still: the loop ends when the Gil is free).
+            crate::sync::pause_round(5);
         }
     }
 }

@@ -25,7 +25,7 @@
 //! the queue lock, only when someone waits) and hands the Gil to that
 //! waiter. Under `SwitchPolicy::Interactive`, waiters back from a voluntary
 //! release carry a `PRIORITY` flag in their park token and come first, but
-//! at most `MAX_OVERTAKES` handoffs in a row pass over a waiter without it
+//! at most `starvation_bound` handoffs in a row pass over a waiter without it
 //! (the starvation bound). Under `Interactive` a voluntary release (detach,
 //! a wait) without a pending drop request is the one release that does not
 //! hand over: it frees the word (keeping `PARKED`) and wakes the heir to
@@ -169,6 +169,9 @@ pub struct Gil {
     /// without it (the starvation bound, see `find_heir`). Only a releaser
     /// touches it, under the park queue's lock.
     overtakes: AtomicUsize,
+    /// How many such handoffs in a row are allowed (`set_starvation_bound`).
+    /// Configuration, not synchronisation: kept off the loom model.
+    starvation_bound: crate::sync::UnmodeledAtomicUsize,
     listing: registry::Listing,
 }
 
@@ -210,6 +213,9 @@ impl Gil {
                 next_ticket: AtomicU64::new(0),
                 in_transit: AtomicUsize::new(0),
                 overtakes: AtomicUsize::new(0),
+                starvation_bound: crate::sync::UnmodeledAtomicUsize::new(
+                    acquire::DEFAULT_STARVATION_BOUND,
+                ),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
                 id: crate::sync::UnmodeledAtomicU64::new(0),
@@ -243,6 +249,23 @@ impl Gil {
     /// The switch policy.
     pub fn policy(&self) -> SwitchPolicy {
         SwitchPolicy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    /// Sets the starvation bound of [`SwitchPolicy::Interactive`]: once
+    /// `handoffs` handoffs in a row have gone to threads that ask for the
+    /// Gil at once (back from a voluntary release, or from an interrupted
+    /// wait) past a thread that waits its turn (a preempted one), the
+    /// oldest such thread is served next. The default is 4; 0 gives the
+    /// threads that ask at once no precedence at a handoff (they still ask
+    /// at once). Applies from the next release; may be called at any time,
+    /// from any thread.
+    pub fn set_starvation_bound(&self, handoffs: usize) {
+        self.starvation_bound.store(handoffs, Ordering::Relaxed);
+    }
+
+    /// The starvation bound (see [`set_starvation_bound`](Self::set_starvation_bound)).
+    pub fn starvation_bound(&self) -> usize {
+        self.starvation_bound.load(Ordering::Relaxed)
     }
 
     /// Whether any thread holds the Gil.

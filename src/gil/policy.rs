@@ -63,7 +63,8 @@
 /// # The starvation bound under `Interactive`
 ///
 /// A thread that keeps being preempted keeps its place behind interactive
-/// threads but cannot starve: once 4 handoffs in a row have gone to
+/// threads but cannot starve: once 4 handoffs in a row (the default of
+/// [`Gil::set_starvation_bound`](crate::Gil::set_starvation_bound)) have gone to
 /// threads back from a voluntary release while a preempted thread waited,
 /// the oldest preempted waiter is served next. Each of those handoffs
 /// happens at the latest one drop request after the previous one (a

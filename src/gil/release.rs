@@ -1,6 +1,5 @@
 //! Letting go of the Gil, and choosing whom it goes to.
 
-use super::acquire::MAX_OVERTAKES;
 use super::breaker::DROP_REQUEST;
 use super::hooks::{self, GilEventKind};
 use super::stats::bump;
@@ -115,7 +114,7 @@ impl Gil {
 
     /// The waiter that should get the Gil next: under `Interactive` one
     /// back from a voluntary release (`PRIORITY`) first, unless
-    /// `MAX_OVERTAKES` such handoffs in a row have passed over a waiter
+    /// `starvation_bound` such handoffs in a row have passed over a waiter
     /// without the flag (a preempted thread): then that one, so that it
     /// cannot starve. Within each rank, the one that started waiting first
     /// (lowest ticket). A waiter keeps its ticket when it re-parks after an
@@ -147,7 +146,7 @@ impl Gil {
         unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
         match first.get() {
             [Some((_, token)), Some(_)]
-                if self.overtakes.load(Ordering::Relaxed) < MAX_OVERTAKES =>
+                if self.overtakes.load(Ordering::Relaxed) < self.starvation_bound() =>
             {
                 Some(Heir {
                     token,

@@ -421,7 +421,11 @@ impl Gil {
                 token |= PRIORITY;
             }
             let validate = || {
-                transit.leave();
+                if transit.leave() {
+                    // Back in the queue with its old ticket: a release that
+                    // chose its heir meanwhile must look again.
+                    self.rejoined.fetch_add(1, Ordering::Relaxed);
+                }
                 if wait.interruptible && ts.interrupt_pending() {
                     return false;
                 }
@@ -565,10 +569,13 @@ impl Transit<'_> {
         }
     }
 
-    fn leave(&self) {
-        if self.counted.replace(false) {
+    /// Leaves the count; whether the waiter was in it.
+    fn leave(&self) -> bool {
+        let counted = self.counted.replace(false);
+        if counted {
             self.gil.in_transit.fetch_sub(1, Ordering::Relaxed);
         }
+        counted
     }
 }
 

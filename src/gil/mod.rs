@@ -165,6 +165,11 @@ pub struct Gil {
     /// Waiters between an interval's end and their next park (`Transit`).
     /// Changed only with the park queue locked.
     in_transit: AtomicUsize,
+    /// How many times a waiter came back into the park queue from
+    /// `Transit` (changed with the queue locked): a release whose choice of
+    /// heir was made before such a return looks again, since the returning
+    /// waiter may be older than the heir it chose.
+    rejoined: AtomicUsize,
     /// Handoffs in a row to a `PRIORITY` waiter that passed over a waiter
     /// without it (the starvation bound, see `find_heir`). Only a releaser
     /// touches it, under the park queue's lock.
@@ -212,6 +217,7 @@ impl Gil {
                 interval_micros: crate::sync::UnmodeledAtomicU32::new(micros),
                 next_ticket: AtomicU64::new(0),
                 in_transit: AtomicUsize::new(0),
+                rejoined: AtomicUsize::new(0),
                 overtakes: AtomicUsize::new(0),
                 starvation_bound: crate::sync::UnmodeledAtomicUsize::new(
                     acquire::DEFAULT_STARVATION_BOUND,

@@ -52,6 +52,14 @@ struct Heir {
     overtakes: bool,
 }
 
+/// What `find_heir` saw: its heir, if anyone waits, and the `rejoined`
+/// count at that moment.
+#[derive(Clone, Copy)]
+struct Choice {
+    heir: Option<Heir>,
+    rejoined: usize,
+}
+
 impl Gil {
     /// Releases the Gil held by `ts` (see `How`), telling the event hook
     /// first. Runs no park callback of its own caller: never call it from
@@ -103,12 +111,13 @@ impl Gil {
     #[cold]
     fn release_slow(&self, ts: &ThreadState, how: How) -> Released {
         loop {
-            let heir = self.find_heir();
-            if let Some(released) = self.wake_heir(ts, heir, how) {
+            let choice = self.find_heir();
+            if let Some(released) = self.wake_heir(ts, choice, how) {
                 return released;
             }
-            // The heir left (timed out, interrupted) or someone queued
-            // between the two looks: look again.
+            // The heir left (timed out, interrupted), someone queued
+            // between the two looks, or an older waiter came back into the
+            // queue after an interval: look again.
         }
     }
 
@@ -120,9 +129,10 @@ impl Gil {
     /// (lowest ticket). A waiter keeps its ticket when it re-parks after an
     /// interval, so this is arrival order although re-parking moves it to
     /// the tail of the queue.
-    fn find_heir(&self) -> Option<Heir> {
+    fn find_heir(&self) -> Choice {
         // The lowest ticket with and without the PRIORITY flag.
         let first: Cell<[Option<(u64, ParkToken)>; 2]> = Cell::new([None; 2]);
+        let rejoined = Cell::new(0);
         let filter = |token: ParkToken| {
             // SAFETY:
             // - every token on the Gil's key is a parked waiter's
@@ -139,12 +149,17 @@ impl Gil {
             }
             FilterOp::Skip
         };
+        let callback = |_| {
+            rejoined.set(self.rejoined.load(Ordering::Relaxed));
+            park::DEFAULT_UNPARK_TOKEN
+        };
         // SAFETY:
         // - our own key;
         // - the filter only reads waiters' states (alive, see above), the
-        //   callback does nothing: neither parks, unparks nor unwinds.
-        unsafe { park::unpark_filter(self.key(), filter, |_| park::DEFAULT_UNPARK_TOKEN) };
-        match first.get() {
+        //   callback reads one of our counters: neither parks, unparks nor
+        //   unwinds.
+        unsafe { park::unpark_filter(self.key(), filter, callback) };
+        let heir = match first.get() {
             [Some((_, token)), Some(_)]
                 if self.overtakes.load(Ordering::Relaxed) < self.starvation_bound() =>
             {
@@ -158,25 +173,35 @@ impl Gil {
                 overtakes: false,
             }),
             [None, None] => None,
+        };
+        Choice {
+            heir,
+            rejoined: rejoined.get(),
         }
     }
 
-    /// Hands the Gil to the waiter parked with `heir` (or, `How::Compete`
+    /// Hands the Gil to the waiter `find_heir` chose (or, `How::Compete`
     /// and no drop request, frees it and wakes that waiter to take it), or
-    /// with `None` releases it if nobody waits. Returns what it did, or
+    /// with no heir releases it if nobody waits. Returns what it did, or
     /// `None` when the queue changed since `find_heir` (nothing changed
     /// then).
-    fn wake_heir(&self, ts: &ThreadState, heir: Option<Heir>, how: How) -> Option<Released> {
+    fn wake_heir(&self, ts: &ThreadState, choice: Choice, how: How) -> Option<Released> {
         let forced = how == How::Forced;
-        let overtakes = heir.is_some_and(|h| h.overtakes);
-        let heir = heir.map(|h| h.token);
+        let overtakes = choice.heir.is_some_and(|h| h.overtakes);
+        let heir = choice.heir.map(|h| h.token);
         let found = Cell::new(false);
+        // An older waiter came back into the queue since the choice (from
+        // `Transit`, with its old ticket): the choice may be wrong, so
+        // change nothing and look again. (Seen in the loom model at
+        // preemption bound 3: the heir chosen while the oldest waiter was
+        // between two parks got the Gil at a forced switch.)
+        let stale = || self.rejoined.load(Ordering::Relaxed) != choice.rejoined;
         // Read with the queue locked, where waiters enter and leave it: a
         // waiter between two parks cannot be passed over unseen.
         let in_transit = || forced && self.in_transit.load(Ordering::Relaxed) != 0;
         let outcome = Cell::new(None);
         let filter = |token: ParkToken| {
-            if found.get() || in_transit() {
+            if found.get() || in_transit() || stale() {
                 return FilterOp::Stop;
             }
             if Some(token) == heir {
@@ -260,7 +285,7 @@ impl Gil {
     /// waiter that was woken to do so and leaves (interrupted) instead.
     #[cold]
     pub(super) fn wake_competitor(&self) {
-        let Some(heir) = self.find_heir() else {
+        let Some(heir) = self.find_heir().heir else {
             return;
         };
         let filter = |token: ParkToken| {

@@ -27,11 +27,21 @@ pub enum Depth {
 /// The depth of most models in CI: preemption bound 3.
 pub const DEFAULT: Depth = Depth::Bound(3);
 
+/// Branches (scheduling decisions) one execution may take before loom
+/// calls it a livelock, unless `LOOM_MAX_BRANCHES` says otherwise.
+pub const MAX_BRANCHES: usize = 10_000;
+
 /// Runs `f` under loom at `depth` (or at `LOOM_MAX_PREEMPTIONS`, if set).
 pub fn check(depth: Depth, f: impl Fn() + Sync + Send + 'static) {
     // `Builder::new` reads LOOM_MAX_PREEMPTIONS (and loom's other
     // variables); only an unset bound takes the model's own.
     let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        // loom's default (1 000) is short for a model in which a thread
+        // waits in a loop (with `yield_now`) for the Gil's other threads
+        // to go round their intervals; a livelock still ends the run.
+        builder.max_branches = MAX_BRANCHES;
+    }
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = match depth {
             Depth::Exhaustive => None,

@@ -262,6 +262,63 @@ fn interrupt() {
     assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
+/// Invariant 8, second half: an interrupt changes nothing for anyone but
+/// the wait it was meant for. The main thread holds the Gil; a waiter calls
+/// `acquire_interruptible`, lets go of the Gil if it got it, then takes the
+/// same Gil with a plain `acquire`; a third thread interrupts the waiter
+/// once, at any moment; the main thread lets go, takes the Gil once more
+/// and lets go. An interrupt that reads the waiter's wait slot while it is
+/// in the interruptible call and wakes it only later (a *late* interrupt)
+/// must not end the plain acquire, which carries no interruptible token;
+/// the interrupt is consumed exactly when the first call says
+/// `Err(Interrupted)`, and stays pending (for a checkpoint) otherwise.
+///
+/// Mutation: in `Gil::wait_for_gil`, parked every wait with the `ATTACHED`
+/// token bit (`token |= ATTACHED` whether or not the wait is
+/// interruptible, the tokens of the code before the attached-wait rework)
+/// → at preemption bound 3 (it passes at bound 2, so CI runs it at 3)
+/// loom found a schedule where the interrupt read the waiter's wait slot
+/// during the first call and its wake-up reached the plain acquire: "an
+/// untimed, uninterruptible wait ends with the Gil" (`unreachable!` in
+/// `Gil::acquire_slow`), the panic `tests/bad_input.rs` saw on the std
+/// build before the rework.
+#[test]
+fn a_late_interrupt_never_ends_the_next_plain_acquire() {
+    static INTERRUPTED: loom_tests::Reached = loom_tests::Reached::new();
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let slot = loom_tests::slot();
+        let guard = gil.acquire();
+        let waiter = {
+            let (gil, slot) = (gil.clone(), slot.clone());
+            thread::spawn(move || {
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let first = gil.acquire_interruptible().map(drop);
+                drop(gil.acquire());
+                first
+            })
+        };
+        let interrupter = loom_tests::interrupter(&slot);
+        drop(guard);
+        drop(gil.acquire());
+        let first = waiter.join().unwrap();
+        let interrupted = interrupter.join().unwrap();
+        let target = slot.lock().unwrap().clone().expect("published");
+        let pending = target.eval_breaker().is_interrupt_pending();
+        if interrupted {
+            assert_eq!(first.is_err(), !pending, "consumed exactly when reported");
+            if first.is_err() {
+                INTERRUPTED.hit();
+            }
+        } else {
+            assert_eq!(first, Ok(()));
+            assert!(!pending);
+        }
+        assert!(!gil.is_locked());
+    });
+    INTERRUPTED.assert_reached("an interrupted first call");
+}
+
 /// The main thread holds the Gil; one waiter waits with a timeout, another
 /// without; the model timer may fire at any moment, and the main thread lets
 /// go at some point. Whichever side wins each race, the untimed waiter gets

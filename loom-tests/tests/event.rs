@@ -61,3 +61,49 @@ fn a_wait_after_set_and_clear_does_not_see_the_set() {
         timer.join().unwrap();
     });
 }
+
+/// Timed and untimed waiters together: one thread waits without a timeout,
+/// another with 1 ms, the model timer steps once at any moment, and the
+/// main thread sets the event at any moment. The untimed waiter must be
+/// woken (whatever the timed one did to the event's word on its way out);
+/// a timed wait that began after `set` returned returns true, and one that
+/// returns false saw its whole timeout pass.
+///
+/// Mutation: in `Event::park_until_set`'s `timed_out`, cleared `PARKED`
+/// even when other waiters remained (`if true` for `if was_last`) → loom
+/// found the timed waiter leaving first, the `set` taking the fast path
+/// past the untimed one, and reported a deadlock.
+#[test]
+fn timed_and_untimed_waiters_together() {
+    check(DEFAULT, || {
+        let event = Arc::new(Event::new());
+        let set_done = Arc::new(AtomicBool::new(false));
+        let untimed = {
+            let event = event.clone();
+            thread::spawn(move || event.wait())
+        };
+        let timed = {
+            let (event, set_done) = (event.clone(), set_done.clone());
+            thread::spawn(move || {
+                let set_before = set_done.load(Ordering::SeqCst);
+                let start = gilock::model::now();
+                let got = event.wait_timeout(Duration::from_millis(1));
+                if set_before {
+                    assert!(got, "a wait that began after the set returned false");
+                }
+                if !got {
+                    assert!(gilock::model::now() - start >= Duration::from_millis(1));
+                }
+            })
+        };
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        event.set();
+        set_done.store(true, Ordering::SeqCst);
+        untimed.join().unwrap();
+        timed.join().unwrap();
+        timer.join().unwrap();
+        assert!(event.is_set());
+    });
+}

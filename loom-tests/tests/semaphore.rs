@@ -6,15 +6,16 @@
 //! Run with
 //! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test semaphore -- --test-threads=1`.
 
-use gilock::Semaphore;
+use gilock::{BoundedSemaphore, Semaphore};
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{DEFAULT, Guarded, check};
 use std::time::Duration;
 
 /// One permit, two threads that each take it and give it back, the main
-/// thread a third: at most one holder at a time, every thread gets
+/// thread a third, each updating data that only the permit guards (a loom
+/// `UnsafeCell`: two holders at once, or a permit handed over without a
+/// release/acquire edge, is a data race loom reports). Every thread gets
 /// through (a release reaches a parked waiter), and afterwards exactly the
 /// one permit is left.
 ///
@@ -22,16 +23,19 @@ use std::time::Duration;
 /// the permit with the fast-path compare-and-swap even while threads were
 /// parked, never calling `dispatch`) → loom found the schedule where a
 /// thread parked behind the holder was never woken ("deadlock": every
-/// thread blocked).
+/// thread blocked). Mutation: the fast-path compare-and-swap of
+/// `RawSemaphore::try_acquire` with `Relaxed` instead of `Acquire` (and,
+/// separately, that of `release` with `Relaxed` instead of `Release`) →
+/// "Causality violation: Concurrent write accesses to `UnsafeCell`" (with
+/// the old `SeqCst` counter in place of the cell, both passed).
 #[test]
 fn no_lost_permit() {
     check(DEFAULT, || {
-        let shared = Arc::new((Semaphore::new(1), AtomicUsize::new(0)));
-        let use_permit = |shared: &(Semaphore, AtomicUsize)| {
-            let (sem, inside) = shared;
+        let shared = Arc::new((Semaphore::new(1), Guarded::new()));
+        let use_permit = |shared: &(Semaphore, Guarded)| {
+            let (sem, data) = shared;
             sem.acquire();
-            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
-            inside.fetch_sub(1, Ordering::SeqCst);
+            data.bump();
             sem.release_one();
         };
         let threads: Vec<_> = (0..2)
@@ -44,9 +48,91 @@ fn no_lost_permit() {
         for t in threads {
             t.join().unwrap();
         }
-        let (sem, _) = &*shared;
+        let (sem, data) = &*shared;
+        assert_eq!(data.get(), 3);
         assert_eq!(sem.available_permits(), 1);
         assert!(sem.try_acquire(), "a stale waiter blocks the fast path");
+    });
+}
+
+/// A handoff to a parked waiter carries the releaser's writes too: the
+/// main thread takes the only permit, a waiter queues for it, and the main
+/// thread writes the guarded data and releases; the waiter, woken with the
+/// permit already taken for it (`dispatch`), writes after it.
+///
+/// Mutation: in `RawSemaphore::dispatch`'s callback, stored the new word
+/// with `Relaxed` instead of `Release` → no edge: unchanged, since the
+/// park queue's lock orders the handoff (so that store may be Relaxed,
+/// see the ordering table). Mutation: `dispatch` woke the waiter without
+/// taking its permit (`available.set(Some(avail))` on the `Unpark` path)
+/// → the permit was counted twice: 2 left at the end (`left: 2, right: 1`).
+#[test]
+fn a_handed_permit_carries_the_releasers_writes() {
+    check(DEFAULT, || {
+        let shared = Arc::new((Semaphore::new(1), Guarded::new()));
+        let (sem, data) = &*shared;
+        sem.acquire();
+        let waiter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (sem, data) = &*shared;
+                sem.acquire();
+                data.bump();
+                sem.release_one();
+            })
+        };
+        data.bump();
+        sem.release_one();
+        if sem.try_acquire() {
+            data.bump();
+            sem.release_one();
+        }
+        waiter.join().unwrap();
+        assert!(data.get() >= 2);
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+/// `BoundedSemaphore`: a release that would take the count above the
+/// initial one is refused, whether the semaphore has waiters or not. One
+/// permit, taken by the main thread; a waiter asks for two with a timeout
+/// (more than the bound: it can only time out), so while it is queued the
+/// releases go through the hand-out (`dispatch`) and once it has left
+/// through the fast path; the model timer ends its wait at any moment. Two
+/// releases race, the main thread's and another thread's: exactly one may
+/// succeed, and the count ends at the bound.
+///
+/// Mutation: in `RawSemaphore::dispatch`'s filter, dropped the bound check
+/// (`bound.is_some_and(|b| total > b)` → `false`) → both releases went to
+/// the queued waiter: "two permits from a bound of one". Mutation: the
+/// same check on `RawSemaphore::release`'s fast path, and (separately) in
+/// `dispatch`'s callback where nobody is queued any more → both releases
+/// `Ok`, 2 permits (`left: 2, right: 1`).
+#[test]
+fn bounded_semaphore_refuses_exactly_the_release_above_its_bound() {
+    check(DEFAULT, || {
+        let sem = Arc::new(BoundedSemaphore::new(1));
+        assert!(sem.try_acquire());
+        let waiter = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.acquire_n_timeout(2, Duration::from_millis(1)))
+        };
+        let releaser = {
+            let sem = sem.clone();
+            thread::spawn(move || sem.release_one())
+        };
+        // It steps once some thread waits with a deadline: the waiter.
+        let timer = gilock::model::Timer::spawn(1);
+        let mine = sem.release_one();
+        let theirs = releaser.join().unwrap();
+        assert!(!waiter.join().unwrap(), "two permits from a bound of one");
+        timer.join();
+        assert_eq!(
+            usize::from(mine.is_ok()) + usize::from(theirs.is_ok()),
+            1,
+            "{mine:?} {theirs:?}"
+        );
+        assert_eq!(sem.available_permits(), 1);
     });
 }
 

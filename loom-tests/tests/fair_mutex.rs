@@ -257,6 +257,59 @@ fn drop_request_hands_off_to_the_overdue_waiter() {
     });
 }
 
+/// Invariant 3 with a patient waiter ahead of the overdue one: the main
+/// thread holds the lock; O queues, and one step of the model clock ends
+/// its interval, so O re-parks at the tail of the queue as overdue and
+/// raises the drop request; P queues meanwhile, with an interval still
+/// running (patient), ahead of O when O re-parks after it. If the request
+/// is up when the main thread unlocks, the lock is owed to the oldest
+/// *overdue* waiter: O must have it first, whatever the queue's order.
+///
+/// Mutation: in `Heir::filter`, handed the lock to the first waiter,
+/// overdue or not (`only_overdue` ignored) → loom found the queue
+/// `[P, O]` and P got the lock first (`left: "P"`).
+#[test]
+fn drop_request_hands_off_to_an_overdue_waiter_behind_a_patient_one() {
+    static OWED: loom_tests::Reached = loom_tests::Reached::new();
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let log = Arc::new(loom::sync::Mutex::new(Vec::new()));
+        let guard = g.mutex.lock();
+        let waiter = |name: &'static str| {
+            let (g, log) = (g.clone(), log.clone());
+            thread::spawn(move || {
+                let guard = g.mutex.lock();
+                g.critical();
+                log.lock().unwrap().push(name);
+                // SAFETY: `guard` came from this mutex.
+                unsafe { g.mutex.unlock(guard) };
+            })
+        };
+        let overdue = waiter("O");
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        // O's interval ends (it is the only thread in a timed wait).
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        let patient = waiter("P");
+        while gilock::model::parked_threads() < 2 {
+            thread::yield_now();
+        }
+        let owed = g.mutex.is_drop_requested();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        overdue.join().unwrap();
+        patient.join().unwrap();
+        if owed {
+            OWED.hit();
+            assert_eq!(log.lock().unwrap()[0], "O");
+        }
+        assert_eq!(g.value(), 2);
+        assert_eq!(g.state(), IDLE);
+    });
+    OWED.assert_reached("an unlock with the drop request up");
+}
+
 /// A `try_lock_for` waiter whose deadline may pass at any moment (the timer)
 /// while main releases the lock and another thread waits untimed: whichever
 /// wins each race, the timed waiter either gets the lock or leaves the

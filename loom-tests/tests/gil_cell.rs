@@ -55,3 +55,43 @@ fn no_switch_while_a_borrow_lives() {
         assert_eq!(*cell.borrow(&guard), 11);
     });
 }
+
+/// Invariant 10 through `yield_now` and `Gil::with_attached`: the main
+/// thread borrows the cell mutably through its guard and, with the borrow
+/// alive, yields through the nested guard that `with_attached` gives it
+/// (as a foreign engine's callback would), while a waiter queues for the
+/// Gil and the cell. `yield_now` must keep the Gil (and say so), so that
+/// the waiter never finds the borrow alive.
+///
+/// Mutation: in `GilGuard::yield_now`, dropped the `ts.borrows.any()` test
+/// → the nested `yield_now` handed the Gil to the waiter inside the
+/// borrow: "another thread's borrow was alive while this one held the
+/// Gil".
+#[test]
+fn no_yield_while_a_borrow_lives() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let cell = Arc::new(GilCell::new(0usize));
+        let outer = gil.acquire();
+        let waiter = {
+            let (gil, cell) = (gil.clone(), cell.clone());
+            thread::spawn(move || {
+                let guard = gil.acquire();
+                let mut value = cell
+                    .try_borrow_mut(&guard)
+                    .expect("another thread's borrow was alive while this one held the Gil");
+                *value += 10;
+            })
+        };
+        {
+            let mut value = cell.borrow_mut(&outer);
+            let yielded = gil.with_attached(|inner| inner.yield_now());
+            assert_eq!(yielded, Some(false), "a yield inside a live borrow");
+            *value += 1;
+        }
+        drop(outer);
+        waiter.join().unwrap();
+        let guard = gil.acquire();
+        assert_eq!(*cell.borrow(&guard), 11);
+    });
+}

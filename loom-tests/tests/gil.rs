@@ -532,3 +532,34 @@ fn forced_switch_goes_to_the_oldest_waiter_even_between_parks() {
         timer.join().unwrap();
     });
 }
+
+/// A pending call carries what its requester wrote before it: a thread
+/// writes data (a loom `UnsafeCell`) and then requests a pending call on
+/// the Gil holder's eval breaker; the holder, once it takes the request,
+/// reads the data. Only the request orders the two accesses.
+///
+/// Mutation: `EvalBreaker::request_pending_call` with `Relaxed` instead of
+/// `Release` (and, separately, `take_pending_call` with `Relaxed` instead
+/// of `Acquire`) → "Causality violation: Concurrent read and write accesses
+/// to `UnsafeCell`".
+#[test]
+fn a_pending_call_carries_what_was_written_before_it() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let payload = Arc::new(loom_tests::Guarded::new());
+        let guard = gil.acquire();
+        let target = gil.current_thread_state();
+        let requester = {
+            let payload = payload.clone();
+            thread::spawn(move || {
+                payload.bump();
+                target.eval_breaker().request_pending_call();
+            })
+        };
+        while !guard.thread_state().eval_breaker().take_pending_call() {
+            thread::yield_now();
+        }
+        assert_eq!(payload.get(), 1);
+        requester.join().unwrap();
+    });
+}

@@ -745,11 +745,15 @@ fn pending_interrupt_ends_a_gil_wait_at_once() {
     );
 }
 
+// The lock_api waits below use `wait_for`: `RawCondvarTimed` exists only
+// with `std`.
+#[cfg(feature = "std")]
 type LockApiCondvar = lock_api::Condvar<RawCondition>;
 
 /// Starts `n` threads that wait on `cond` with `m` through `lock_api`'s
 /// `Condvar` (as `parking_lot::Condvar` users do) until `go` is set, and
 /// returns once all of them wait.
+#[cfg(feature = "std")]
 fn lock_api_waiters(
     shared: &Arc<(FairMutex<bool>, LockApiCondvar)>,
     n: usize,
@@ -783,6 +787,7 @@ fn lock_api_waiters(
 /// (as parking_lot does, to spare the herd). With the mutex held, all of
 /// them are moved, and the mutex shows waiters. (Seen to fail with
 /// `notify_all` waking everyone instead.)
+#[cfg(feature = "std")]
 #[test]
 fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
     setup();
@@ -812,6 +817,7 @@ fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
 /// passes there before it gets the mutex: `wait_for` must not report a
 /// timeout (the notify counted it). (Seen to fail when a timeout on the
 /// mutex's queue was reported as one.)
+#[cfg(feature = "std")]
 #[test]
 fn a_requeued_timed_waiter_counts_as_notified() {
     setup();
@@ -835,6 +841,7 @@ fn a_requeued_timed_waiter_counts_as_notified() {
 /// and leaves the first waiter's wait intact. `Condition` keeps waiting
 /// with any guard. (Seen to fail without the check: the second wait timed
 /// out instead of panicking.)
+#[cfg(feature = "std")]
 #[test]
 fn a_lock_api_condvar_with_two_mutexes_panics() {
     setup();

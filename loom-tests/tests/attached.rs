@@ -401,3 +401,51 @@ fn fair_mutex_try_lock_for_with_races_unlock_timeout_and_interrupt() {
         assert!(!gil.is_locked());
     });
 }
+
+/// `ThreadStatus::Waiting` in a `_with` wait means "queued on the
+/// primitive": a thread seen `Waiting` there is woken by the primitive's
+/// next notify. The waiter holds the Gil and a `Lock`, and waits on a
+/// condition with `wait_on_lock_with`; the main thread watches its status
+/// and, once it reads `Waiting`, notifies once: that notify must find it
+/// (`notify_one` reads the condition's waiter count, a plain load, before
+/// it looks at the queue: only the status's Release/Acquire pair orders
+/// that count after the waiter's).
+///
+/// Mutation: `ThreadState::set_status`'s store `Relaxed` instead of
+/// `Release`, and (separately) `ThreadState::status`'s load `Relaxed`
+/// instead of `Acquire` → "seen Waiting, yet the notify found nobody".
+#[test]
+fn a_thread_seen_waiting_is_woken_by_the_next_notify() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let shared = Arc::new((Lock::new(), Condition::new()));
+        let slot = slot();
+        let waiter = {
+            let (gil, shared, slot) = (gil.clone(), shared.clone(), slot.clone());
+            thread::spawn(move || {
+                let (lock, cond) = &*shared;
+                let mut guard = gil.acquire();
+                lock.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let result = cond.wait_on_lock_with(lock, &mut guard);
+                lock.release().unwrap();
+                result
+            })
+        };
+        let target = loop {
+            if let Some(target) = slot.lock().unwrap().clone() {
+                break target;
+            }
+            thread::yield_now();
+        };
+        while target.status() != gilock::ThreadStatus::Waiting {
+            thread::yield_now();
+        }
+        let (_, cond) = &*shared;
+        assert!(
+            cond.notify_one(),
+            "seen Waiting, yet the notify found nobody"
+        );
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    });
+}

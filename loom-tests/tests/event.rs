@@ -9,7 +9,7 @@ use gilock::Event;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{DEFAULT, Guarded, check};
 use std::time::Duration;
 
 /// A waiter is parked (so `set` must wake someone); a setter sets once; a
@@ -105,5 +105,43 @@ fn timed_and_untimed_waiters_together() {
         timed.join().unwrap();
         timer.join().unwrap();
         assert!(event.is_set());
+    });
+}
+
+/// `set` publishes what the setter wrote before it: the main thread writes
+/// data (a loom `UnsafeCell`) and sets the event; two threads wait and then
+/// read the data. Each of them finds the flag up by one of three paths: the
+/// first look (`is_set`, an Acquire load), the look in `validate` (the
+/// `fetch_or` that announces it), or being woken by the `set` (the park
+/// queue orders that one); all three must order the read after the write,
+/// whether `set` took its fast path (the compare-and-swap) or its slow one
+/// (the store inside the unpark).
+///
+/// Mutation: `Event::is_set`'s load `Relaxed` instead of `Acquire`; the
+/// `fetch_or(PARKED)` of `park_until_set`'s `validate` `Relaxed` instead of
+/// `Acquire`; `set`'s compare-and-swap `Acquire` instead of `AcqRel` (no
+/// Release); the store of `SET` in `set`'s unpark callback `Relaxed`
+/// instead of `Release` (a waiter that had not parked yet then read the
+/// flag from it) → each: "Causality violation: Concurrent read and write
+/// accesses to `UnsafeCell`".
+#[test]
+fn set_publishes_what_was_written_before_it() {
+    check(DEFAULT, || {
+        let event = Arc::new(Event::new());
+        let data = Arc::new(Guarded::new());
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (event, data) = (event.clone(), data.clone());
+                thread::spawn(move || {
+                    event.wait();
+                    data.get()
+                })
+            })
+            .collect();
+        data.bump();
+        event.set();
+        for r in readers {
+            assert_eq!(r.join().unwrap(), 1);
+        }
     });
 }

@@ -405,6 +405,80 @@ fn unlock_fair_hands_off() {
     });
 }
 
+/// `unlock_fair` with the waiters bit up but nobody queued yet (a waiter
+/// is between raising `PARKED` and parking): it hands the lock to nobody
+/// and frees the word, and that free must publish the critical section to
+/// whoever takes the lock next by compare-and-swap without passing the
+/// park queue, a newcomer here (the waiter learns of the free word in its
+/// `validate`, with the queue locked, which orders it anyway).
+///
+/// Mutation: the store that frees the word in `RawFairMutex::hand_off`
+/// (nobody unparked, `only_overdue` false) `Relaxed` instead of `Release`
+/// → "Causality violation: Concurrent write accesses to `UnsafeCell`"
+/// between the main thread's and the newcomer's critical sections. (With
+/// the waiter alone, no newcomer, the mutant passes.)
+#[test]
+fn unlock_fair_with_nobody_queued_yet_publishes_the_critical_section() {
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let waiter = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        let newcomer = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock_fair(guard) };
+        waiter.join().unwrap();
+        newcomer.join().unwrap();
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// An unlock that finds an overdue waiter at the head of the queue after it
+/// let go (it raised its drop request too late for this unlock to see it)
+/// takes the lock back for that waiter (`wake_to_retry`) and hands it
+/// over. A newcomer may have taken and released the lock in between; the
+/// waiter must then see the newcomer's critical section too. The main
+/// thread holds the lock; O queues and the main thread ends O's interval
+/// (O re-parks overdue); N comes by; the main thread unlocks.
+///
+/// Mutation: the `fetch_or(LOCKED)` in `RawFairMutex::wake_to_retry`
+/// `Relaxed` instead of `Acquire` → at preemption bound 3 (it passes at 2,
+/// so CI runs it at 3): "Causality violation: Concurrent write accesses to
+/// `UnsafeCell`" between the newcomer's critical section and O's.
+#[test]
+fn a_retaken_handoff_carries_a_newcomers_critical_section() {
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let overdue = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        let newcomer = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        overdue.join().unwrap();
+        newcomer.join().unwrap();
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
 /// `bump` lets a parked waiter run (no newcomer barges in between) and
 /// takes the lock back; with nobody parked it may keep the lock. Exclusion
 /// holds across it.

@@ -276,3 +276,100 @@ fn interrupted_gil_waiter_leaves_no_trace() {
     });
     assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+/// Permits left over after a hand-out carry the releaser's writes: a
+/// waiter asks for one permit and queues; the main thread writes the
+/// guarded data and releases two, so `dispatch` hands one to the waiter
+/// (through the park queue) and puts the other into the word, where a
+/// newcomer takes it with the fast path's compare-and-swap and reads the
+/// data.
+///
+/// Mutation: the store of the leftover permits in `RawSemaphore::dispatch`'s
+/// callback `Relaxed` instead of `Release` → "Causality violation:
+/// Concurrent read and write accesses to `UnsafeCell`" (the newcomer's
+/// read).
+#[test]
+fn leftover_permits_carry_the_releasers_writes() {
+    check(DEFAULT, || {
+        let shared = Arc::new((Semaphore::new(0), Guarded::new()));
+        let waiter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (sem, data) = &*shared;
+                sem.acquire();
+                data.get()
+            })
+        };
+        let (sem, data) = &*shared;
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        let newcomer = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (sem, data) = &*shared;
+                sem.try_acquire().then(|| data.get())
+            })
+        };
+        data.bump();
+        sem.release(2);
+        assert_eq!(waiter.join().unwrap(), 1);
+        if let Some(seen) = newcomer.join().unwrap() {
+            assert_eq!(seen, 1);
+        }
+    });
+}
+
+/// The same when nobody is queued any more but the `WAITERS` bit still
+/// says so: a waiter holding the Gil queues for a permit and is taken out
+/// of the queue by an interrupt, which does not touch the semaphore's word
+/// (the waiter tidies it up itself a moment later). A release in that
+/// moment goes through `dispatch`, finds nobody, and adds the permit to the
+/// word (the `fetch_update`); a newcomer takes it with the fast path and
+/// reads what the releaser wrote.
+///
+/// Mutation: that `fetch_update` with `Relaxed` instead of `Release` →
+/// "Causality violation: Concurrent read and write accesses to
+/// `UnsafeCell`" (the newcomer's read).
+#[test]
+fn a_permit_released_past_a_departed_waiter_carries_the_releasers_writes() {
+    use gilock::Gil;
+    check(DEFAULT, || {
+        let shared = Arc::new((Gil::new(), Semaphore::new(0), Guarded::new()));
+        let slot = loom_tests::slot();
+        let waiter = {
+            let (shared, slot) = (shared.clone(), slot.clone());
+            thread::spawn(move || {
+                let (gil, sem, _) = &*shared;
+                let mut guard = gil.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                sem.acquire_with(&mut guard).is_ok()
+            })
+        };
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        let interrupter = loom_tests::interrupter(&slot);
+        let newcomer = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (_, sem, data) = &*shared;
+                sem.try_acquire().then(|| data.get())
+            })
+        };
+        let (_, sem, data) = &*shared;
+        data.bump();
+        sem.release_one();
+        let took = waiter.join().unwrap();
+        assert!(interrupter.join().unwrap());
+        let seen = newcomer.join().unwrap();
+        if let Some(seen) = seen {
+            assert_eq!(seen, 1);
+        }
+        // The one permit went to exactly one place.
+        assert_eq!(
+            usize::from(took) + usize::from(seen.is_some()) + sem.available_permits(),
+            1
+        );
+    });
+}

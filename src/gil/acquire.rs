@@ -429,7 +429,9 @@ impl Gil {
                 if wait.interruptible && ts.interrupt_pending() {
                     return false;
                 }
-                if self.state.load(Ordering::Acquire) != LOCKED | PARKED {
+                // Relaxed: it only decides whether to park (the Gil is taken
+                // by an Acquire compare-and-swap, `holder` read below).
+                if self.state.load(Ordering::Relaxed) != LOCKED | PARKED {
                     return false;
                 }
                 if let Some(switches) = request_drop {

@@ -214,8 +214,8 @@ impl Gil {
             if result.unparked_threads == 0 {
                 if in_transit() {
                     // Keep the Gil: publish ourselves again (waiters read
-                    // `holder` with the queue locked, as we are).
-                    self.holder.store(ts.address(), Ordering::Release);
+                    // `holder` with the queue locked, as we are, so Relaxed).
+                    self.holder.store(ts.address(), Ordering::Relaxed);
                     ts.set_status(ThreadStatus::Attached);
                     outcome.set(Some(Released::Kept));
                 } else if heir.is_none() && !result.have_more_threads {
@@ -262,13 +262,17 @@ impl Gil {
                 .clear(DROP_REQUEST, Ordering::Relaxed);
             ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
             self.count_switch_to(heir_state);
-            self.holder.store(heir, Ordering::Release);
+            // Relaxed: waiters read `holder` (and then the switch number)
+            // in `validate`, with the queue locked, as it is here.
+            self.holder.store(heir, Ordering::Relaxed);
             if forced {
                 bump(&self.counters.forced_switches);
             }
             let parked = if result.have_more_threads { PARKED } else { 0 };
-            // A swap for the same reason as above.
-            self.state.swap(LOCKED | parked, Ordering::Release);
+            // A swap for the same reason as above; Relaxed: the heir learns
+            // of the handoff through the park queue, and a locked word is
+            // nobody else's to take.
+            self.state.swap(LOCKED | parked, Ordering::Relaxed);
             outcome.set(Some(Released::HandedOff));
             TOKEN_HANDOFF
         };

@@ -53,7 +53,7 @@ case "$mutated" in
     src/fair_mutex.rs | src/mutex.rs)
         std="lib fair_mutex lock condition parking_lot_suite"
         loom="fair_mutex spinning statics lock rlock condition attached reentrant_mutex" ;;
-    src/lock.rs) std="lib lock condition attached"; loom="lock condition attached" ;;
+    src/lock.rs) std="lib lock condition attached lifecycle"; loom="lock condition attached" ;;
     src/rlock.rs | src/reentrant_mutex.rs | src/thread_id.rs)
         std="lib rlock reentrant_mutex condition attached parking_lot_suite"
         loom="rlock reentrant_mutex condition attached user_bounded_queue" ;;
@@ -64,11 +64,11 @@ case "$mutated" in
     src/gil/cell.rs) std="lib gil_cell interpreter_core"; loom="gil_cell" ;;
     src/gil/trace.rs) std="lib trace"; loom="" ;;
     src/gil/stats.rs) std="lib gil trace hooks thread_exit"; loom="gil" ;;
-    src/gil/hooks.rs) std="lib hooks trace gil"; loom="hooks" ;;
+    src/gil/hooks.rs) std="lib hooks trace gil lifecycle"; loom="hooks" ;;
     src/gil/registry.rs)
-        std="lib gil thread_exit hooks gil_cell bad_input"; loom="gil gil_cell hooks" ;;
+        std="lib gil thread_exit hooks gil_cell bad_input lifecycle"; loom="gil gil_cell hooks" ;;
     src/gil/*)
-        std="lib gil gil_cell attached hooks trace thread_exit bad_input panic_safety convoy interpreter_core"
+        std="lib gil gil_cell attached hooks trace thread_exit bad_input panic_safety convoy interpreter_core lifecycle"
         loom="gil gil_scheduling gil_cell attached hooks condition spinning" ;;
     src/signal.rs) std="lib signal"; loom="" ;;
     src/error.rs) std="lib bad_input lock rlock semaphore barrier attached condition"; loom="" ;;
@@ -114,6 +114,12 @@ fi
 "$cargo" test "${args[@]}" "${std_targets[@]}"
 [ -z "$loom" ] && exit 0
 
+# The library's own loom tests (the model parking lot's contract checks, in
+# child processes) for the park layer, and in the full suite.
+if [ "$loom" = all ] || [[ "$mutated" == src/park/* ]]; then
+    RUSTFLAGS="--cfg loom" CARGO_PROFILE_RELEASE_INCREMENTAL=true \
+        "$cargo" test -p gilock --lib --release --target-dir target/loom
+fi
 loom_targets=()
 [ "$loom" != all ] && mapfile -t loom_targets < <(targets "$loom")
 # Incremental: a mutant changes one function, and a release build of the

@@ -14,7 +14,9 @@ use loom::thread;
 
 /// How deep loom explores a model when `LOOM_MAX_PREEMPTIONS` is not set
 /// (CI's run). With `LOOM_MAX_PREEMPTIONS=n` set, every model runs at bound
-/// `n` instead, whatever it declares (the quick run at 2, or a deeper one).
+/// `n` instead, whatever it declares (the quick run at 2, or a deeper one);
+/// with `GILOCK_LOOM_EXHAUSTIVE=1`, every model runs without a bound (to
+/// measure which ones finish that way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Depth {
     /// Every interleaving, with no preemption bound: for models that finish
@@ -42,7 +44,9 @@ pub fn check(depth: Depth, f: impl Fn() + Sync + Send + 'static) {
         // to go round their intervals; a livelock still ends the run.
         builder.max_branches = MAX_BRANCHES;
     }
-    if builder.preemption_bound.is_none() {
+    if std::env::var_os("GILOCK_LOOM_EXHAUSTIVE").is_some() {
+        builder.preemption_bound = None;
+    } else if builder.preemption_bound.is_none() {
         builder.preemption_bound = match depth {
             Depth::Exhaustive => None,
             Depth::Bound(n) => Some(n),

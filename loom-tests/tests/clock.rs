@@ -115,6 +115,7 @@ fn advance_passes_exactly_the_deadlines_it_reaches() {
 /// switch interval for the end of its timeout → "returned after 5ms". (On
 /// the old clock every deadline passed at the same tick, so this mutant
 /// behaved exactly like the correct code there: no model could catch it.)
+/// (It also checks how a `Timer` prints.)
 #[test]
 fn a_timed_wait_never_returns_before_its_timeout() {
     const TIMEOUT: Duration = Duration::from_millis(10);
@@ -122,6 +123,7 @@ fn a_timed_wait_never_returns_before_its_timeout() {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let timer = gilock::model::Timer::spawn(2);
+        assert_eq!(format!("{timer:?}"), "Timer { .. }");
         let waiter = {
             let lock = lock.clone();
             thread::spawn(move || {

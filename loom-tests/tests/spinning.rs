@@ -82,7 +82,8 @@ fn exclusion_while_spinning() {
 /// compare-and-swap succeeded, locked or not (`state | LOCKED` from a
 /// locked `state`) → "Concurrent write accesses to `UnsafeCell`". With the
 /// spin limit left at 0 the same mutant passes: the spin is skipped, as it
-/// was under the old `cfg!(loom)` fork.
+/// was under the old `cfg!(loom)` fork. Mutation: `gilock::model::
+/// set_spin_limit` did nothing → "the preempted thread parked".
 #[test]
 fn a_preempted_thread_spins_for_the_gil_under_interactive() {
     check(DEFAULT, || {
@@ -101,6 +102,13 @@ fn a_preempted_thread_spins_for_the_gil_under_interactive() {
                     go_rx.recv().unwrap();
                 });
                 data.bump_under(&guard);
+                // While V holds the Gil, the main thread spins for it: it
+                // has not parked (it would have with the spin limit at 0).
+                assert_eq!(
+                    gilock::model::parked_threads(),
+                    0,
+                    "the preempted thread parked"
+                );
             })
         };
         detached.recv().unwrap();

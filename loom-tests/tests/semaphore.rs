@@ -60,12 +60,12 @@ fn no_lost_permit() {
 /// thread writes the guarded data and releases; the waiter, woken with the
 /// permit already taken for it (`dispatch`), writes after it.
 ///
-/// Mutation: in `RawSemaphore::dispatch`'s callback, stored the new word
-/// with `Relaxed` instead of `Release` → no edge: unchanged, since the
-/// park queue's lock orders the handoff (so that store may be Relaxed,
-/// see the ordering table). Mutation: `dispatch` woke the waiter without
-/// taking its permit (`available.set(Some(avail))` on the `Unpark` path)
-/// → the permit was counted twice: 2 left at the end (`left: 2, right: 1`).
+/// Mutation: `dispatch` woke the waiter without taking its permit
+/// (`available.set(Some(avail))` on the `Unpark` path) → the permit was
+/// counted twice: 2 left at the end (`left: 2, right: 1`). (The woken
+/// waiter itself is ordered after the release by the park queue's lock;
+/// what needs `dispatch`'s store to be Release is a newcomer taking a
+/// leftover permit: `leftover_permits_carry_the_releasers_writes`.)
 #[test]
 fn a_handed_permit_carries_the_releasers_writes() {
     check(DEFAULT, || {

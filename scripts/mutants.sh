@@ -53,22 +53,22 @@ case "$mutated" in
     src/fair_mutex.rs | src/mutex.rs)
         std="lib fair_mutex lock condition parking_lot_suite"
         loom="fair_mutex spinning statics lock rlock condition attached reentrant_mutex" ;;
-    src/lock.rs) std="lib lock condition attached lifecycle"; loom="lock condition attached" ;;
+    src/lock.rs) std="lib lock condition attached edges"; loom="lock condition attached" ;;
     src/rlock.rs | src/reentrant_mutex.rs | src/thread_id.rs)
-        std="lib rlock reentrant_mutex condition attached parking_lot_suite"
+        std="lib rlock reentrant_mutex condition attached parking_lot_suite edges"
         loom="rlock reentrant_mutex condition attached user_bounded_queue" ;;
-    src/semaphore.rs) std="lib semaphore attached"; loom="semaphore attached" ;;
+    src/semaphore.rs) std="lib semaphore attached edges"; loom="semaphore attached" ;;
     src/wait.rs | src/gil/waits.rs | src/gil/attached.rs)
         std="lib attached semaphore event barrier condition lock rlock"
         loom="attached semaphore event barrier condition" ;;
     src/gil/cell.rs) std="lib gil_cell interpreter_core"; loom="gil_cell" ;;
     src/gil/trace.rs) std="lib trace"; loom="" ;;
     src/gil/stats.rs) std="lib gil trace hooks thread_exit"; loom="gil" ;;
-    src/gil/hooks.rs) std="lib hooks trace gil lifecycle"; loom="hooks" ;;
+    src/gil/hooks.rs) std="lib hooks trace gil edges"; loom="hooks" ;;
     src/gil/registry.rs)
-        std="lib gil thread_exit hooks gil_cell bad_input lifecycle"; loom="gil gil_cell hooks" ;;
+        std="lib gil thread_exit hooks gil_cell bad_input edges"; loom="gil gil_cell hooks" ;;
     src/gil/*)
-        std="lib gil gil_cell attached hooks trace thread_exit bad_input panic_safety convoy interpreter_core lifecycle"
+        std="lib gil gil_cell attached hooks trace thread_exit bad_input panic_safety convoy interpreter_core edges"
         loom="gil gil_scheduling gil_cell attached hooks condition spinning" ;;
     src/signal.rs) std="lib signal"; loom="" ;;
     src/error.rs) std="lib bad_input lock rlock semaphore barrier attached condition"; loom="" ;;

@@ -1,97 +1,130 @@
 #!/usr/bin/env bash
-# Mutation check of the loom models: applies each mutation below, one at a
-# time, to a private copy of the repository, runs the loom models at
-# preemption bound 2, and counts a mutant as killed when a model fails (or
-# the run exceeds its time limit: loom reports most lost wakeups as a
-# deadlock, but a livelock would just run on). Prints killed / total and
-# the survivors. Never touches the working tree it is started from.
+# Mutation testing of src/ with cargo-mutants, where "the tests" are the
+# std build's unit and integration tests *and* the loom models.
 #
-#   scripts/mutants.sh                 # every mutant
-#   scripts/mutants.sh 3 7             # only mutants 3 and 7 (1-based)
+#   scripts/mutants.sh [cargo-mutants options]
+#   scripts/mutants.sh --file src/event.rs          # one file
+#   MUTANTS_SUITE=full scripts/mutants.sh --iterate  # the survivors, every test
 #
-# Environment: MUTANTS_DIR (private copy, default /tmp/gilock-mutants-$USER),
-# CARGO_TARGET_DIR (default $MUTANTS_DIR-target), MUTANT_TIMEOUT (seconds
-# per mutant's model run, default 300), LOOM_MAX_PREEMPTIONS (default 2).
-# Needs perl (for literal search and replace).
-set -uo pipefail
+# cargo-mutants copies the tree to a scratch directory, applies one mutant at
+# a time and runs `cargo test` there. It calls cargo through $CARGO, so this
+# script puts itself there: a `cargo test` from cargo-mutants becomes
+#   1. the std tests (debug build; the doctests are left out), then
+#   2. the loom models at preemption bound 2 (release, `--cfg loom`, their
+#      own target directory),
+# stopping at the first failure. Every other cargo command (metadata, ...)
+# goes to cargo unchanged. Which tests: with MUTANTS_SUITE=mapped (the
+# default) those that concern the mutated file (the table below), with
+# MUTANTS_SUITE=full all of them. A mapped run is several times faster; its
+# survivors are then run again with the full suite (`--iterate` skips what
+# a previous run in the same output directory caught).
+#
+# Needs cargo-mutants (`cargo install cargo-mutants`). The configuration
+# (files left out, and why; timeouts) is .cargo/mutants.toml. MUTANTS.md has
+# the results.
+set -euo pipefail
 
-src="$(cd "$(dirname "$0")/.." && pwd)"
-work="${MUTANTS_DIR:-/tmp/gilock-mutants-${USER:-me}}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$work-target}"
-limit="${MUTANT_TIMEOUT:-300}"
-export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
-export RUSTFLAGS="--cfg loom"
+if [ -z "${GILOCK_MUTANTS_SHIM:-}" ]; then
+    here="$(cd "$(dirname "$0")" && pwd)"
+    export GILOCK_MUTANTS_SHIM=1
+    export GILOCK_REAL_CARGO="${CARGO:-$(command -v cargo)}"
+    export MUTANTS_SUITE="${MUTANTS_SUITE:-mapped}"
+    export CARGO="$here/mutants.sh"
+    cd "$here/.."
+    exec cargo-mutants mutants "$@"
+fi
 
-# One mutant per entry: file, the exact text to replace (it must occur once),
-# its replacement, the loom test files to run ("all" for every one), and
-# what the mutation breaks. Fields are separated by " ~~ "; "\n" in a text
-# stands for a newline.
-mutants=(
-  "src/fair_mutex.rs ~~ .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) ~~ .compare_exchange_weak(0, LOCKED, Ordering::Relaxed, Ordering::Relaxed) ~~ fair_mutex ~~ lock fast path without Acquire"
-  "src/fair_mutex.rs ~~ if state & (LOCKED | PARKED) != LOCKED | PARKED { ~~ if false { ~~ fair_mutex ~~ park although the mutex was released meanwhile"
-  "src/fair_mutex.rs ~~ if state & PARKED != 0 {\n            self.wake_to_retry(); ~~ if false {\n            self.wake_to_retry(); ~~ fair_mutex ~~ plain unlock wakes nobody"
-  "src/fair_mutex.rs ~~ if self.only_overdue && token != TOKEN_OVERDUE { ~~ if false { ~~ fair_mutex ~~ handoff on a drop request goes to the first waiter, overdue or not"
-  "src/fair_mutex.rs ~~ if was_last {\n                    word.fetch_and ~~ if true {\n                    word.fetch_and ~~ fair_mutex ~~ timed-out waiter clears PARKED though others remain"
-  "src/lock.rs ~~ self.held.swap(false, Ordering::Acquire) ~~ self.held.load(Ordering::Acquire) ~~ lock ~~ a release claims without clearing held"
-  "src/rlock.rs ~~ if left == 0 { ~~ if left <= 1 { ~~ rlock condition ~~ the lock is released one level early"
-  "src/rlock.rs ~~ *count = 0 });\n        self.owner.store(NO_OWNER, Ordering::Relaxed); ~~ *count = 0 }); ~~ rlock condition ~~ a condition wait keeps the owner id while the lock is free"
-  "src/condition.rs ~~ target.release(state); ~~ let _ = state; ~~ condition ~~ a condition wait never releases the lock"
-  "src/condition.rs ~~ left -= 1;\n                FilterOp::Unpark ~~ FilterOp::Unpark ~~ condition ~~ notify(n) wakes everyone"
-  "src/condition.rs ~~ ParkResult::Unparked(_) => WaitEnd::Notified, ~~ ParkResult::Unparked(_) => WaitEnd::TimedOut, ~~ condition ~~ notified waits report a timeout"
-  "src/gil/mod.rs ~~ if self.state.load(Ordering::Acquire) != LOCKED | PARKED { ~~ if false { ~~ gil ~~ a Gil waiter parks although the Gil was released meanwhile"
-  "src/gil/mod.rs ~~ if best[rank].is_none_or(|(t, _)| ticket < t) { ~~ if best[rank].is_none_or(|(t, _)| ticket > t) { ~~ gil ~~ the Gil goes to the newest waiter instead of the oldest"
-  "src/gil/mod.rs ~~ } else if self.gil.has_waiters() { ~~ } else if false { ~~ gil ~~ a checkpoint never performs the forced switch"
-  "src/gil/thread_state.rs ~~ self.breaker.set(INTERRUPT, Ordering::SeqCst); ~~ let _ = INTERRUPT; ~~ gil condition ~~ interrupt sets no flag"
-)
+cargo="$GILOCK_REAL_CARGO"
+if [ "${1:-}" != test ]; then
+    exec "$cargo" "$@"
+fi
 
-mkdir -p "$work"
-echo "copying $src to $work"
-(cd "$src" && tar --exclude='./target*' --exclude='./.git' -cf - .) | (cd "$work" && tar xf -)
-pristine="$work.pristine"
-rm -rf "$pristine" && mkdir -p "$pristine"
-(cd "$work" && tar -cf - src) | (cd "$pristine" && tar xf -)
+# cargo-mutants marks the line it changed; at most one file carries it.
+mutated="$(grep -rl --include='*.rs' 'changed by cargo-mutants' src 2>/dev/null | head -n1 || true)"
 
-selected=("$@")
-killed=0
-total=0
-survivors=()
-for i in "${!mutants[@]}"; do
-  n=$((i + 1))
-  if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " == *" $n "* ]]; then continue; fi
-  IFS=$'\x01' read -r file old new tests what <<<"$(printf '%s' "${mutants[$i]}" | sed 's/ ~~ /\x01/g; s/ ~~$/\x01/')"
-  rm -rf "$work/src" && cp -a "$pristine/src" "$work/src"
-  if ! OLD="$old" NEW="$new" perl -0pi -e '
-      my ($o, $r) = ($ENV{OLD}, $ENV{NEW});
-      s/\\n/\n/g for $o, $r;
-      my $c = () = /\Q$o\E/g;
-      die "mutant text found $c times, expected once\n" unless $c == 1;
-      s/\Q$o\E/$r/;' "$work/$file"; then
-    echo "mutant $n: SKIPPED (text not found in $file: the code changed; update the list)"
-    continue
-  fi
-  total=$((total + 1))
-  args=()
-  if [ "$tests" != "all" ]; then for t in $tests; do args+=(--test "$t"); done; fi
-  start=$SECONDS
-  (cd "$work" && timeout "$limit" cargo test -q -p loom-tests --release "${args[@]}" -- --test-threads=1) \
-      >"$work.mutant-$n.log" 2>&1
-  rc=$?
-  took=$((SECONDS - start))
-  if grep -q "^error\[E\|^error: could not compile" "$work.mutant-$n.log"; then
-    echo "mutant $n: does not compile ($what); see $work.mutant-$n.log"
-    total=$((total - 1))
-    continue
-  fi
-  if [ $rc -ne 0 ]; then
-    killed=$((killed + 1))
-    why=$(grep -m1 -E "panicked at|deadlock|Causality|timed out" "$work.mutant-$n.log" | cut -c1-120)
-    [ $rc -eq 124 ] && why="no result within ${limit}s"
-    echo "mutant $n: killed in ${took}s ($what): $why"
-  else
-    survivors+=("$n: $file: $what")
-    echo "mutant $n: SURVIVED in ${took}s ($what)"
-  fi
+# The tests that concern each file: std integration tests, then loom
+# models. "lib" is the library's unit tests.
+case "$mutated" in
+    src/barrier.rs) std="lib barrier attached"; loom="barrier attached" ;;
+    src/condition.rs | src/condvar.rs)
+        std="lib condition attached parking_lot_suite"
+        loom="condition attached statics user_bounded_queue" ;;
+    src/event.rs) std="lib event attached"; loom="event attached" ;;
+    src/fair_mutex.rs | src/mutex.rs)
+        std="lib fair_mutex lock condition parking_lot_suite"
+        loom="fair_mutex spinning statics lock rlock condition attached reentrant_mutex" ;;
+    src/lock.rs) std="lib lock condition attached edges"; loom="lock condition attached" ;;
+    src/rlock.rs | src/reentrant_mutex.rs | src/thread_id.rs)
+        std="lib rlock reentrant_mutex condition attached parking_lot_suite edges"
+        loom="rlock reentrant_mutex condition attached user_bounded_queue" ;;
+    src/semaphore.rs) std="lib semaphore attached edges"; loom="semaphore attached" ;;
+    src/wait.rs | src/gil/waits.rs | src/gil/attached.rs)
+        std="lib attached semaphore event barrier condition lock rlock"
+        loom="attached semaphore event barrier condition" ;;
+    src/gil/cell.rs) std="lib gil_cell interpreter_core"; loom="gil_cell" ;;
+    src/gil/trace.rs) std="lib trace"; loom="" ;;
+    src/gil/stats.rs) std="lib gil trace hooks thread_exit"; loom="gil" ;;
+    src/gil/hooks.rs) std="lib hooks trace gil edges"; loom="hooks" ;;
+    src/gil/registry.rs)
+        std="lib gil thread_exit hooks gil_cell bad_input edges"; loom="gil gil_cell hooks" ;;
+    src/gil/*)
+        std="lib gil gil_cell attached hooks trace thread_exit bad_input panic_safety convoy interpreter_core edges"
+        loom="gil gil_scheduling gil_cell attached hooks condition spinning" ;;
+    src/signal.rs) std="lib signal"; loom="" ;;
+    src/error.rs) std="lib bad_input lock rlock semaphore barrier attached condition"; loom="" ;;
+    src/interval.rs) std="lib fair_mutex gil"; loom="fair_mutex gil clock" ;;
+    src/sync.rs) std="lib fair_mutex gil semaphore"; loom="spinning fair_mutex statics gil" ;;
+    src/park/*)
+        std="lib fair_mutex lock gil condition semaphore event barrier panic_safety"
+        loom="clock fair_mutex gil lock condition" ;;
+    src/lib.rs) std="lib"; loom="clock spinning" ;;
+    *) MUTANTS_SUITE=full ;;
+esac
+if [ "$MUTANTS_SUITE" = full ]; then
+    std="all"
+    loom="all"
+fi
+
+# --test X for each name, or nothing for "all".
+targets() {
+    local name
+    [ "$1" = all ] && return
+    for name in $1; do
+        if [ "$name" = lib ]; then echo --lib; else printf '%s\n' --test "$name"; fi
+    done
+}
+
+# The std tests, as cargo-mutants asked (its --package, --verbose, ...).
+shift
+no_run=false
+args=()
+for a in "$@"; do
+    if [ "$a" = --no-run ]; then no_run=true; else args+=("$a"); fi
 done
-rm -rf "$work/src" && cp -a "$pristine/src" "$work/src"
-echo "killed $killed / $total"
-for s in "${survivors[@]}"; do echo "survivor $s"; done
+std_targets=()
+if [ "$std" = all ]; then std_targets=(--lib --tests); else
+    mapfile -t std_targets < <(targets "$std")
+fi
+if $no_run; then
+    # cargo-mutants' build phase: only the std tests. The loom build is part
+    # of the test phase, so a mutant that the std tests kill costs no loom
+    # build.
+    exec "$cargo" test --no-run "${args[@]}" "${std_targets[@]}"
+fi
+"$cargo" test "${args[@]}" "${std_targets[@]}"
+[ -z "$loom" ] && exit 0
+
+# The library's own loom tests (the model parking lot's contract checks, in
+# child processes) for the park layer, and in the full suite.
+if [ "$loom" = all ] || [[ "$mutated" == src/park/* ]]; then
+    RUSTFLAGS="--cfg loom" CARGO_PROFILE_RELEASE_INCREMENTAL=true \
+        "$cargo" test -p gilock --lib --release --target-dir target/loom
+fi
+loom_targets=()
+[ "$loom" != all ] && mapfile -t loom_targets < <(targets "$loom")
+# Incremental: a mutant changes one function, and a release build of the
+# crate from scratch is most of a mutant's build time.
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${MUTANTS_LOOM_BOUND:-2}" \
+    CARGO_PROFILE_RELEASE_INCREMENTAL=true \
+    exec "$cargo" test -p loom-tests --release --target-dir target/loom \
+    "${loom_targets[@]}"

@@ -208,3 +208,30 @@ impl fmt::Display for ZeroPartiesError {
 }
 
 impl core::error::Error for ZeroPartiesError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    /// The messages users see, word for word (each `Display` is a contract:
+    /// an interpreter may show it as the Python exception's text).
+    #[test]
+    fn every_error_says_what_happened() {
+        assert_eq!(Interrupted.to_string(), "wait interrupted");
+        assert_eq!(WaitError::Interrupted.to_string(), "wait interrupted");
+        assert_eq!(
+            WaitError::NotLocked.to_string(),
+            "cannot wait on un-acquired lock: no thread holds it"
+        );
+        assert_eq!(
+            WaitError::NotOwner.to_string(),
+            "cannot wait on un-acquired lock: another thread holds it"
+        );
+        assert_eq!(
+            BorrowError::MutablyBorrowed.to_string(),
+            "already mutably borrowed"
+        );
+        assert_eq!(BorrowError::Borrowed.to_string(), "already borrowed");
+    }
+}

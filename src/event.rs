@@ -112,7 +112,9 @@ impl Event {
             match self.state.compare_exchange_weak(
                 state,
                 state | SET,
-                Ordering::AcqRel,
+                // Release publishes; it acts on nothing it reads (a
+                // `PARKED` seen sends it to the slow path, under the lock).
+                Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return,

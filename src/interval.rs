@@ -45,6 +45,12 @@ mod tests {
         assert_eq!(to_micros(Duration::from_nanos(999)), 1);
         assert_eq!(to_micros(Duration::from_millis(5)), DEFAULT_MICROS);
         assert_eq!(to_micros(Duration::MAX), u32::MAX);
+        // Just past what 32 bits hold (`Duration::MAX` happens to truncate
+        // to `u32::MAX` too, so it cannot tell clamping from truncation).
+        assert_eq!(
+            to_micros(Duration::from_micros(u64::from(u32::MAX) + 1)),
+            u32::MAX
+        );
         assert_eq!(
             from_micros(to_micros(Duration::from_secs(3))),
             Duration::from_secs(3)

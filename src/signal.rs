@@ -58,10 +58,15 @@ static RECEIVED: AtomicU64 = AtomicU64::new(0);
 
 /// The SIGINT handler: atomics and one `write(2)`, all async-signal-safe.
 extern "C" fn on_sigint(_signum: c_int) {
+    // SeqCst, with `WRITE_FD`'s load here and `Drop`'s store of -1 and load
+    // of `IN_HANDLER`: a store then a load of another location on each side
+    // (Dekker), which only a single total order keeps from both missing.
     IN_HANDLER.fetch_add(1, Ordering::SeqCst);
-    RECEIVED.fetch_add(1, Ordering::SeqCst);
+    // AcqRel: a count, on one location (no total order needed).
+    RECEIVED.fetch_add(1, Ordering::AcqRel);
     let fd = WRITE_FD.load(Ordering::SeqCst);
-    if fd >= 0 && !PENDING.swap(true, Ordering::SeqCst) {
+    // AcqRel: one location, handed back and forth with the bridge thread.
+    if fd >= 0 && !PENDING.swap(true, Ordering::AcqRel) {
         let byte = 1u8;
         // SAFETY:
         // - `fd` is the bridge's write end: it is closed only after
@@ -71,7 +76,8 @@ extern "C" fn on_sigint(_signum: c_int) {
         // - `write(2)` is async-signal-safe; the fd is non-blocking.
         unsafe { write(fd, (&raw const byte).cast(), 1) };
     }
-    IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+    // AcqRel: its Release orders the `write` before `Drop`'s SeqCst load.
+    IN_HANDLER.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// What the bridge thread shares with the [`SigintBridge`].
@@ -138,13 +144,14 @@ impl SigintBridge {
     /// [`io::ErrorKind::AlreadyExists`] when a bridge is installed already;
     /// otherwise the error of creating the pipe, the thread or the handler.
     pub fn install() -> io::Result<SigintBridge> {
-        if INSTALLED.swap(true, Ordering::SeqCst) {
+        // AcqRel here, Release where it is cleared: one location.
+        if INSTALLED.swap(true, Ordering::AcqRel) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "a SigintBridge is installed already",
             ));
         }
-        Self::start().inspect_err(|_| INSTALLED.store(false, Ordering::SeqCst))
+        Self::start().inspect_err(|_| INSTALLED.store(false, Ordering::Release))
     }
 
     fn start() -> io::Result<SigintBridge> {
@@ -165,7 +172,7 @@ impl SigintBridge {
                     while let Ok(1..) = read_end.read(&mut buf) {
                         // Cleared before delivering: a SIGINT from now on
                         // writes a new byte, so none is left undelivered.
-                        PENDING.store(false, Ordering::SeqCst);
+                        PENDING.store(false, Ordering::Release);
                         let target = shared
                             .target
                             .lock()
@@ -178,15 +185,18 @@ impl SigintBridge {
                                 .last_delivery
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-                            shared.delivered.fetch_add(1, Ordering::SeqCst);
+                            // AcqRel: one location; what orders it before
+                            // the interrupted wait's return is `interrupt`.
+                            shared.delivered.fetch_add(1, Ordering::AcqRel);
                             target.interrupt();
                         }
                     }
                 })?
         };
-        RECEIVED.store(0, Ordering::SeqCst);
-        PENDING.store(false, Ordering::SeqCst);
-        WRITE_FD.store(write_end.as_raw_fd(), Ordering::SeqCst);
+        // Release: each one location; the handler is installed after them.
+        RECEIVED.store(0, Ordering::Release);
+        PENDING.store(false, Ordering::Release);
+        WRITE_FD.store(write_end.as_raw_fd(), Ordering::Release);
         let handler: extern "C" fn(c_int) = on_sigint;
         // SAFETY:
         // - `signal(2)` with a valid signal number and the address of an
@@ -231,7 +241,7 @@ impl SigintBridge {
 
     /// SIGINTs received since the bridge was installed.
     pub fn received(&self) -> u64 {
-        RECEIVED.load(Ordering::SeqCst)
+        RECEIVED.load(Ordering::Acquire)
     }
 
     /// Interrupts delivered to a target so far, counted just before each
@@ -241,7 +251,7 @@ impl SigintBridge {
     /// pending signals.
     #[must_use]
     pub fn delivered(&self) -> u64 {
-        self.shared.delivered.load(Ordering::SeqCst)
+        self.shared.delivered.load(Ordering::Acquire)
     }
 
     /// When the bridge thread last called [`ThreadState::interrupt`] on a
@@ -284,6 +294,7 @@ impl Drop for SigintBridge {
         }
         // No handler may write once the write end is closed (its fd number
         // could be reused): stop new ones, then wait for running ones.
+        // SeqCst: the Dekker pair of `on_sigint`.
         WRITE_FD.store(-1, Ordering::SeqCst);
         while IN_HANDLER.load(Ordering::SeqCst) != 0 {
             std::thread::yield_now();
@@ -293,7 +304,7 @@ impl Drop for SigintBridge {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        INSTALLED.store(false, Ordering::SeqCst);
+        INSTALLED.store(false, Ordering::Release);
     }
 }
 

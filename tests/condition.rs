@@ -745,12 +745,16 @@ fn pending_interrupt_ends_a_gil_wait_at_once() {
     );
 }
 
+// The lock_api waits below use `wait_for`: `RawCondvarTimed` exists only
+// with `std`.
+#[cfg(feature = "std")]
 type LockApiCondvar = lock_api::Condvar<RawCondition>;
 
 /// Starts `n` threads that wait on `cond` with `m` through `lock_api`'s
 /// `Condvar` (as `parking_lot::Condvar` users do) until `go` is set, and
 /// returns once all of them wait. Each returns whether its last wait timed
 /// out.
+#[cfg(feature = "std")]
 fn lock_api_waiters(
     shared: &Arc<(FairMutex<bool>, LockApiCondvar)>,
     n: usize,
@@ -790,6 +794,7 @@ fn lock_api_waiters(
 /// (as parking_lot does, to spare the herd). With the mutex held, all of
 /// them are moved, and the mutex shows waiters. (Seen to fail with
 /// `notify_all` waking everyone instead.)
+#[cfg(feature = "std")]
 #[test]
 fn lock_api_notify_all_requeues_onto_the_mutex_and_every_waiter_runs() {
     setup();

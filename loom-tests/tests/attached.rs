@@ -11,34 +11,14 @@
 //! Run with
 //! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test attached -- --test-threads=1`.
 
-use gilock::{Condition, Gil, Interrupted, Lock, RLock, ThreadState, WaitError};
-use loom::sync::{Arc, Mutex};
+use gilock::{
+    Barrier, BrokenBarrierError, Condition, Event, FairMutex, Gil, Interrupted, Lock, MutexExt,
+    RLock, RawFairMutex, Semaphore, WaitError,
+};
+use loom::sync::Arc;
 use loom::thread;
+use loom_tests::{DEFAULT, Guarded, Slot, check, interrupter, slot};
 use std::time::Duration;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
-
-type Slot = Arc<Mutex<Option<std::sync::Arc<ThreadState>>>>;
-
-/// Interrupts the thread whose state is published in `slot`, if it was
-/// published by the time this runs (it may not be: then nobody is
-/// interrupted, which is one more execution to check).
-fn interrupter(slot: &Slot) -> thread::JoinHandle<bool> {
-    let slot = slot.clone();
-    thread::spawn(move || match slot.lock().unwrap().clone() {
-        Some(target) => {
-            target.interrupt();
-            true
-        }
-        None => false,
-    })
-}
 
 /// The main thread holds a `Lock` and needs the Gil to release it; the
 /// waiter holds the Gil and takes the lock with `acquire_with`; a third
@@ -53,10 +33,10 @@ fn interrupter(slot: &Slot) -> thread::JoinHandle<bool> {
 /// waiter's `is_held_by_current_thread()` assertion failed.
 #[test]
 fn lock_acquire_with_races_release_and_interrupt() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let lock = Arc::new(Lock::new());
-        let slot: Slot = Arc::new(Mutex::new(None));
+        let slot: Slot = slot();
         lock.acquire();
         let waiter = {
             let (gil, lock, slot) = (gil.clone(), lock.clone(), slot.clone());
@@ -98,10 +78,10 @@ fn lock_acquire_with_races_release_and_interrupt() {
 /// `Ok(false)`).
 #[test]
 fn rlock_acquire_timeout_with_races_release_timeout_and_interrupt() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let lock = Arc::new(RLock::new());
-        let slot: Slot = Arc::new(Mutex::new(None));
+        let slot: Slot = slot();
         lock.acquire();
         let waiter = {
             let (gil, lock, slot) = (gil.clone(), lock.clone(), slot.clone());
@@ -149,10 +129,10 @@ fn rlock_acquire_timeout_with_races_release_timeout_and_interrupt() {
 /// (the notifier) waited for the Gil.
 #[test]
 fn condition_wait_on_rlock_with_races_notify_and_interrupt() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let shared = Arc::new((RLock::new(), Condition::new()));
-        let slot: Slot = Arc::new(Mutex::new(None));
+        let slot: Slot = slot();
         let waiter = {
             let (gil, shared, slot) = (gil.clone(), shared.clone(), slot.clone());
             thread::spawn(move || {
@@ -193,5 +173,279 @@ fn condition_wait_on_rlock_with_races_notify_and_interrupt() {
             Err(error) => panic!("unexpected {error:?}"),
         }
         assert!(!lock.locked());
+    });
+}
+
+/// `Semaphore::acquire_timeout_with`: the waiter holds the Gil and waits up
+/// to 1 ms for a permit that the main thread releases only under the Gil;
+/// the model timer and an interrupter race the release. The waiter ends
+/// holding the Gil, and the permit is taken exactly when the call says
+/// `Ok(true)`.
+///
+/// Mutation: in `RawSemaphore::acquire`, skipped `waiter.detach(..)` (the
+/// waiter parked holding the Gil) → loom reported a deadlock: the main
+/// thread waited for the Gil, the waiter for the permit.
+#[test]
+fn semaphore_acquire_timeout_with_races_release_timeout_and_interrupt() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let sem = Arc::new(Semaphore::new(0));
+        let slot = slot();
+        let waiter = {
+            let (gil, sem, slot) = (gil.clone(), sem.clone(), slot.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let result = sem.acquire_timeout_with(&mut guard, Duration::from_millis(1));
+                assert!(gil.is_held_by_current_thread());
+                result
+            })
+        };
+        let interrupter = interrupter(&slot);
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        {
+            let _guard = gil.acquire();
+            sem.release_one();
+        }
+        let interrupted = interrupter.join().unwrap();
+        let result = waiter.join().unwrap();
+        timer.join().unwrap();
+        if result == Err(Interrupted) {
+            assert!(interrupted);
+        }
+        let taken = result == Ok(true);
+        assert_eq!(sem.available_permits(), usize::from(!taken));
+        assert_eq!(
+            format!("{:?}", *sem),
+            format!(
+                "Semaphore {{ available_permits: {}, has_waiters: false }}",
+                usize::from(!taken)
+            )
+        );
+        assert!(!gil.is_locked());
+    });
+}
+
+/// `Event::wait_timeout_with`: the waiter holds the Gil and waits up to
+/// 1 ms for an event the main thread sets under the Gil; the timer and an
+/// interrupter race the set. The waiter ends holding the Gil; `Ok(true)`
+/// only for a set event, `Err` only when interrupted.
+///
+/// Mutation: in `Event::wait_waiting`, skipped `waiter.detach(key)` →
+/// "deadlock" (the main thread waited for the Gil, the waiter for the set).
+#[test]
+fn event_wait_timeout_with_races_set_timeout_and_interrupt() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let event = Arc::new(Event::new());
+        let slot = slot();
+        let waiter = {
+            let (gil, event, slot) = (gil.clone(), event.clone(), slot.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let result = event.wait_timeout_with(&mut guard, Duration::from_millis(1));
+                assert!(gil.is_held_by_current_thread());
+                if result == Ok(true) {
+                    assert!(event.is_set());
+                }
+                result
+            })
+        };
+        let interrupter = interrupter(&slot);
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        {
+            let _guard = gil.acquire();
+            event.set();
+        }
+        let interrupted = interrupter.join().unwrap();
+        let result = waiter.join().unwrap();
+        timer.join().unwrap();
+        if result == Err(Interrupted) {
+            assert!(interrupted);
+        }
+        assert!(!gil.is_locked());
+    });
+}
+
+/// `Barrier::wait_timeout_with` and `wait_with`, two parties that hold the
+/// Gil when they arrive: W arrives first and waits up to 1 ms; then the
+/// main thread arrives through its own guard; the model timer and an
+/// interrupter of W race them. Both pass, with the indices 0 and 1, or
+/// neither does (W timed out or interrupted, the main thread finds the
+/// round broken), and both hold the Gil afterwards.
+///
+/// Mutation: in `Barrier::arrive`, skipped `waiter.detach(key)` before the
+/// second critical section (W parked holding the Gil, and out of the
+/// interrupt's reach) → loom reported a deadlock: the main thread waited
+/// for the Gil to arrive, W for the main thread.
+#[test]
+fn barrier_wait_with_races_arrival_timeout_and_interrupt() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let barrier = Arc::new(Barrier::new(2));
+        let slot = slot();
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        let w = {
+            let (gil, barrier, slot) = (gil.clone(), barrier.clone(), slot.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let result = barrier.wait_timeout_with(&mut guard, Duration::from_millis(1));
+                assert!(gil.is_held_by_current_thread());
+                result
+            })
+        };
+        // W has arrived: it let go of the Gil and sleeps on the barrier (or
+        // has timed out there already, breaking the round).
+        while gilock::model::parked_threads() == 0 && !barrier.broken() {
+            thread::yield_now();
+        }
+        let interrupter = interrupter(&slot);
+        let mine = {
+            let mut guard = gil.acquire();
+            let mine = barrier.wait_with(&mut guard);
+            assert!(gil.is_held_by_current_thread());
+            mine
+        };
+        let interrupted = interrupter.join().unwrap();
+        let theirs = w.join().unwrap();
+        timer.join().unwrap();
+        match (mine, theirs) {
+            (Ok(Ok(a)), Ok(Ok(b))) => {
+                let mut indices = [a, b];
+                indices.sort_unstable();
+                assert_eq!(indices, [0, 1]);
+                assert!(!barrier.broken());
+            }
+            (Ok(Err(BrokenBarrierError)), Ok(Err(BrokenBarrierError)) | Err(Interrupted)) => {
+                assert!(barrier.broken());
+            }
+            (mine, theirs) => panic!("one passed, the other did not: {mine:?} {theirs:?}"),
+        }
+        if theirs == Err(Interrupted) {
+            assert!(interrupted);
+        }
+        assert!(!gil.is_locked());
+    });
+}
+
+/// `MutexExt::try_lock_for_with` on a `FairMutex`: the main thread holds
+/// the mutex and lets go of it only under the Gil; the waiter holds the
+/// Gil and tries for 1 ms; the timer and an interrupter race the unlock.
+/// The waiter ends holding the Gil, holds the mutex exactly when the call
+/// says `Ok(Some(_))` (the data inside is only touched then, which loom
+/// checks), and the mutex ends idle, whoever left its queue how.
+///
+/// Mutation: `MutexExt::try_lock_for_with` returned `Ok(None)` for a wait
+/// that took the mutex (`!timed(..)?` negated) → the mutex stayed locked by
+/// nobody: "the mutex was left taken". (Skipping `tidy_after_leaving` when
+/// an interrupt takes the waiter out of the queue passes, at bounds 2 and
+/// 3: the bits it would clear are cleared by the holder's unlock, which
+/// always follows, so it only saves that unlock a look at the queue.)
+#[test]
+fn fair_mutex_try_lock_for_with_races_unlock_timeout_and_interrupt() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let mutex = Arc::new(FairMutex::from_raw(RawFairMutex::new(), Guarded::new()));
+        let slot = slot();
+        let held = mutex.lock();
+        let waiter = {
+            let (gil, mutex, slot) = (gil.clone(), mutex.clone(), slot.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let result = mutex.try_lock_for_with(&mut guard, Duration::from_millis(1));
+                assert!(gil.is_held_by_current_thread());
+                result.map(|data| match data {
+                    Some(data) => {
+                        data.bump();
+                        true
+                    }
+                    None => false,
+                })
+            })
+        };
+        let interrupter = interrupter(&slot);
+        let timer = thread::spawn(|| {
+            gilock::model::fire_timeouts();
+        });
+        held.bump();
+        {
+            let _guard = gil.acquire();
+            drop(held);
+        }
+        let interrupted = interrupter.join().unwrap();
+        let result = waiter.join().unwrap();
+        timer.join().unwrap();
+        if result == Err(Interrupted) {
+            assert!(interrupted);
+        }
+        assert!(!mutex.is_locked(), "the mutex was left taken");
+        assert_eq!(mutex.lock().get(), 1 + usize::from(result == Ok(true)));
+        // SAFETY:
+        // - `raw` is unsafe because locking or unlocking behind the
+        //   Mutex's back breaks its guards' promise;
+        // - its `Debug` only reads the state word.
+        let raw = unsafe { mutex.raw() };
+        assert_eq!(
+            format!("{raw:?}"),
+            "RawFairMutex { locked: false, waiters: false, drop_requested: false, switch_interval: 5ms }"
+        );
+        assert!(!gil.is_locked());
+    });
+}
+
+/// `ThreadStatus::Waiting` in a `_with` wait means "queued on the
+/// primitive": a thread seen `Waiting` there is woken by the primitive's
+/// next notify. The waiter holds the Gil and a `Lock`, and waits on a
+/// condition with `wait_on_lock_with`; the main thread watches its status
+/// and, once it reads `Waiting`, notifies once: that notify must find it
+/// (`notify_one` reads the condition's waiter count, a plain load, before
+/// it looks at the queue: only the status's Release/Acquire pair orders
+/// that count after the waiter's).
+///
+/// Mutation: `ThreadState::set_status`'s store `Relaxed` instead of
+/// `Release`, and (separately) `ThreadState::status`'s load `Relaxed`
+/// instead of `Acquire` → "seen Waiting, yet the notify found nobody".
+#[test]
+fn a_thread_seen_waiting_is_woken_by_the_next_notify() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let shared = Arc::new((Lock::new(), Condition::new()));
+        let slot = slot();
+        let waiter = {
+            let (gil, shared, slot) = (gil.clone(), shared.clone(), slot.clone());
+            thread::spawn(move || {
+                let (lock, cond) = &*shared;
+                let mut guard = gil.acquire();
+                lock.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let result = cond.wait_on_lock_with(lock, &mut guard);
+                lock.release().unwrap();
+                result
+            })
+        };
+        let target = loop {
+            if let Some(target) = slot.lock().unwrap().clone() {
+                break target;
+            }
+            thread::yield_now();
+        };
+        while target.status() != gilock::ThreadStatus::Waiting {
+            thread::yield_now();
+        }
+        let (_, cond) = &*shared;
+        assert!(
+            cond.notify_one(),
+            "seen Waiting, yet the notify found nobody"
+        );
+        assert_eq!(waiter.join().unwrap(), Ok(()));
     });
 }

@@ -7,10 +7,12 @@
 //! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test clock`.
 //!
 //! The first two models are the examples of `gilock::model`'s docs, word
-//! for word, so those stay true.
+//! for word (but for `check`, which sets how deep loom explores), so those
+//! stay true.
 
 use gilock::Lock;
-use gilock::model::loom::{self, sync::Arc, thread};
+use gilock::model::loom::{sync::Arc, thread};
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// Two threads wait for a lock the main thread holds, one for 1 ms and one
@@ -23,7 +25,7 @@ use std::time::Duration;
 /// next tick") → the step woke both: `left: 2, right: 1`.
 #[test]
 fn a_short_timeout_expires_while_a_long_one_waits() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = |timeout| {
@@ -60,7 +62,7 @@ fn a_short_timeout_expires_while_a_long_one_waits() {
 /// finished: "deadlock" (the waiter's timeout never came).
 #[test]
 fn a_wait_that_starts_after_a_step_still_times_out() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let timer = gilock::model::Timer::spawn(2);
@@ -83,7 +85,7 @@ fn a_wait_that_starts_after_a_step_still_times_out() {
 /// first `advance` ended the wait: `left: 1, right: 0`.
 #[test]
 fn advance_passes_exactly_the_deadlines_it_reaches() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = {
@@ -113,13 +115,15 @@ fn advance_passes_exactly_the_deadlines_it_reaches() {
 /// switch interval for the end of its timeout → "returned after 5ms". (On
 /// the old clock every deadline passed at the same tick, so this mutant
 /// behaved exactly like the correct code there: no model could catch it.)
+/// (It also checks how a `Timer` prints.)
 #[test]
 fn a_timed_wait_never_returns_before_its_timeout() {
     const TIMEOUT: Duration = Duration::from_millis(10);
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let timer = gilock::model::Timer::spawn(2);
+        assert_eq!(format!("{timer:?}"), "Timer { .. }");
         let waiter = {
             let lock = lock.clone();
             thread::spawn(move || {

@@ -1,17 +1,16 @@
 #![cfg(loom)]
-//! Loom models of `Condition`: no lost wakeup, exact FIFO `notify(n)`, an
-//! `RLock` restored to its levels after a wait, and a timed-out waiter
-//! racing a notify.
+//! Loom models of `Condition` and `RawCondition` (the `Condvar`): no lost
+//! wakeup, exact FIFO `notify(n)`, an `RLock` restored to its levels after
+//! a wait, a timed-out waiter racing a notify, a timeout that notifies do
+//! not restart, and `notify_all` requeueing its waiters onto the mutex.
 //!
 //! Run with
-//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test condition -- --test-threads=1`:
-//! the model clock's tick counter is one process-wide atomic, so a model
-//! that fires timeouts perturbs models running beside it on other test
-//! threads (loom then reports "expected to be able to acquire lock").
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test condition -- --test-threads=1`.
 
 use gilock::{Condition, FairMutex, RLock, RawFairMutex};
 use loom::sync::Arc;
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// A fair mutex created inside the model (`from_raw(RawFairMutex::new())`
@@ -32,7 +31,7 @@ fn mutex<T>(value: T) -> FairMutex<T> {
 /// thread blocked).
 #[test]
 fn no_lost_wakeup() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let state = Arc::new((mutex(false), Condition::new()));
         let waiter = {
             let state = state.clone();
@@ -63,7 +62,7 @@ fn no_lost_wakeup() {
 /// failed on the count of `notify(1)` (`left: 0, right: 1`).
 #[test]
 fn notify_n_wakes_exactly_min_n_waiters_oldest_first() {
-    loom::model(|| {
+    check(DEFAULT, || {
         #[derive(Default)]
         struct State {
             phase: usize,
@@ -117,7 +116,7 @@ fn notify_n_wakes_exactly_min_n_waiters_oldest_first() {
 /// (`left: 1, right: 2`).
 #[test]
 fn rlock_levels_restored_after_wait_and_never_leaked() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let shared = Arc::new((
             RLock::new(),
             Condition::new(),
@@ -165,7 +164,7 @@ fn rlock_levels_restored_after_wait_and_never_leaked() {
 /// assertion (`left: true, right: false`).
 #[test]
 fn timed_out_waiter_racing_notify_keeps_counts_right() {
-    loom::model(|| {
+    check(DEFAULT, || {
         #[derive(Default)]
         struct State {
             waiting: bool,
@@ -233,7 +232,7 @@ fn gil_wait_interrupted_or_notified() {
     /// Executions in which the interrupt was sent: the model must reach
     /// that branch, or it checks nothing about interrupts.
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    loom::model(|| {
+    check(DEFAULT, || {
         let shared = Arc::new((Gil::new(), Condition::new(), AtomicBool::new(false)));
         let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
         let waiter = {
@@ -269,4 +268,113 @@ fn gil_wait_interrupted_or_notified() {
         assert_eq!(format!("{cond:?}"), "Condition { waiters: 0 }");
     });
     assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// A timed wait keeps its deadline across wake-ups: the waiter waits up to
+/// 1 ms for a flag that never comes; the main thread, which drives the
+/// model clock, twice moves it by 0.6 ms and then notifies (the flag still
+/// off), each time once the waiter is queued again. The deadline, taken
+/// when the wait began, passes at 1.2 ms: the wait returns false, having
+/// waited 1.2 ms.
+///
+/// Mutation: in `Condition::wait_timeout_while`, took the deadline inside
+/// the loop (the timeout restarted at every wake-up) → after the first
+/// notify the deadline moved to 1.6 ms, which the clock never reached: loom
+/// reported a deadlock.
+#[test]
+fn a_timeout_is_not_restarted_by_repeated_notifies() {
+    check(DEFAULT, || {
+        let shared = Arc::new((mutex(false), Condition::new()));
+        let waiter = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (flag, cond) = &*shared;
+                let mut guard = flag.lock();
+                let start = gilock::model::now();
+                let got = cond.wait_timeout_while(&mut guard, |f| !*f, Duration::from_millis(1));
+                (got, gilock::model::now() - start)
+            })
+        };
+        let (_, cond) = &*shared;
+        for _ in 0..2 {
+            while gilock::model::parked_threads() == 0 {
+                thread::yield_now();
+            }
+            gilock::model::advance(Duration::from_micros(600));
+            cond.notify_one();
+        }
+        let (got, waited) = waiter.join().unwrap();
+        assert!(!got);
+        assert_eq!(waited, Duration::from_micros(1200));
+    });
+}
+
+/// `RawCondition`'s `notify_all` (the `parking_lot::Condvar` drop-in):
+/// with the mutex held, it moves every waiter onto the mutex's queue
+/// instead of waking them all. W1 waits without a timeout, W2 with one
+/// (which the model timer may end at any moment: on the condition's queue
+/// before the notify, or on the mutex's queue after it); the main thread
+/// sets the flag under the mutex, calls `notify_all` and lets go with
+/// `unlock_fair`, which hands the mutex to the oldest requeued waiter.
+/// `notify_all` counts exactly the waiters still queued; a waiter that was
+/// requeued was notified, even if its deadline then passed on the mutex's
+/// queue; the one handed the mutex owns it at once (no second lock); and
+/// nobody is left counted as waiting.
+///
+/// Mutation: in `RawCondition::wait_on`'s `timed_out`, did not note the
+/// requeue (`requeued.set(true)` removed) → W2, requeued and then timed out
+/// on the mutex's queue, reported a timeout after `notify_all` had counted
+/// it: "notified but timed out". Mutation: `notified` counted
+/// only the woken waiters, not the requeued ones (`gone =
+/// result.unparked_threads`) → a waiter left counted: "RawCondition {
+/// waiters: 1 }". Mutation: a waiter handed the mutex (`TOKEN_HANDOFF`)
+/// took it again as a plain notified one (`WaitEnd::Done`, then
+/// `reacquire`) → loom reported a deadlock (it waited for the mutex it
+/// held).
+#[test]
+fn notify_all_requeues_onto_the_fair_mutex() {
+    check(DEFAULT, || {
+        let shared = Arc::new((mutex(false), gilock::Condvar::new()));
+        let w1 = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (flag, cond) = &*shared;
+                let mut guard = flag.lock();
+                while !*guard {
+                    cond.wait(&mut guard);
+                }
+            })
+        };
+        let w2 = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (flag, cond) = &*shared;
+                let mut guard = flag.lock();
+                // One wait, no loop: its result says how this wait ended.
+                cond.wait_for(&mut guard, Duration::from_millis(1))
+                    .timed_out()
+            })
+        };
+        let (flag, cond) = &*shared;
+        // Both queued on the condition (not merely parked on the mutex, where
+        // the timer's step would end a switch interval instead).
+        while format!("{:?}", cond.raw()) != "RawCondition { waiters: 2 }" {
+            thread::yield_now();
+        }
+        let timer = gilock::model::Timer::spawn(1);
+        let mut guard = flag.lock();
+        *guard = true;
+        let counted = cond.notify_all();
+        lock_api::MutexGuard::unlock_fair(guard);
+        w1.join().unwrap();
+        let w2_timed_out = w2.join().unwrap();
+        timer.join();
+        match counted {
+            2 => assert!(!w2_timed_out, "notified but timed out"),
+            1 => assert!(w2_timed_out, "timed out before the notify, yet not counted"),
+            n => panic!("notify_all counted {n} of 2 waiters"),
+        }
+        assert_eq!(format!("{:?}", cond.raw()), "RawCondition { waiters: 0 }");
+        assert!(!flag.is_locked());
+    });
 }

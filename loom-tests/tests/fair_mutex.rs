@@ -15,6 +15,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// A mutex and the data it guards, in a loom cell: loom reports any two
@@ -128,7 +129,7 @@ fn spawn_newcomer(
 /// locks twice for that reason: with one lock each, nobody is left to barge.
 #[test]
 fn exclusion_two_threads_with_timer() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -162,7 +163,7 @@ fn exclusion_two_threads_with_timer() {
 /// access is not ordered after the last one).
 #[test]
 fn exclusion_three_threads() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -187,7 +188,7 @@ fn exclusion_three_threads() {
 /// "Causality violation: Concurrent write accesses to `UnsafeCell`".
 #[test]
 fn exclusion_three_threads_with_timer() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -220,7 +221,7 @@ fn exclusion_three_threads_with_timer() {
 /// instead, so both checks are live.
 #[test]
 fn drop_request_hands_off_to_the_overdue_waiter() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
         let handoff_due = Arc::new(AtomicBool::new(false));
@@ -256,6 +257,59 @@ fn drop_request_hands_off_to_the_overdue_waiter() {
     });
 }
 
+/// Invariant 3 with a patient waiter ahead of the overdue one: the main
+/// thread holds the lock; O queues, and one step of the model clock ends
+/// its interval, so O re-parks at the tail of the queue as overdue and
+/// raises the drop request; P queues meanwhile, with an interval still
+/// running (patient), ahead of O when O re-parks after it. If the request
+/// is up when the main thread unlocks, the lock is owed to the oldest
+/// *overdue* waiter: O must have it first, whatever the queue's order.
+///
+/// Mutation: in `Heir::filter`, handed the lock to the first waiter,
+/// overdue or not (`only_overdue` ignored) → loom found the queue
+/// `[P, O]` and P got the lock first (`left: "P"`).
+#[test]
+fn drop_request_hands_off_to_an_overdue_waiter_behind_a_patient_one() {
+    static OWED: loom_tests::Reached = loom_tests::Reached::new();
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let log = Arc::new(loom::sync::Mutex::new(Vec::new()));
+        let guard = g.mutex.lock();
+        let waiter = |name: &'static str| {
+            let (g, log) = (g.clone(), log.clone());
+            thread::spawn(move || {
+                let guard = g.mutex.lock();
+                g.critical();
+                log.lock().unwrap().push(name);
+                // SAFETY: `guard` came from this mutex.
+                unsafe { g.mutex.unlock(guard) };
+            })
+        };
+        let overdue = waiter("O");
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        // O's interval ends (it is the only thread in a timed wait).
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        let patient = waiter("P");
+        while gilock::model::parked_threads() < 2 {
+            thread::yield_now();
+        }
+        let owed = g.mutex.is_drop_requested();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        overdue.join().unwrap();
+        patient.join().unwrap();
+        if owed {
+            OWED.hit();
+            assert_eq!(log.lock().unwrap()[0], "O");
+        }
+        assert_eq!(g.value(), 2);
+        assert_eq!(g.state(), IDLE);
+    });
+    OWED.assert_reached("an unlock with the drop request up");
+}
+
 /// A `try_lock_for` waiter whose deadline may pass at any moment (the timer)
 /// while main releases the lock and another thread waits untimed: whichever
 /// wins each race, the timed waiter either gets the lock or leaves the
@@ -270,7 +324,7 @@ fn drop_request_hands_off_to_the_overdue_waiter() {
 /// costs time.)
 #[test]
 fn timed_out_waiter_leaves_the_mutex_consistent() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let guard = g.mutex.lock();
         let timed = {
@@ -323,7 +377,7 @@ fn waiter_is_parked() -> bool {
 /// to" failed instead.
 #[test]
 fn unlock_fair_hands_off() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
         let handoff_due = Arc::new(AtomicBool::new(false));
@@ -351,6 +405,80 @@ fn unlock_fair_hands_off() {
     });
 }
 
+/// `unlock_fair` with the waiters bit up but nobody queued yet (a waiter
+/// is between raising `PARKED` and parking): it hands the lock to nobody
+/// and frees the word, and that free must publish the critical section to
+/// whoever takes the lock next by compare-and-swap without passing the
+/// park queue, a newcomer here (the waiter learns of the free word in its
+/// `validate`, with the queue locked, which orders it anyway).
+///
+/// Mutation: the store that frees the word in `RawFairMutex::hand_off`
+/// (nobody unparked, `only_overdue` false) `Relaxed` instead of `Release`
+/// → "Causality violation: Concurrent write accesses to `UnsafeCell`"
+/// between the main thread's and the newcomer's critical sections. (With
+/// the waiter alone, no newcomer, the mutant passes.)
+#[test]
+fn unlock_fair_with_nobody_queued_yet_publishes_the_critical_section() {
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let waiter = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        let newcomer = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock_fair(guard) };
+        waiter.join().unwrap();
+        newcomer.join().unwrap();
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// An unlock that finds an overdue waiter at the head of the queue after it
+/// let go (it raised its drop request too late for this unlock to see it)
+/// takes the lock back for that waiter (`wake_to_retry`) and hands it
+/// over. A newcomer may have taken and released the lock in between; the
+/// waiter must then see the newcomer's critical section too. The main
+/// thread holds the lock; O queues and the main thread ends O's interval
+/// (O re-parks overdue); N comes by; the main thread unlocks.
+///
+/// Mutation: the `fetch_or(LOCKED)` in `RawFairMutex::wake_to_retry`
+/// `Relaxed` instead of `Acquire` → at preemption bound 3 (it passes at 2,
+/// so CI runs it at 3): "Causality violation: Concurrent write accesses to
+/// `UnsafeCell`" between the newcomer's critical section and O's.
+#[test]
+fn a_retaken_handoff_carries_a_newcomers_critical_section() {
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let overdue = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        let newcomer = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        overdue.join().unwrap();
+        newcomer.join().unwrap();
+        assert_eq!(g.value(), 3);
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
 /// `bump` lets a parked waiter run (no newcomer barges in between) and
 /// takes the lock back; with nobody parked it may keep the lock. Exclusion
 /// holds across it.
@@ -361,7 +489,7 @@ fn unlock_fair_hands_off() {
 /// the lock was owed to" failed instead.
 #[test]
 fn bump_lets_the_waiter_run() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let g = Guarded::new();
         let waiter_had_it = Arc::new(AtomicBool::new(false));
         let handoff_due = Arc::new(AtomicBool::new(false));

@@ -16,6 +16,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 use std::time::Duration;
 
 /// Data that only the Gil protects; loom's `UnsafeCell` reports any access
@@ -51,14 +52,6 @@ fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
         .expect("the calling thread is listed")
 }
 
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
-
 /// Two threads take the Gil, update data it protects, pass a checkpoint and
 /// let go; a timer may fire at any moment, so drop requests and forced
 /// switches happen in some executions.
@@ -69,7 +62,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// dropper, re-taking the free word at its checkpoint, both held the Gil.
 #[test]
 fn mutual_exclusion() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let worker = {
@@ -111,7 +104,7 @@ fn mutual_exclusion() {
 #[test]
 fn forced_switching() {
     static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut guard = gil.acquire();
@@ -154,7 +147,7 @@ fn forced_switching() {
 fn drop_request_only_without_a_switch() {
     static REQUESTED_FROM_MAIN: std::sync::atomic::AtomicUsize =
         std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let fired = Arc::new(AtomicBool::new(false));
         let tick_before_switch = Arc::new(AtomicBool::new(false));
@@ -204,7 +197,7 @@ fn drop_request_only_without_a_switch() {
 /// for a Gil the detached thread still holds).
 #[test]
 fn detach_and_attach() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let mut guard = gil.acquire();
@@ -237,7 +230,7 @@ fn detach_and_attach() {
 #[test]
 fn interrupt() {
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let published: Arc<Mutex<Option<std::sync::Arc<ThreadState>>>> = Arc::new(Mutex::new(None));
         let guard = gil.acquire();
@@ -269,6 +262,63 @@ fn interrupt() {
     assert!(INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
+/// Invariant 8, second half: an interrupt changes nothing for anyone but
+/// the wait it was meant for. The main thread holds the Gil; a waiter calls
+/// `acquire_interruptible`, lets go of the Gil if it got it, then takes the
+/// same Gil with a plain `acquire`; a third thread interrupts the waiter
+/// once, at any moment; the main thread lets go, takes the Gil once more
+/// and lets go. An interrupt that reads the waiter's wait slot while it is
+/// in the interruptible call and wakes it only later (a *late* interrupt)
+/// must not end the plain acquire, which carries no interruptible token;
+/// the interrupt is consumed exactly when the first call says
+/// `Err(Interrupted)`, and stays pending (for a checkpoint) otherwise.
+///
+/// Mutation: in `Gil::wait_for_gil`, parked every wait with the `ATTACHED`
+/// token bit (`token |= ATTACHED` whether or not the wait is
+/// interruptible, the tokens of the code before the attached-wait rework)
+/// → at preemption bound 3 (it passes at bound 2, so CI runs it at 3)
+/// loom found a schedule where the interrupt read the waiter's wait slot
+/// during the first call and its wake-up reached the plain acquire: "an
+/// untimed, uninterruptible wait ends with the Gil" (`unreachable!` in
+/// `Gil::acquire_slow`), the panic `tests/bad_input.rs` saw on the std
+/// build before the rework.
+#[test]
+fn a_late_interrupt_never_ends_the_next_plain_acquire() {
+    static INTERRUPTED: loom_tests::Reached = loom_tests::Reached::new();
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let slot = loom_tests::slot();
+        let guard = gil.acquire();
+        let waiter = {
+            let (gil, slot) = (gil.clone(), slot.clone());
+            thread::spawn(move || {
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                let first = gil.acquire_interruptible().map(drop);
+                drop(gil.acquire());
+                first
+            })
+        };
+        let interrupter = loom_tests::interrupter(&slot);
+        drop(guard);
+        drop(gil.acquire());
+        let first = waiter.join().unwrap();
+        let interrupted = interrupter.join().unwrap();
+        let target = slot.lock().unwrap().clone().expect("published");
+        let pending = target.eval_breaker().is_interrupt_pending();
+        if interrupted {
+            assert_eq!(first.is_err(), !pending, "consumed exactly when reported");
+            if first.is_err() {
+                INTERRUPTED.hit();
+            }
+        } else {
+            assert_eq!(first, Ok(()));
+            assert!(!pending);
+        }
+        assert!(!gil.is_locked());
+    });
+    INTERRUPTED.assert_reached("an interrupted first call");
+}
+
 /// The main thread holds the Gil; one waiter waits with a timeout, another
 /// without; the model timer may fire at any moment, and the main thread lets
 /// go at some point. Whichever side wins each race, the untimed waiter gets
@@ -281,7 +331,7 @@ fn interrupt() {
 /// forever: loom reported a deadlock.
 #[test]
 fn timed_acquire_races_the_timer() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let guard = gil.acquire();
@@ -331,7 +381,7 @@ loom::lazy_static! {
 /// lazy_static during shutdown" when the Gil was dropped after the registry.
 #[test]
 fn gil_in_a_lazy_static() {
-    model(|| {
+    check(DEFAULT, || {
         let worker = thread::spawn(|| {
             let _guard = STATIC_GIL.acquire();
         });
@@ -355,7 +405,7 @@ fn gil_in_a_lazy_static() {
 #[test]
 fn interactive_priority() {
     static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -408,7 +458,7 @@ fn interactive_priority() {
 /// last `acquire` waited for ever.
 #[test]
 fn interactive_detach_and_return() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);
         let data = Arc::new(Shared::new());
@@ -447,9 +497,18 @@ fn interactive_detach_and_return() {
 /// the code before the fix did) → loom found the schedule where the first
 /// waiter went into transit between the quick look and the release, and
 /// the second got the Gil (`["second", "first"]`).
+///
+/// Found at preemption bound 3 (it passes at bound 2): `Gil::release_slow`
+/// chose the heir in one look at the queue (`find_heir`) and woke it in a
+/// second (`wake_heir`); the first waiter, in transit at the first look,
+/// re-parked before the second, which then found no one in transit and
+/// handed the Gil to the second waiter (`left: Some("second")`). The fix
+/// counts returns from transit (`rejoined`) and looks again when one fell
+/// between the two looks; with that check removed the model fails again at
+/// bound 3, which is why CI runs it there.
 #[test]
 fn forced_switch_goes_to_the_oldest_waiter_even_between_parks() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut guard = gil.acquire();
@@ -475,5 +534,36 @@ fn forced_switch_goes_to_the_oldest_waiter_even_between_parks() {
         first.join().unwrap();
         second.join().unwrap();
         timer.join().unwrap();
+    });
+}
+
+/// A pending call carries what its requester wrote before it: a thread
+/// writes data (a loom `UnsafeCell`) and then requests a pending call on
+/// the Gil holder's eval breaker; the holder, once it takes the request,
+/// reads the data. Only the request orders the two accesses.
+///
+/// Mutation: `EvalBreaker::request_pending_call` with `Relaxed` instead of
+/// `Release` (and, separately, `take_pending_call` with `Relaxed` instead
+/// of `Acquire`) → "Causality violation: Concurrent read and write accesses
+/// to `UnsafeCell`".
+#[test]
+fn a_pending_call_carries_what_was_written_before_it() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let payload = Arc::new(loom_tests::Guarded::new());
+        let guard = gil.acquire();
+        let target = gil.current_thread_state();
+        let requester = {
+            let payload = payload.clone();
+            thread::spawn(move || {
+                payload.bump();
+                target.eval_breaker().request_pending_call();
+            })
+        };
+        while !guard.thread_state().eval_breaker().take_pending_call() {
+            thread::yield_now();
+        }
+        assert_eq!(payload.get(), 1);
+        requester.join().unwrap();
     });
 }

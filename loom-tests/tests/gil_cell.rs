@@ -11,14 +11,7 @@
 use gilock::{Gil, GilCell};
 use loom::sync::Arc;
 use loom::thread;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
+use loom_tests::{DEFAULT, check};
 
 /// The main thread borrows the cell through its guard and, with the borrow
 /// alive, checkpoints through a nested `ensure()` guard; a waiter wants the
@@ -32,7 +25,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// `try_borrow_mut` returned `Err(MutablyBorrowed)`.
 #[test]
 fn no_switch_while_a_borrow_lives() {
-    model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let cell = Arc::new(GilCell::new(0usize));
         let outer = gil.acquire();
@@ -58,6 +51,46 @@ fn no_switch_while_a_borrow_lives() {
         drop(outer);
         waiter.join().unwrap();
         timer.join().unwrap();
+        let guard = gil.acquire();
+        assert_eq!(*cell.borrow(&guard), 11);
+    });
+}
+
+/// Invariant 10 through `yield_now` and `Gil::with_attached`: the main
+/// thread borrows the cell mutably through its guard and, with the borrow
+/// alive, yields through the nested guard that `with_attached` gives it
+/// (as a foreign engine's callback would), while a waiter queues for the
+/// Gil and the cell. `yield_now` must keep the Gil (and say so), so that
+/// the waiter never finds the borrow alive.
+///
+/// Mutation: in `GilGuard::yield_now`, dropped the `ts.borrows.any()` test
+/// → the nested `yield_now` handed the Gil to the waiter inside the
+/// borrow: "another thread's borrow was alive while this one held the
+/// Gil".
+#[test]
+fn no_yield_while_a_borrow_lives() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let cell = Arc::new(GilCell::new(0usize));
+        let outer = gil.acquire();
+        let waiter = {
+            let (gil, cell) = (gil.clone(), cell.clone());
+            thread::spawn(move || {
+                let guard = gil.acquire();
+                let mut value = cell
+                    .try_borrow_mut(&guard)
+                    .expect("another thread's borrow was alive while this one held the Gil");
+                *value += 10;
+            })
+        };
+        {
+            let mut value = cell.borrow_mut(&outer);
+            let yielded = gil.with_attached(|inner| inner.yield_now());
+            assert_eq!(yielded, Some(false), "a yield inside a live borrow");
+            *value += 1;
+        }
+        drop(outer);
+        waiter.join().unwrap();
         let guard = gil.acquire();
         assert_eq!(*cell.borrow(&guard), 11);
     });

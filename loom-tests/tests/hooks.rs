@@ -10,6 +10,7 @@ use gilock::{Condition, FairMutex, Gil, GilEvent, GilEventKind, RawFairMutex};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 
 /// The waiter holds the Gil and waits on a condition through its guard; its
 /// `Suspended` hook (user code) takes a fair mutex that another thread may
@@ -26,7 +27,7 @@ use loom::thread;
 #[test]
 fn a_blocking_hook_never_runs_inside_a_park_callback() {
     static HOOK_WAITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    loom::model(|| {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let other = Arc::new(FairMutex::from_raw(RawFairMutex::new(), ()));
         let cond = Arc::new(Condition::new());

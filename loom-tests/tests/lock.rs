@@ -9,6 +9,7 @@ use gilock::{Lock, ReleaseError};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
+use loom_tests::{DEFAULT, Guarded, check};
 use std::time::Duration;
 
 /// The main thread holds the lock; two threads release it at the same
@@ -22,7 +23,7 @@ use std::time::Duration;
 /// `left: 2, right: 1` on the count of successful releases.
 #[test]
 fn racing_releases_release_exactly_once() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         let released = Arc::new(AtomicUsize::new(0));
         lock.acquire();
@@ -58,7 +59,7 @@ fn racing_releases_release_exactly_once() {
 /// `assert!(lock.locked())` failed in the runs where it got the lock.
 #[test]
 fn timed_acquire_racing_release_and_timer() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = {
@@ -81,5 +82,40 @@ fn timed_acquire_racing_release_and_timer() {
         assert!(!lock.locked());
         assert_eq!(lock.release(), Err(ReleaseError::NotLocked));
         assert!(lock.try_acquire());
+    });
+}
+
+/// A `Lock` is not owned: another thread may release it, and that release
+/// sees what the acquirer wrote before it acquired, as if the releaser had
+/// taken the lock itself (the release claims the lock through the flag the
+/// acquirer set). The main thread writes data and takes the lock; another
+/// thread releases the lock as soon as it sees it locked and reads the
+/// data: only the flag orders the two.
+///
+/// Mutation: `Lock::mark_held`'s store `Relaxed` instead of `Release`, and
+/// (separately) `claim_release`'s swap `Relaxed` instead of `Acquire` →
+/// "Causality violation: Concurrent read and write accesses to
+/// `UnsafeCell`".
+#[test]
+fn a_release_by_another_thread_sees_what_the_acquirer_wrote() {
+    check(DEFAULT, || {
+        let shared = Arc::new((Lock::new(), Guarded::new()));
+        let releaser = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (lock, data) = &*shared;
+                while !lock.locked() {
+                    thread::yield_now();
+                }
+                lock.release()
+                    .expect("locked, and only this thread releases");
+                data.get()
+            })
+        };
+        let (lock, data) = &*shared;
+        data.bump();
+        lock.acquire();
+        assert_eq!(releaser.join().unwrap(), 1);
+        assert!(!lock.locked());
     });
 }

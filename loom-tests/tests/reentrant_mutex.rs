@@ -10,6 +10,7 @@ use gilock::ReentrantMutex;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 
 /// Two levels deep, then a write to data that loom watches.
 fn work(m: &ReentrantMutex<UnsafeCell<usize>>) {
@@ -42,7 +43,7 @@ fn work(m: &ReentrantMutex<UnsafeCell<usize>>) {
 /// with `assertion failed: !m.is_owned_by_current_thread()`.
 #[test]
 fn nested_levels_exclude_the_other_thread() {
-    loom::model(|| {
+    check(DEFAULT, || {
         let m = Arc::new(ReentrantMutex::new(UnsafeCell::new(0usize)));
         let other = {
             let m = m.clone();

@@ -8,6 +8,7 @@
 
 use gilock::{FairMutex, RawCondition};
 use loom::thread;
+use loom_tests::{DEFAULT, check};
 
 static COUNTER: FairMutex<u32> = FairMutex::new(0);
 
@@ -27,7 +28,7 @@ static COUNTER: FairMutex<u32> = FairMutex::new(0);
 fn a_static_fair_mutex_works_in_every_execution() {
     static EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     static PARKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    loom::model(|| {
+    check(DEFAULT, || {
         EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         assert!(
             !COUNTER.is_locked(),
@@ -63,7 +64,7 @@ static SIGNAL: Condvar = Condvar::new();
 /// same "index out of bounds" in the second execution.
 #[test]
 fn a_static_condvar_works_in_every_execution() {
-    loom::model(|| {
+    check(DEFAULT, || {
         *READY.lock() = false;
         let waiter = thread::spawn(|| {
             let mut ready = READY.lock();

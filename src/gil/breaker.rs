@@ -73,6 +73,8 @@ impl EvalBreaker {
     /// Asks the thread to run a pending call: sets the flag, which keeps
     /// [`is_set`](Self::is_set) true until [`take_pending_call`](Self::take_pending_call).
     /// The Gil does not act on it; the interpreter's checkpoint code does.
+    /// What the caller wrote before the request is visible to the thread
+    /// whose `take_pending_call` returns true (Release, then Acquire).
     pub fn request_pending_call(&self) {
         self.bits.fetch_or(PENDING_CALL, Ordering::Release);
     }

@@ -224,13 +224,13 @@ impl ThreadState {
         // Dekker with the waiter (`set_waiting_on` then the flag check in
         // its `validate`): at least one side sees the other's write, and the
         // park queue's lock orders the rest, so no wakeup is lost. Both
-        // sides use read-modify-writes where a SeqCst store and load would
-        // do: loom does not model the single total order of SeqCst accesses
-        // to different locations, and reports lost wakeups that cannot
-        // happen; read-modify-writes always see the latest value, there and
-        // on real hardware.
-        self.breaker.set(INTERRUPT, Ordering::SeqCst);
-        let key = self.waiting_on.fetch_add(0, Ordering::SeqCst);
+        // sides use read-modify-writes, which always read the latest value:
+        // if our read of `waiting_on` comes first, the waiter's swap reads
+        // from it and, AcqRel to AcqRel, then sees our flag; if it comes
+        // second, we see the key. So no single total order (SeqCst) is
+        // needed, and loom checks AcqRel exactly (SeqCst it does not).
+        self.breaker.set(INTERRUPT, Ordering::AcqRel);
+        let key = self.waiting_on.fetch_add(0, Ordering::AcqRel);
         if key != 0 {
             let mine = self.address();
             let filter = |token: ParkToken| {
@@ -332,24 +332,28 @@ impl ThreadState {
     /// lost. A wait woken with `wait::TOKEN_INTERRUPTED` must call
     /// [`take_interrupt`](Self::take_interrupt) and return `Err(Interrupted)`.
     pub(crate) fn set_waiting_on(&self, key: usize) {
-        // A read-modify-write: see `interrupt`.
-        self.waiting_on.swap(key, Ordering::SeqCst);
+        // A read-modify-write, AcqRel: see `interrupt`.
+        self.waiting_on.swap(key, Ordering::AcqRel);
     }
 
     /// Ends what [`set_waiting_on`](Self::set_waiting_on) began.
     pub(crate) fn clear_waiting_on(&self) {
-        self.waiting_on.store(0, Ordering::SeqCst);
+        // Release (no total order: a late interrupt that still reads the
+        // key finds no token of ours there, or a wait it may end).
+        self.waiting_on.store(0, Ordering::Release);
     }
 
     /// Whether an interrupt is pending, for `validate` callbacks: a
     /// read-modify-write that changes nothing (see `interrupt`).
     pub(crate) fn interrupt_pending(&self) -> bool {
-        self.breaker.set(0, Ordering::SeqCst) & INTERRUPT != 0
+        // AcqRel: see `interrupt`.
+        self.breaker.set(0, Ordering::AcqRel) & INTERRUPT != 0
     }
 
     /// Consumes a pending interrupt; returns whether there was one.
     pub(crate) fn take_interrupt(&self) -> bool {
-        self.interrupt_pending() && self.breaker.clear(INTERRUPT, Ordering::SeqCst) & INTERRUPT != 0
+        // AcqRel, as `interrupt_pending`: one location, no total order needed.
+        self.interrupt_pending() && self.breaker.clear(INTERRUPT, Ordering::AcqRel) & INTERRUPT != 0
     }
 
     pub(crate) fn gil_id(&self) -> u64 {

@@ -554,14 +554,16 @@ mod tests {
                 let (keys, first_queued) = (keys.clone(), first_queued.clone());
                 loom::thread::spawn(move || {
                     let result = park_on(&keys[0], || true, || {
-                        first_queued.store(true, Ordering::Release);
+                        // Relaxed: only the value matters; the main thread
+                        // then takes the lot's lock, after this queueing.
+                        first_queued.store(true, Ordering::Relaxed);
                     });
                     // SAFETY: the test's own key; an empty callback.
                     unsafe { super::super::unpark_one(key(&keys[1]), |_| UnparkToken(2)) };
                     result
                 })
             };
-            while !first_queued.load(Ordering::Acquire) {
+            while !first_queued.load(Ordering::Relaxed) {
                 loom::thread::yield_now();
             }
             let mine = park_on(&keys[1], || true, || {

@@ -113,6 +113,7 @@ impl SpinLock {
     fn lock(&self, me: Option<NonZeroU64>) -> SpinGuard<'_> {
         while self
             .locked
+            // Acquire, and Release in `drop`: a spin lock over the queue.
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
@@ -185,6 +186,8 @@ impl Backend for SpinLot {
             }
             let mut timed_out = Some(timed_out);
             loop {
+                // Acquire, after the unparker's Release: the token and what
+                // the unparker's callback published.
                 if mailbox.delivered.load(Ordering::Acquire) {
                     let token = mailbox.token.load(Ordering::Relaxed);
                     return ParkResult::Unparked(UnparkToken(token));

@@ -13,16 +13,18 @@ static CLOCK: UnmodeledAtomicPtr<()> = UnmodeledAtomicPtr::new(core::ptr::null_m
 static THREAD_ID_SOURCE: UnmodeledAtomicPtr<()> = UnmodeledAtomicPtr::new(core::ptr::null_mut());
 
 pub(crate) fn install_clock(now: fn() -> Duration) {
-    CLOCK.store(now as *mut (), Ordering::Release);
+    // Relaxed here and below: a function pointer carries no data that its
+    // reader would need ordered.
+    CLOCK.store(now as *mut (), Ordering::Relaxed);
 }
 
 pub(crate) fn clock_installed() -> bool {
-    !CLOCK.load(Ordering::Acquire).is_null()
+    !CLOCK.load(Ordering::Relaxed).is_null()
 }
 
 /// The user's clock; zero (time stands still) before one is installed.
 pub(crate) fn now() -> Duration {
-    let ptr = CLOCK.load(Ordering::Acquire);
+    let ptr = CLOCK.load(Ordering::Relaxed);
     if ptr.is_null() {
         return Duration::ZERO;
     }
@@ -36,13 +38,14 @@ pub(crate) fn now() -> Duration {
 }
 
 pub(crate) fn install_thread_id_source(source: fn() -> NonZeroU64) {
-    THREAD_ID_SOURCE.store(source as *mut (), Ordering::Release);
+    // Relaxed: as `install_clock`.
+    THREAD_ID_SOURCE.store(source as *mut (), Ordering::Relaxed);
 }
 
 /// The calling thread's id from the user's source, `None` before one is
 /// installed.
 pub(crate) fn thread_id() -> Option<NonZeroU64> {
-    let ptr = THREAD_ID_SOURCE.load(Ordering::Acquire);
+    let ptr = THREAD_ID_SOURCE.load(Ordering::Relaxed);
     if ptr.is_null() {
         return None;
     }

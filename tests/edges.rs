@@ -1,0 +1,90 @@
+//! Edges that the mutation run (`scripts/mutants.sh`, see `MUTANTS.md`)
+//! found untested: what a dropped Gil leaves behind, a `yield_now` with
+//! nobody waiting, what guards print, and the numeric limits of a
+//! semaphore.
+
+use gilock::{Gil, GilEvent, GilHook, Lock, RLock, Semaphore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Dropping a Gil lists none of its thread states any more (the global
+/// registry lets go of them: only the thread's own cache and this test
+/// hold one) and drops its event hook.
+#[test]
+fn a_dropped_gil_forgets_its_threads_and_its_hook() {
+    let gil = Gil::new();
+    let state = gil.current_thread_state();
+    let hook: Arc<GilHook> = Arc::new(|_: &GilEvent<'_>| {});
+    gil.set_event_hook(Some(Arc::clone(&hook)));
+    drop(gil.acquire());
+    let listed = Arc::strong_count(&state);
+    assert_eq!(Arc::strong_count(&hook), 2, "the Gil holds the hook");
+    drop(gil);
+    assert_eq!(
+        Arc::strong_count(&state),
+        listed - 1,
+        "the registry still lists a dropped Gil's thread"
+    );
+    assert_eq!(Arc::strong_count(&hook), 1, "a dropped Gil kept its hook");
+}
+
+/// `yield_now` with nobody waiting keeps the Gil: no release, no fresh
+/// acquisition.
+#[test]
+fn yield_now_without_waiters_keeps_the_gil() {
+    let gil = Gil::new();
+    let mut guard = gil.acquire();
+    let before = gil.stats().acquisitions;
+    assert!(!guard.yield_now());
+    assert_eq!(gil.stats().acquisitions, before, "the Gil was let go");
+    assert!(gil.is_held_by_current_thread());
+}
+
+/// A `LockGuard` prints the lock it holds.
+#[test]
+fn a_lock_guard_prints_its_lock() {
+    let lock = Lock::new();
+    let guard = lock.lock();
+    assert_eq!(
+        format!("{guard:?}"),
+        "LockGuard { lock: Lock { locked: true } }"
+    );
+}
+
+/// An `RLockGuard` prints the lock it holds.
+#[test]
+fn an_rlock_guard_prints_its_lock() {
+    let lock = RLock::new();
+    let guard = lock.lock();
+    assert_eq!(
+        format!("{guard:?}"),
+        format!("RLockGuard {{ lock: {lock:?} }}")
+    );
+}
+
+/// A semaphore holds at most `usize::MAX >> 1` permits (the word keeps a
+/// flag in bit 0): that many are fine, one more is refused at
+/// construction, and a release past it panics.
+#[test]
+fn a_semaphore_holds_at_most_half_the_word() {
+    let full = Semaphore::new(usize::MAX >> 1);
+    assert_eq!(full.available_permits(), usize::MAX >> 1);
+    let more = std::panic::catch_unwind(|| Semaphore::new((usize::MAX >> 1) + 1));
+    assert!(more.is_err(), "one permit too many was accepted");
+    let over = std::panic::catch_unwind(|| full.release(1));
+    assert!(over.is_err(), "a release past the limit was accepted");
+}
+
+/// One request carries at most `usize::MAX >> 6` permits (the park token
+/// keeps six low bits): a larger one panics before it waits.
+#[test]
+fn a_semaphore_request_carries_at_most_a_token_s_worth() {
+    let sem = Semaphore::new(0);
+    assert!(!sem.acquire_n_timeout(usize::MAX >> 6, Duration::ZERO));
+    let larger =
+        std::panic::catch_unwind(|| sem.acquire_n_timeout((usize::MAX >> 6) + 1, Duration::ZERO));
+    assert!(
+        larger.is_err(),
+        "a request too large for a token was accepted"
+    );
+}

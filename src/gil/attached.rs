@@ -23,6 +23,19 @@ enum Mode {
     OnGil,
 }
 
+/// Rule 1's fast path for the `_with` forms: whether the call may take a
+/// free primitive at once, without building an [`Attached`] waiter. True
+/// when the thread holds the Gil through `guard`, no `GilCell` borrow of
+/// the thread is alive and no interrupt is pending. Otherwise the call goes
+/// the protocol's way (`Attached::around`), which reports each of those as
+/// the rules say (a panic, or `Interrupted` before the first try), so the
+/// fast path changes no outcome, only what an uncontended call costs.
+#[inline]
+pub(crate) fn may_take_at_once(guard: &GilGuard<'_>) -> bool {
+    let ts = guard.ts();
+    !ts.borrows.any() && !ts.eval_breaker().is_interrupt_pending() && guard.is_attached()
+}
+
 /// A thread waiting while it holds the Gil through `guard`.
 pub struct Attached<'a, 'g> {
     guard: RefCell<&'a mut GilGuard<'g>>,

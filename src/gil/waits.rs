@@ -25,7 +25,7 @@
 //! They live here, with the Gil, rather than beside each primitive, so
 //! that the primitives depend only on `crate::wait` and never on the Gil.
 
-use super::attached::Attached;
+use super::attached::{Attached, may_take_at_once};
 use super::guard::GilGuard;
 use crate::barrier::Barrier;
 use crate::condition::sealed::{LockTarget, RLockTarget, Sealed, With};
@@ -102,6 +102,9 @@ impl Lock {
     /// # }
     /// ```
     pub fn acquire_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
+        if may_take_at_once(guard) && self.try_acquire() {
+            return Ok(());
+        }
         let waiter = Attached::around(guard, "Lock::acquire_with");
         untimed(self.acquire_waiting(None, &waiter))
     }
@@ -144,6 +147,9 @@ impl RLock {
     /// If the thread does not hold the Gil through `guard` right now, or if
     /// the recursion count would overflow `usize`.
     pub fn acquire_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
+        if may_take_at_once(guard) && self.try_acquire() {
+            return Ok(());
+        }
         let waiter = Attached::around(guard, "RLock::acquire_with");
         untimed(self.acquire_waiting(None, &waiter))
     }
@@ -219,6 +225,11 @@ pub trait MutexExt<T: ?Sized> {
 
 impl<T: ?Sized> MutexExt<T> for FairMutex<T> {
     fn lock_with(&self, guard: &mut GilGuard<'_>) -> Result<FairMutexGuard<'_, T>, Interrupted> {
+        if may_take_at_once(guard)
+            && let Some(taken) = self.try_lock()
+        {
+            return Ok(taken);
+        }
         let waiter = Attached::around(guard, "MutexExt::lock_with");
         // SAFETY:
         // - `raw` is unsafe because locking or unlocking behind the Mutex's
@@ -474,6 +485,9 @@ macro_rules! semaphore_with_forms {
             ///
             /// If the thread does not hold the Gil through `guard` right now.
             pub fn acquire_with(&self, guard: &mut GilGuard<'_>) -> Result<(), Interrupted> {
+                if may_take_at_once(guard) && self.try_acquire() {
+                    return Ok(());
+                }
                 let waiter = Attached::around(guard, concat!(stringify!($semaphore), "::acquire_with"));
                 untimed(self.acquire_waiting(None, &waiter))
             }

@@ -69,7 +69,7 @@ case "$mutated" in
         std="lib gil thread_exit hooks gil_cell bad_input edges"; loom="gil gil_cell hooks" ;;
     src/gil/*)
         std="lib gil gil_cell attached hooks trace thread_exit bad_input panic_safety convoy interpreter_core edges"
-        loom="gil gil_scheduling gil_cell attached hooks condition spinning" ;;
+        loom="gil gil_scheduling scheduling gil_cell attached hooks condition spinning" ;;
     src/signal.rs) std="lib signal"; loom="" ;;
     src/error.rs) std="lib bad_input lock rlock semaphore barrier attached condition"; loom="" ;;
     src/interval.rs) std="lib fair_mutex gil"; loom="fair_mutex gil clock" ;;

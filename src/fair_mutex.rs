@@ -422,13 +422,21 @@ impl RawFairMutex {
         let word = self.word();
         let heir = Heir::new(only_overdue);
         let callback = |result: UnparkResult| {
+            // Swaps, not stores: a waiter may be raising PARKED right now
+            // (outside the queue lock); its `validate` then sees the new
+            // word and retries. A plain store would do on hardware (it is
+            // ordered after that read-modify-write), but loom does not
+            // order a plain store after a concurrent read-modify-write: it
+            // let the waiter read back its own PARKED, park, and sleep for
+            // ever (`fair_mutex::a_retaken_handoff_carries_a_newcomers_critical_section`
+            // at preemption bound 3).
             if result.unparked_threads == 0 {
                 if !only_overdue {
-                    word.store(0, Ordering::Release);
+                    word.swap(0, Ordering::Release);
                 }
                 return TOKEN_RETRY;
             }
-            word.store(LOCKED | heir.bits_left(result), Ordering::Relaxed);
+            word.swap(LOCKED | heir.bits_left(result), Ordering::Relaxed);
             TOKEN_HANDOFF
         };
         // SAFETY: our own key; the callbacks only touch our state word and

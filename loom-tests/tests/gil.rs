@@ -16,7 +16,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{DEFAULT, LONG, check};
 use std::time::Duration;
 
 /// Data that only the Gil protects; loom's `UnsafeCell` reports any access
@@ -147,7 +147,7 @@ fn forced_switching() {
 fn drop_request_only_without_a_switch() {
     static REQUESTED_FROM_MAIN: std::sync::atomic::AtomicUsize =
         std::sync::atomic::AtomicUsize::new(0);
-    check(DEFAULT, || {
+    check(LONG, || {
         let gil = Arc::new(Gil::new());
         let fired = Arc::new(AtomicBool::new(false));
         let tick_before_switch = Arc::new(AtomicBool::new(false));
@@ -331,7 +331,7 @@ fn a_late_interrupt_never_ends_the_next_plain_acquire() {
 /// forever: loom reported a deadlock.
 #[test]
 fn timed_acquire_races_the_timer() {
-    check(DEFAULT, || {
+    check(LONG, || {
         let gil = Arc::new(Gil::new());
         let data = Arc::new(Shared::new());
         let guard = gil.acquire();
@@ -405,7 +405,7 @@ fn gil_in_a_lazy_static() {
 #[test]
 fn interactive_priority() {
     static SWITCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    check(DEFAULT, || {
+    check(LONG, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -458,7 +458,7 @@ fn interactive_priority() {
 /// last `acquire` waited for ever.
 #[test]
 fn interactive_detach_and_return() {
-    check(DEFAULT, || {
+    check(LONG, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(gilock::SwitchPolicy::Interactive);
         let data = Arc::new(Shared::new());

@@ -158,18 +158,19 @@ fn a_drop_request_is_cleared_on_release_when_its_asker_was_interrupted() {
     ASKED.assert_reached("a drop request from a waiter that was then interrupted");
 }
 
-/// Under `Interactive`, `detach` frees the Gil for its waiters to compete
-/// for, unless a drop request is pending: then it hands the Gil to the
-/// waiter that asked. The main thread holds the Gil, a waiter queues and
-/// (one model-clock step ending its interval) may ask for a drop; the main
-/// thread then detaches around nothing and comes straight back. If the
-/// request was pending when it detached, the waiter must have held the Gil
-/// before the main thread has it back, and no request is left.
+/// Under `Interactive`, `detach` hands the Gil to a waiter, the one that
+/// asked for it if a drop request is pending, rather than freeing it for
+/// the waiters to compete for. The main thread holds the Gil, a waiter
+/// queues and (one model-clock step ending its interval) may ask for a
+/// drop; the main thread then detaches around nothing and comes straight
+/// back. If the request was pending when it detached, the waiter must have
+/// held the Gil before the main thread has it back, and no request is left.
 ///
-/// Mutation: in `Gil::wake_heir`'s `Compete` branch, ignored the pending
-/// drop request (freed the word and woke the waiter to compete) → the main
-/// thread, back first, re-took the Gil by compare-and-swap: the log read
-/// `["main"]` where `["waiter", "main"]` was due.
+/// Mutation: in `Gil::wake_heir`'s callback, a `How::Handoff` release freed
+/// the word and woke the heir with `DEFAULT_UNPARK_TOKEN` to compete (the
+/// old `Compete` path) → the main thread, back first, re-took the Gil by
+/// compare-and-swap: the log read `["main"]` where `["waiter", "main"]` was
+/// due.
 #[test]
 fn detach_with_a_drop_request_pending_hands_the_gil_over() {
     static PENDING: Reached = Reached::new();
@@ -203,19 +204,20 @@ fn detach_with_a_drop_request_pending_hands_the_gil_over() {
     PENDING.assert_reached("a detach with a drop request pending");
 }
 
-/// Under `Interactive`, a voluntary release frees the Gil and wakes the
-/// earliest waiter to take it (`How::Compete`). If that waiter is
-/// interrupted instead, it must pass the wake-up on: the main thread holds
-/// the Gil while W1 (`acquire_interruptible`) and then W2 (`acquire`)
-/// queue; a third thread interrupts W1; the main thread detaches and, in
-/// the detach, joins W2, so W2 must get the Gil while nobody else will
-/// release it.
+/// Under `Interactive`, a release hands the Gil to the heir it chose in
+/// its first look at the queue; if an interrupt takes that heir out of the
+/// queue before the handoff, the release must look again and hand the Gil
+/// to the next waiter: the main thread holds the Gil while W1
+/// (`acquire_interruptible`) and then W2 (`acquire`) queue; a third thread
+/// interrupts W1; the main thread detaches and, in the detach, joins W2, so
+/// W2 must get the Gil while nobody else will release it.
 ///
-/// Mutation: in `Gil::wait_for_gil`, an interrupted waiter that had been
-/// woken to compete returned without `wake_competitor()` → loom reported a
-/// deadlock: W2 parked with the Gil free, the main thread joining it.
+/// Mutation: in `Gil::release_slow`, gave up after one try when the heir
+/// had left (`return Released::Freed` where the loop looks again) → loom
+/// reported a deadlock: W2 parked behind a Gil nobody held, the main
+/// thread joining it.
 #[test]
-fn a_woken_competitor_that_is_interrupted_passes_the_wake_on() {
+fn an_heir_interrupted_out_of_the_queue_is_passed_over() {
     check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         gil.set_policy(SwitchPolicy::Interactive);

@@ -5,7 +5,7 @@
 //! preempted holder.
 //!
 //! Run with
-//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test scheduling`.
+//! `RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test scheduling`.
 //!
 //! Both models play the same scene, with model time standing for Gil time
 //! (it moves only when a thread calls `gilock::model::advance`, and a timed
@@ -28,6 +28,7 @@ use gilock::{Gil, SwitchPolicy};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::{LONG, check};
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
@@ -35,14 +36,6 @@ use std::time::Duration;
 /// it is half of it (2.5 ms of the holder's run) below the holder, and a
 /// thread back from a voluntary release gets one interval of credit.
 const INTERVAL: Duration = Duration::from_millis(5);
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
 
 /// Plays the scene with C running for `run` of model time; returns the log
 /// (who got the Gil, in order; C's run is logged as "run") if W was parked
@@ -111,7 +104,7 @@ fn scene(run: Duration) -> Option<Vec<&'static str>> {
 #[test]
 fn a_waiter_whose_share_is_due_is_served_before_the_lender_gets_the_gil_back() {
     static SWITCHED: AtomicUsize = AtomicUsize::new(0);
-    model(|| {
+    check(LONG, || {
         if let Some(log) = scene(Duration::from_millis(10)) {
             SWITCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let back = log.iter().rposition(|&who| who == "C").unwrap();
@@ -138,7 +131,7 @@ fn a_waiter_whose_share_is_due_is_served_before_the_lender_gets_the_gil_back() {
 #[test]
 fn the_loan_returns_to_the_lender_unless_a_waiter_is_owed_the_gil() {
     static SWITCHED: AtomicUsize = AtomicUsize::new(0);
-    model(|| {
+    check(LONG, || {
         if let Some(log) = scene(Duration::from_millis(1)) {
             // C ran, then lent the Gil to `main` at its checkpoint.
             if log.windows(2).any(|w| w == ["run", "main"]) {

@@ -3,15 +3,21 @@
 //! nobody waiting, what guards print, and the numeric limits of a
 //! semaphore.
 
-use gilock::{Gil, GilEvent, GilHook, Lock, RLock, Semaphore};
-use std::sync::Arc;
+mod common;
+
+use common::setup;
+use gilock::{Gil, Lock, RLock, Semaphore};
 use std::time::Duration;
 
 /// Dropping a Gil lists none of its thread states any more (the global
 /// registry lets go of them: only the thread's own cache and this test
-/// hold one) and drops its event hook.
+/// hold one) and drops its event hook (event hooks need `std`).
+#[cfg(feature = "std")]
 #[test]
 fn a_dropped_gil_forgets_its_threads_and_its_hook() {
+    use gilock::{GilEvent, GilHook};
+    use std::sync::Arc;
+    setup();
     let gil = Gil::new();
     let state = gil.current_thread_state();
     let hook: Arc<GilHook> = Arc::new(|_: &GilEvent<'_>| {});
@@ -32,6 +38,7 @@ fn a_dropped_gil_forgets_its_threads_and_its_hook() {
 /// acquisition.
 #[test]
 fn yield_now_without_waiters_keeps_the_gil() {
+    setup();
     let gil = Gil::new();
     let mut guard = gil.acquire();
     let before = gil.stats().acquisitions;
@@ -43,6 +50,7 @@ fn yield_now_without_waiters_keeps_the_gil() {
 /// A `LockGuard` prints the lock it holds.
 #[test]
 fn a_lock_guard_prints_its_lock() {
+    setup();
     let lock = Lock::new();
     let guard = lock.lock();
     assert_eq!(
@@ -54,6 +62,7 @@ fn a_lock_guard_prints_its_lock() {
 /// An `RLockGuard` prints the lock it holds.
 #[test]
 fn an_rlock_guard_prints_its_lock() {
+    setup();
     let lock = RLock::new();
     let guard = lock.lock();
     assert_eq!(
@@ -67,6 +76,7 @@ fn an_rlock_guard_prints_its_lock() {
 /// construction, and a release past it panics.
 #[test]
 fn a_semaphore_holds_at_most_half_the_word() {
+    setup();
     let full = Semaphore::new(usize::MAX >> 1);
     assert_eq!(full.available_permits(), usize::MAX >> 1);
     let more = std::panic::catch_unwind(|| Semaphore::new((usize::MAX >> 1) + 1));
@@ -79,6 +89,7 @@ fn a_semaphore_holds_at_most_half_the_word() {
 /// keeps six low bits): a larger one panics before it waits.
 #[test]
 fn a_semaphore_request_carries_at_most_a_token_s_worth() {
+    setup();
     let sem = Semaphore::new(0);
     assert!(!sem.acquire_n_timeout(usize::MAX >> 6, Duration::ZERO));
     let larger =

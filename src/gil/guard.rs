@@ -203,8 +203,8 @@ impl<'a> GilGuard<'a> {
     /// (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`): for blocking
     /// work that does not touch interpreter state. A waiting thread gets the
     /// Gil at once. Coming back, the thread waits for its turn like any
-    /// other under [`SwitchPolicy::Fifo`]; under
-    /// [`SwitchPolicy::Interactive`] it asks for the Gil at once (within its
+    /// other under [`SwitchPolicy::Fifo`](super::SwitchPolicy::Fifo); under
+    /// [`SwitchPolicy::Interactive`](super::SwitchPolicy::Interactive) it asks for the Gil at once (within its
     /// fair share) and the holder lends it. The Gil is taken back even if
     /// `f` panics.
     ///

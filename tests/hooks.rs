@@ -263,6 +263,11 @@ fn unregistering_while_threads_run_stops_the_calls() {
         // Calls under way when it was removed hold clones; once they are
         // gone, no call can start.
         wait_until("calls in flight finish", || Arc::strong_count(&old) == 1);
+        // `strong_count` is a relaxed load: the fence pairs it with the
+        // Release of the last caller's drop of its clone, so that its
+        // increment of `calls` is seen here (Miri's weak memory showed one
+        // arriving late without it).
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         let seen = calls.load(Relaxed);
         let now = acquisitions();
         wait_until("the threads go on", || acquisitions() > now + go_on);

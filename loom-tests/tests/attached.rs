@@ -17,7 +17,7 @@ use gilock::{
 };
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{DEFAULT, Guarded, LONG, Slot, check, interrupter, slot};
+use loom_tests::{DEFAULT, Guarded, Slot, check, interrupter, slot};
 use std::time::Duration;
 
 /// The main thread holds a `Lock` and needs the Gil to release it; the
@@ -78,7 +78,7 @@ fn lock_acquire_with_races_release_and_interrupt() {
 /// `Ok(false)`).
 #[test]
 fn rlock_acquire_timeout_with_races_release_timeout_and_interrupt() {
-    check(LONG, || {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let lock = Arc::new(RLock::new());
         let slot: Slot = slot();
@@ -237,7 +237,7 @@ fn semaphore_acquire_timeout_with_races_release_timeout_and_interrupt() {
 /// "deadlock" (the main thread waited for the Gil, the waiter for the set).
 #[test]
 fn event_wait_timeout_with_races_set_timeout_and_interrupt() {
-    check(LONG, || {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let event = Arc::new(Event::new());
         let slot = slot();
@@ -285,7 +285,7 @@ fn event_wait_timeout_with_races_set_timeout_and_interrupt() {
 /// for the Gil to arrive, W for the main thread.
 #[test]
 fn barrier_wait_with_races_arrival_timeout_and_interrupt() {
-    check(LONG, || {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let barrier = Arc::new(Barrier::new(2));
         let slot = slot();
@@ -351,7 +351,7 @@ fn barrier_wait_with_races_arrival_timeout_and_interrupt() {
 /// always follows, so it only saves that unlock a look at the queue.)
 #[test]
 fn fair_mutex_try_lock_for_with_races_unlock_timeout_and_interrupt() {
-    check(LONG, || {
+    check(DEFAULT, || {
         let gil = Arc::new(Gil::new());
         let mutex = Arc::new(FairMutex::from_raw(RawFairMutex::new(), Guarded::new()));
         let slot = slot();

@@ -28,7 +28,7 @@ use gilock::{Gil, SwitchPolicy};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use loom_tests::{LONG, check};
+use loom_tests::{DEFAULT, check};
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ fn scene(run: Duration) -> Option<Vec<&'static str>> {
 #[test]
 fn a_waiter_whose_share_is_due_is_served_before_the_lender_gets_the_gil_back() {
     static SWITCHED: AtomicUsize = AtomicUsize::new(0);
-    check(LONG, || {
+    check(DEFAULT, || {
         if let Some(log) = scene(Duration::from_millis(10)) {
             SWITCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let back = log.iter().rposition(|&who| who == "C").unwrap();
@@ -131,7 +131,7 @@ fn a_waiter_whose_share_is_due_is_served_before_the_lender_gets_the_gil_back() {
 #[test]
 fn the_loan_returns_to_the_lender_unless_a_waiter_is_owed_the_gil() {
     static SWITCHED: AtomicUsize = AtomicUsize::new(0);
-    check(LONG, || {
+    check(DEFAULT, || {
         if let Some(log) = scene(Duration::from_millis(1)) {
             // C ran, then lent the Gil to `main` at its checkpoint.
             if log.windows(2).any(|w| w == ["run", "main"]) {

@@ -29,6 +29,10 @@ pub enum Depth {
 /// The depth of most models in CI: preemption bound 3.
 pub const DEFAULT: Depth = Depth::Bound(3);
 
+/// Every interleaving, no preemption bound: the models that finish so in
+/// a minute at most (the README of `loom-tests` lists their times).
+pub const EXHAUSTIVE: Depth = Depth::Exhaustive;
+
 /// The depth of the models that take minutes at preemption bound 3 (the
 /// README of `loom-tests` lists their times there): CI runs them at bound
 /// 2, which keeps the whole loom step within a few minutes on 2 cores; the

@@ -12,7 +12,7 @@
 
 use gilock::Lock;
 use gilock::model::loom::{sync::Arc, thread};
-use loom_tests::{DEFAULT, check};
+use loom_tests::{DEFAULT, EXHAUSTIVE, check};
 use std::time::Duration;
 
 /// Two threads wait for a lock the main thread holds, one for 1 ms and one
@@ -25,7 +25,7 @@ use std::time::Duration;
 /// next tick") → the step woke both: `left: 2, right: 1`.
 #[test]
 fn a_short_timeout_expires_while_a_long_one_waits() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = |timeout| {
@@ -62,7 +62,7 @@ fn a_short_timeout_expires_while_a_long_one_waits() {
 /// finished: "deadlock" (the waiter's timeout never came).
 #[test]
 fn a_wait_that_starts_after_a_step_still_times_out() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let timer = gilock::model::Timer::spawn(2);
@@ -85,7 +85,7 @@ fn a_wait_that_starts_after_a_step_still_times_out() {
 /// first `advance` ended the wait: `left: 1, right: 0`.
 #[test]
 fn advance_passes_exactly_the_deadlines_it_reaches() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = {

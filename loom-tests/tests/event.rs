@@ -9,7 +9,7 @@ use gilock::Event;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use loom_tests::{DEFAULT, Guarded, check};
+use loom_tests::{DEFAULT, EXHAUSTIVE, Guarded, check};
 use std::time::Duration;
 
 /// A waiter is parked (so `set` must wake someone); a setter sets once; a
@@ -23,7 +23,7 @@ use std::time::Duration;
 /// began after the `clear`, which returned true.
 #[test]
 fn a_wait_after_set_and_clear_does_not_see_the_set() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let event = Arc::new(Event::new());
         let parked = {
             let event = event.clone();
@@ -126,7 +126,7 @@ fn timed_and_untimed_waiters_together() {
 /// accesses to `UnsafeCell`".
 #[test]
 fn set_publishes_what_was_written_before_it() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let event = Arc::new(Event::new());
         let data = Arc::new(Guarded::new());
         let readers: Vec<_> = (0..2)

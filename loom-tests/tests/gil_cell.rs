@@ -11,7 +11,7 @@
 use gilock::{Gil, GilCell};
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{DEFAULT, EXHAUSTIVE, check};
 
 /// The main thread borrows the cell through its guard and, with the borrow
 /// alive, checkpoints through a nested `ensure()` guard; a waiter wants the
@@ -69,7 +69,7 @@ fn no_switch_while_a_borrow_lives() {
 /// Gil".
 #[test]
 fn no_yield_while_a_borrow_lives() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let gil = Arc::new(Gil::new());
         let cell = Arc::new(GilCell::new(0usize));
         let outer = gil.acquire();

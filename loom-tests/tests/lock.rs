@@ -9,7 +9,7 @@ use gilock::{Lock, ReleaseError};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use loom_tests::{DEFAULT, Guarded, check};
+use loom_tests::{EXHAUSTIVE, Guarded, check};
 use std::time::Duration;
 
 /// The main thread holds the lock; two threads release it at the same
@@ -23,7 +23,7 @@ use std::time::Duration;
 /// `left: 2, right: 1` on the count of successful releases.
 #[test]
 fn racing_releases_release_exactly_once() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let lock = Arc::new(Lock::new());
         let released = Arc::new(AtomicUsize::new(0));
         lock.acquire();
@@ -59,7 +59,7 @@ fn racing_releases_release_exactly_once() {
 /// `assert!(lock.locked())` failed in the runs where it got the lock.
 #[test]
 fn timed_acquire_racing_release_and_timer() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let waiter = {
@@ -98,7 +98,7 @@ fn timed_acquire_racing_release_and_timer() {
 /// `UnsafeCell`".
 #[test]
 fn a_release_by_another_thread_sees_what_the_acquirer_wrote() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let shared = Arc::new((Lock::new(), Guarded::new()));
         let releaser = {
             let shared = shared.clone();

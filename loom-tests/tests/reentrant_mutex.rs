@@ -10,7 +10,7 @@ use gilock::ReentrantMutex;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{EXHAUSTIVE, check};
 
 /// Two levels deep, then a write to data that loom watches.
 fn work(m: &ReentrantMutex<UnsafeCell<usize>>) {
@@ -43,7 +43,7 @@ fn work(m: &ReentrantMutex<UnsafeCell<usize>>) {
 /// with `assertion failed: !m.is_owned_by_current_thread()`.
 #[test]
 fn nested_levels_exclude_the_other_thread() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let m = Arc::new(ReentrantMutex::new(UnsafeCell::new(0usize)));
         let other = {
             let m = m.clone();

@@ -11,7 +11,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{EXHAUSTIVE, check};
 
 /// An `RLock` and data it guards in a loom cell, so loom reports any two
 /// accesses that the lock does not order.
@@ -46,7 +46,7 @@ impl Guarded {
 /// `left: Ok(()), right: Err(NotOwner)`.
 #[test]
 fn non_owner_release_is_rejected_without_touching_the_state() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         let g = Arc::new(Guarded {
             lock: RLock::new(),
             data: UnsafeCell::new(0),

@@ -8,7 +8,7 @@
 
 use gilock::{FairMutex, RawCondition};
 use loom::thread;
-use loom_tests::{DEFAULT, check};
+use loom_tests::{EXHAUSTIVE, check};
 
 static COUNTER: FairMutex<u32> = FairMutex::new(0);
 
@@ -28,7 +28,7 @@ static COUNTER: FairMutex<u32> = FairMutex::new(0);
 fn a_static_fair_mutex_works_in_every_execution() {
     static EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     static PARKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         assert!(
             !COUNTER.is_locked(),
@@ -64,7 +64,7 @@ static SIGNAL: Condvar = Condvar::new();
 /// same "index out of bounds" in the second execution.
 #[test]
 fn a_static_condvar_works_in_every_execution() {
-    check(DEFAULT, || {
+    check(EXHAUSTIVE, || {
         *READY.lock() = false;
         let waiter = thread::spawn(|| {
             let mut ready = READY.lock();

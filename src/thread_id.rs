@@ -8,15 +8,6 @@
 
 use core::num::NonZeroU64;
 
-/// The calling thread's id; `None` without std when no source is installed.
-/// For code where a panic is not an option (a park callback aborts on one):
-/// a thread without an id owns nothing.
-#[allow(dead_code, reason = "for owner checks that run inside park callbacks")]
-#[inline]
-pub(crate) fn try_current() -> Option<NonZeroU64> {
-    crate::park::thread_id()
-}
-
 /// The calling thread's id.
 ///
 /// # Panics

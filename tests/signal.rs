@@ -132,6 +132,7 @@ fn one_bridge_at_a_time_and_the_target_is_set_at_run_time() {
     let _serial = serial();
     setup();
     let bridge = SigintBridge::install().expect("install the bridge");
+    assert_eq!(bridge.received(), 0, "a new bridge has seen nothing");
     let again = SigintBridge::install().map(drop);
     assert_eq!(
         again.map_err(|e| e.kind()),
@@ -145,6 +146,7 @@ fn one_bridge_at_a_time_and_the_target_is_set_at_run_time() {
     assert!(bridge.set_target(Some(me.clone())).is_none());
     ctrl_c();
     wait_until("delivered", || bridge.delivered() == 1);
+    assert_eq!(bridge.received(), 2, "both SIGINTs counted");
     // The interrupt is pending: the next Gil-releasing wait reports it at
     // once, and consumes it.
     let mut guard = gil.acquire();

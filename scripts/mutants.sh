@@ -59,7 +59,7 @@ case "$mutated" in
         loom="rlock reentrant_mutex condition attached user_bounded_queue" ;;
     src/semaphore.rs) std="lib semaphore attached edges"; loom="semaphore attached" ;;
     src/wait.rs | src/gil/waits.rs | src/gil/attached.rs)
-        std="lib attached semaphore event barrier condition lock rlock"
+        std="lib attached gil_cell semaphore event barrier condition lock rlock"
         loom="attached semaphore event barrier condition" ;;
     src/gil/cell.rs) std="lib gil_cell interpreter_core"; loom="gil_cell" ;;
     src/gil/trace.rs) std="lib trace"; loom="" ;;

@@ -468,7 +468,9 @@ unsafe impl lock_api::RawCondvar for RawCondition {
 // (the deadline), after which the mutex is re-locked the same way.
 unsafe impl lock_api::RawCondvarTimed for RawCondition {
     fn checked_duration_to_instant(timeout: &Duration) -> Option<std::time::Instant> {
-        std::time::Instant::now().checked_add(*timeout)
+        // On the model clock under loom (`from_std` in `wait_until` reads it
+        // back), on the real one otherwise.
+        Instant::std_deadline_after(*timeout)
     }
 
     unsafe fn wait_until(

@@ -58,6 +58,15 @@ impl Instant {
         Self(Selected::from_std(instant))
     }
 
+    /// A `std::time::Instant` `timeout` from now on this build's clock
+    /// (see `Backend::std_deadline_after`); `None` when it cannot be
+    /// represented.
+    #[cfg(feature = "std")]
+    #[inline]
+    pub(crate) fn std_deadline_after(timeout: Duration) -> Option<std::time::Instant> {
+        Selected::std_deadline_after(timeout)
+    }
+
     /// The backend's representation, for the backend itself.
     #[inline]
     pub(super) fn time(self) -> Time {

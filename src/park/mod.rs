@@ -162,6 +162,15 @@ pub(crate) trait Backend {
     #[cfg(feature = "std")]
     fn from_std(instant: std::time::Instant) -> Self::Time;
 
+    /// The `std::time::Instant` `timeout` from now, for lock_api's timed
+    /// condition variable (which converts a timeout to one before it calls
+    /// us): the real clock's, except where the backend has a clock of its
+    /// own (see the model backend).
+    #[cfg(feature = "std")]
+    fn std_deadline_after(timeout: Duration) -> Option<std::time::Instant> {
+        std::time::Instant::now().checked_add(timeout)
+    }
+
     /// The calling thread's identity: unique among live threads and never
     /// reused, `None` when the backend cannot tell (no std and no source
     /// installed).

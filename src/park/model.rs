@@ -73,6 +73,15 @@ fn now() -> Nanos {
     NOW.with(Cell::get)
 }
 
+/// Where std instants that carry model time start: 2^40 s (about 35 000
+/// years) after the process first asked, so that no instant of the real
+/// clock reaches it.
+#[cfg(feature = "std")]
+fn std_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| std::time::Instant::now() + Duration::from_secs(1 << 40))
+}
+
 /// Thread ids handed out so far: they must never repeat, even across model
 /// executions, and carry no synchronisation.
 static NEXT_THREAD_ID: UnmodeledAtomicU64 = UnmodeledAtomicU64::new(1);
@@ -313,16 +322,34 @@ impl Backend for ModelLot {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
-    /// A std deadline carries no duration the model can use (real time
-    /// and model time are unrelated): one already past has passed, any
-    /// other passes at the clock's next step.
+    /// A std instant made by `std_deadline_after` carries model time (it
+    /// lies at or past `std_epoch`): it is decoded. Any other comes from
+    /// the real clock, which the model does not follow: one already past
+    /// has passed, any other passes at the clock's next step.
     #[cfg(feature = "std")]
     fn from_std(instant: std::time::Instant) -> Nanos {
+        if let Some(model_time) = instant.checked_duration_since(std_epoch()) {
+            return model_time.as_nanos();
+        }
         if instant <= std::time::Instant::now() {
             now()
         } else {
             now() + 1
         }
+    }
+
+    /// Model time, carried in a std instant: `std_epoch` plus the model
+    /// clock's reading plus `timeout`. lock_api's timed condition variable
+    /// turns its timeout into a std instant before it calls us; taking it
+    /// from the real clock made a model's outcome depend on how long the
+    /// machine took between that conversion and the wait (on a loaded
+    /// machine, 1 ms of real time could pass there in one execution and not
+    /// in the next), which loom cannot replay ("expected to be able to
+    /// acquire lock" in `condition::notify_all_requeues_onto_the_fair_mutex`).
+    #[cfg(feature = "std")]
+    fn std_deadline_after(timeout: Duration) -> Option<std::time::Instant> {
+        let model_now = Duration::from_nanos(u64::try_from(now()).ok()?);
+        std_epoch().checked_add(model_now)?.checked_add(timeout)
     }
 
     fn thread_id() -> Option<NonZeroU64> {

@@ -75,8 +75,8 @@ case "$mutated" in
     src/interval.rs) std="lib fair_mutex gil"; loom="fair_mutex gil clock" ;;
     src/sync.rs) std="lib fair_mutex gil semaphore"; loom="spinning fair_mutex statics gil" ;;
     src/park/*)
-        std="lib fair_mutex lock gil condition semaphore event barrier panic_safety"
-        loom="clock fair_mutex gil lock condition" ;;
+        std="lib fair_mutex lock gil condition semaphore event barrier panic_safety trace"
+        loom="clock fair_mutex gil lock condition scheduling" ;;
     src/lib.rs) std="lib"; loom="clock spinning" ;;
     *) MUTANTS_SUITE=full ;;
 esac

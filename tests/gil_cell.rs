@@ -473,3 +473,28 @@ fn the_panic_names_a_borrow_that_is_still_alive() {
     assert!(!msg.contains(&format!("gil_cell.rs:{a_line}:")), "{msg}");
     drop(a);
 }
+
+/// Borrows dropped out of order leave the list of live borrow sites
+/// exact: with A, B and C alive, dropping A and then C leaves B, and the
+/// panic names B, never a dropped one. (A cargo-mutants survivor: clearing
+/// the wrong slot after an out-of-order drop, `kept + 1` for `kept - 1`,
+/// left C's site behind and the panic named it.)
+#[test]
+fn the_panic_never_names_a_borrow_dropped_out_of_order() {
+    setup();
+    let gil = Gil::new();
+    let (x, y, z) = (GilCell::new(1), GilCell::new(2), GilCell::new(3));
+    let outer = gil.acquire();
+    let a = x.borrow(&outer);
+    let b = y.borrow(&outer);
+    let b_line = line!() - 1;
+    let c = z.borrow(&outer);
+    let c_line = line!() - 1;
+    drop(a);
+    drop(c);
+    let msg = panic_message(|| gil.ensure().detach(|| ()));
+    assert!(msg.contains(&format!("gil_cell.rs:{b_line}:")), "{msg}");
+    assert!(!msg.contains(&format!("gil_cell.rs:{c_line}:")), "{msg}");
+    assert!(msg.contains("1 alive in all"), "{msg}");
+    drop(b);
+}

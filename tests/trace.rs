@@ -267,7 +267,7 @@ fn contended_run(recorder: &Arc<TraceRecorder>) -> Arc<Gil> {
     let threads: Vec<_> = (0..3)
         .map(|i| {
             let (gil, start) = (Arc::clone(&gil), Arc::clone(&start));
-            spawn_named(Some(&format!("vm \"{i}\"")), move || {
+            spawn_named(Some(&format!("vm \"{i}\"\u{1}")), move || {
                 start.wait();
                 let deadline = Instant::now() + Duration::from_millis(80);
                 let mut g = gil.acquire();
@@ -333,7 +333,8 @@ fn the_trace_file_is_json_with_a_track_per_thread_and_disjoint_holding_spans() {
     let Some(Json::Arr(events)) = doc.get("traceEvents") else {
         panic!("no traceEvents array");
     };
-    // Tracks: thread_name metadata per thread, names escaped and restored.
+    // Tracks: thread_name metadata per thread, names escaped and restored
+    // (a quote and a control character in each).
     let mut names: HashMap<u64, String> = HashMap::new();
     for e in events {
         assert_eq!(e.num("pid"), Some(1.0));
@@ -343,7 +344,7 @@ fn the_trace_file_is_json_with_a_track_per_thread_and_disjoint_holding_spans() {
             names.insert(tid, name.to_string());
         }
     }
-    let mut expected: Vec<String> = (0..3).map(|i| format!("vm \"{i}\"")).collect();
+    let mut expected: Vec<String> = (0..3).map(|i| format!("vm \"{i}\"\u{1}")).collect();
     let mut got: Vec<String> = names.values().cloned().collect();
     expected.sort();
     got.sort();

@@ -15,6 +15,11 @@
 //!   `parking_lot::Condvar` and `std::sync::Condvar` (target: ≥ 1.0× parking_lot);
 //! - RLock recursive lock + unlock at depth 1 and 2 on one thread, ns per
 //!   outermost lock/unlock, vs `parking_lot::ReentrantMutex` (target ≤ 1.2×);
+//! - `notify_all` to 8 waiters: the time from the notify (made with the
+//!   mutex held) until every waiter has run its critical section and let
+//!   go, for `gilock::Condvar` (`lock_api::Condvar<gilock::RawCondition>`,
+//!   which requeues the waiters onto the `FairMutex`) and
+//!   `parking_lot::Condvar` (target ≤ 1.2× parking_lot);
 //! - Lock acquire + release on one thread, ns, vs CPython's
 //!   `threading.Lock` through `python3 -c` (for scale; skipped without
 //!   python3).
@@ -232,6 +237,75 @@ fn cpython_lock_ns() -> Option<f64> {
     String::from_utf8(out.stdout).ok()?.trim().parse().ok()
 }
 
+/// The waiters of the `notify_all` figure.
+const HERD: usize = 8;
+
+/// Rounds of the `notify_all` figure (each spawns its waiters afresh; only
+/// the time from the notify until the last waiter let go is measured).
+const HERD_ROUNDS: usize = 41;
+
+/// One `notify_all` figure: the median time from a `notify_all` (made with
+/// the mutex held) until all `HERD` waiters have run, for one mutex and
+/// condition variable pair of the lock_api shape.
+macro_rules! herd {
+    ($name:ident, $mutex:ty, $cond:ty) => {
+        fn $name() -> f64 {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            let mut times = Vec::with_capacity(HERD_ROUNDS);
+            for _ in 0..HERD_ROUNDS {
+                // (the flag, how many wait), the condition, how many ran.
+                let shared = Arc::new((
+                    <$mutex>::new((false, 0usize)),
+                    <$cond>::new(),
+                    AtomicUsize::new(0),
+                ));
+                let waiters: Vec<_> = (0..HERD)
+                    .map(|_| {
+                        let shared = Arc::clone(&shared);
+                        thread::spawn(move || {
+                            let (mutex, cond, ran) = &*shared;
+                            let mut guard = mutex.lock();
+                            guard.1 += 1;
+                            while !guard.0 {
+                                cond.wait(&mut guard);
+                            }
+                            drop(guard);
+                            ran.fetch_add(1, Ordering::Release);
+                        })
+                    })
+                    .collect();
+                let (mutex, cond, ran) = &*shared;
+                // Every waiter is in its wait once the count is full and
+                // the mutex is free again.
+                while mutex.lock().1 < HERD {
+                    thread::yield_now();
+                }
+                let start = Instant::now();
+                {
+                    let mut guard = mutex.lock();
+                    guard.0 = true;
+                    cond.notify_all();
+                }
+                while ran.load(Ordering::Acquire) < HERD {
+                    thread::yield_now();
+                }
+                times.push(start.elapsed().as_secs_f64() * 1e6);
+                for waiter in waiters {
+                    waiter.join().unwrap();
+                }
+            }
+            median(times)
+        }
+    };
+}
+
+herd!(herd_gilock, gilock::Mutex<(bool, usize)>, gilock::Condvar);
+herd!(
+    herd_parking_lot,
+    parking_lot::Mutex<(bool, usize)>,
+    parking_lot::Condvar
+);
+
 fn main() {
     let budget = budget();
     println!("gilock condition bench ({budget:?} per figure, median of {ROUNDS} rounds)\n");
@@ -267,6 +341,15 @@ fn main() {
             ours / theirs
         );
     }
+
+    println!(
+        "\nnotify_all to {HERD} waiters, the mutex held: time until all have run (us, median of {HERD_ROUNDS}; target <= 1.2x parking_lot):"
+    );
+    let (ours, theirs) = (herd_gilock(), herd_parking_lot());
+    println!(
+        "  gilock::Condvar {ours:7.1} us   parking_lot::Condvar {theirs:7.1} us   {:.2}x",
+        ours / theirs
+    );
 
     println!("\nLock acquire+release, one thread (ns):");
     let lock = gilock::Lock::new();

@@ -623,8 +623,12 @@ fn thread_back_from_detach(policy: gilock::SwitchPolicy, interval: Duration) -> 
         let c = c();
         // C queues behind A (it sets the waiters bit right before parking).
         wait_until("C queues", || format!("{gil:?}").contains("waiters: true"));
-        // B comes back a while later (time passing is the scenario).
-        thread::sleep(interval / 5);
+        // B comes back a while later (time passing is the scenario), but
+        // long before C has waited half an interval: under Interactive C
+        // would then be owed the Gil by its fair share and rightly go
+        // first (seen under ThreadSanitizer's slowdown with a 500 ms
+        // interval and a 100 ms sleep).
+        thread::sleep((interval / 5).min(Duration::from_millis(50)));
         c
     });
     // `detach` returned: B has the Gil back.
@@ -658,7 +662,7 @@ fn interactive_lets_a_thread_back_from_detach_go_first() {
     // Under Interactive, B asks for the Gil at once and outranks C, which
     // was preempted: it gets the Gil within a checkpoint of A, far sooner
     // than the interval that C (and B, under Fifo) waits.
-    let interval = Duration::from_millis(500);
+    let interval = Duration::from_secs(4);
     let (b_wait, c_first) = thread_back_from_detach(gilock::SwitchPolicy::Interactive, interval);
     assert!(!c_first, "C went first under Interactive");
     assert!(b_wait < interval / 2, "{b_wait:?}");

@@ -647,13 +647,7 @@ fn a_gil_held_by_an_ended_thread_through_a_leaked_guard_stays_locked() {
     // An interruptible acquire still ends at once when interrupted.
     let g = gil.clone();
     let interrupted = spawn(move || {
-        let mine = g.eval_breaker() as *const _;
-        let state = g
-            .thread_states()
-            .into_iter()
-            .find(|s| std::ptr::eq(s.eval_breaker(), mine))
-            .expect("this thread is listed");
-        state.interrupt();
+        g.current_thread_state().interrupt();
         g.acquire_interruptible().map(|_| ())
     })
     .join();

@@ -539,12 +539,7 @@ fn thread_state_lifecycle() {
 
 /// The calling thread's ident for `gil`, without taking the Gil.
 fn gilock_ident_nonblocking(gil: &Gil) -> u64 {
-    let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
-    gil.thread_states()
-        .into_iter()
-        .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
-        .expect("the calling thread is listed")
-        .ident()
+    gil.current_thread_state().ident()
 }
 
 #[test]

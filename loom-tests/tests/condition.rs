@@ -221,14 +221,6 @@ fn gil_wait_interrupted_or_notified() {
     use loom::sync::Mutex;
     use loom::sync::atomic::{AtomicBool, Ordering};
 
-    fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
-        let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
-        gil.thread_states()
-            .into_iter()
-            .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
-            .expect("the calling thread is listed")
-    }
-
     /// Executions in which the interrupt was sent: the model must reach
     /// that branch, or it checks nothing about interrupts.
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -240,7 +232,7 @@ fn gil_wait_interrupted_or_notified() {
             thread::spawn(move || {
                 let (gil, cond, flag) = &*shared;
                 let mut guard = gil.acquire();
-                *published.lock().unwrap() = Some(my_state(gil));
+                *published.lock().unwrap() = Some(gil.current_thread_state());
                 let result = cond.wait_while(&mut guard, |()| !flag.load(Ordering::Relaxed));
                 (result, gil.is_held_by_current_thread())
             })

@@ -43,15 +43,6 @@ impl Shared {
     }
 }
 
-/// The calling thread's `ThreadState` for `gil`, registering the thread.
-fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
-    let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
-    gil.thread_states()
-        .into_iter()
-        .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
-        .expect("the calling thread is listed")
-}
-
 /// Two threads take the Gil, update data it protects, pass a checkpoint and
 /// let go; a timer may fire at any moment, so drop requests and forced
 /// switches happen in some executions.
@@ -237,7 +228,7 @@ fn interrupt() {
         let waiter = {
             let (gil, published) = (gil.clone(), published.clone());
             thread::spawn(move || {
-                *published.lock().unwrap() = Some(my_state(&gil));
+                *published.lock().unwrap() = Some(gil.current_thread_state());
                 let result = gil.acquire_interruptible().map(|_| ());
                 assert!(!gil.is_held_by_current_thread());
                 result

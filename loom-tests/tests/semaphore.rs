@@ -224,14 +224,6 @@ fn interrupted_gil_waiter_leaves_no_trace() {
     use gilock::{Gil, Interrupted, ThreadState};
     use loom::sync::Mutex;
 
-    fn my_state(gil: &Gil) -> std::sync::Arc<ThreadState> {
-        let breaker = gil.eval_breaker() as *const gilock::EvalBreaker;
-        gil.thread_states()
-            .into_iter()
-            .find(|s| std::ptr::eq(s.eval_breaker(), breaker))
-            .expect("the calling thread is listed")
-    }
-
     /// Executions in which the interrupt was sent: the model must reach
     /// that branch, or it checks nothing about interrupts.
     static INTERRUPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -243,7 +235,7 @@ fn interrupted_gil_waiter_leaves_no_trace() {
             thread::spawn(move || {
                 let (gil, sem) = &*shared;
                 let mut guard = gil.acquire();
-                *published.lock().unwrap() = Some(my_state(gil));
+                *published.lock().unwrap() = Some(gil.current_thread_state());
                 let result = sem.acquire_with(&mut guard);
                 (result, gil.is_held_by_current_thread())
             })

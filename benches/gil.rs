@@ -22,7 +22,7 @@
 //! - (e) event hooks: uncontended acquire + release with no hook, a no-op
 //!   hook and the `TraceRecorder`; and (d) under Interactive with and
 //!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part;
-//!   `GILOCK_BENCH_ONLY=starvation` only (f); `GILOCK_BENCH_VERBOSE=1` prints
+//!   `GILOCK_BENCH_ONLY=starvation` only (f), `GILOCK_BENCH_ONLY=uncontended` only (a); `GILOCK_BENCH_VERBOSE=1` prints
 //!   (f)'s share of every thread in every window).
 //!
 //! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
@@ -393,6 +393,19 @@ fn main() {
     match std::env::var("GILOCK_BENCH_ONLY").as_deref() {
         Ok("hooks") => {
             hooks::section(interval, calibrate(), run_for);
+            return;
+        }
+        Ok("uncontended") => {
+            let u = uncontended();
+            println!(
+                "(a) uncontended acquire+release: Gil {:.2} ns, parking_lot {:.2} ns, {:.2}x \
+                 (target <= 1.1x); should_yield {:.2} ns (load average {})",
+                u.gil_ns,
+                u.pl_ns,
+                u.gil_ns / u.pl_ns,
+                u.should_yield_ns,
+                load_average()
+            );
             return;
         }
         Ok("starvation") => {

@@ -404,6 +404,7 @@ impl<'a> GilGuard<'a> {
     }
 
     /// Whether the thread holds the Gil through this guard now.
+    #[inline]
     pub(super) fn is_attached(&self) -> bool {
         self.gil.held_by(self.ts()) && self.is_current()
     }
@@ -417,6 +418,9 @@ impl<'a> GilGuard<'a> {
         }
     }
 
+    // Inlined: with `acquire`, the whole uncontended round trip of an
+    // interpreter's entry from native code. What is rare stays out of line.
+    #[inline]
     fn drop_in_attachment(&mut self) {
         let ts = self.ts();
         let depth = ts.depth.load(Ordering::Relaxed);
@@ -434,11 +438,17 @@ impl<'a> GilGuard<'a> {
             self.gil.release(ts, How::Handoff);
         }
         if ts.is_ended() {
-            // A thread-local destructor's guard: the state may go now
-            // (`ts` is a local, not a reference argument: freeing its
-            // target here is allowed, and nothing touches it after).
-            drop(super::registry::unlist_if_ended(&self.gil.listing, ts));
+            self.unlist_ended();
         }
+    }
+
+    /// The last guard of a thread-local destructor dropped: the state may
+    /// go now (`ts` is a local here, not a reference argument: freeing its
+    /// target is allowed, and nothing touches it after).
+    #[cold]
+    fn unlist_ended(&self) {
+        let ts = self.ts();
+        drop(super::registry::unlist_if_ended(&self.gil.listing, ts));
     }
 }
 

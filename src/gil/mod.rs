@@ -425,6 +425,7 @@ impl Gil {
     /// Counts a switch if `ts` is not the thread that held the Gil last.
     /// Called by whoever makes `ts` the holder, before `holder` is
     /// published (see `publish_holder`).
+    #[inline]
     fn count_switch_to(&self, ts: &ThreadState) {
         if self.last_holder.load(Ordering::Relaxed) != ts.ident() {
             self.last_holder.store(ts.ident(), Ordering::Relaxed);

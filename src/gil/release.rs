@@ -67,6 +67,7 @@ impl Gil {
     /// Releases the Gil held by `ts` (see `How`), telling the event hook
     /// first. Runs no park callback of its own caller: never call it from
     /// one (the hook is user code).
+    #[inline]
     pub(super) fn release(&self, ts: &ThreadState, how: How) -> Released {
         hooks::fire(
             self,
@@ -90,6 +91,7 @@ impl Gil {
     /// [`release`](Self::release) without the event hook: what a
     /// `before_sleep` callback may run (it only unparks). The caller has
     /// told the hook already.
+    #[inline]
     pub(super) fn release_quietly(&self, ts: &ThreadState, how: How) -> Released {
         ts.set_status(ThreadStatus::Detached);
         // Unpublished before the word is released (see the module docs); if

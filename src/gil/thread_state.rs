@@ -147,6 +147,7 @@ impl ThreadState {
     /// The thread's identifier: unique among all threads of the process for
     /// its whole life, never reused (unlike OS thread ids).
     #[doc(alias = "get_ident")]
+    #[inline]
     pub fn ident(&self) -> u64 {
         self.ident
     }
@@ -175,6 +176,7 @@ impl ThreadState {
     }
 
     /// The thread's eval breaker: the flags its checkpoints act on.
+    #[inline]
     pub fn eval_breaker(&self) -> &EvalBreaker {
         &self.breaker
     }

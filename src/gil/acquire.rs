@@ -141,7 +141,7 @@ impl Gil {
     #[doc(alias = "lock")]
     #[doc(alias = "take_gil")]
     #[doc(alias = "PyEval_AcquireThread")]
-    #[inline]
+    #[inline(always)]
     pub fn acquire(&self) -> GilGuard<'_> {
         let ts = self.current_state();
         if self.lock_fast() {

@@ -294,12 +294,11 @@ impl<T> GilCell<T> {
             .checked_add(1)
             .expect("GilCell: too many shared borrows");
         self.flag.with_mut(|slot| unsafe { *slot = flag });
-        let site = Location::caller();
-        ts.borrows.push(site);
+        let mark = ts.borrows.push(Location::caller());
         Ok(GilRef {
             cell: self,
             ts,
-            site,
+            mark,
             _not_send: PhantomData,
         })
     }
@@ -330,12 +329,11 @@ impl<T> GilCell<T> {
             _ => return Err(BorrowError::Borrowed),
         }
         self.flag.with_mut(|slot| unsafe { *slot = MUT });
-        let site = Location::caller();
-        ts.borrows.push(site);
+        let mark = ts.borrows.push(Location::caller());
         Ok(GilRefMut {
             cell: self,
             ts,
-            site,
+            mark,
             _not_send: PhantomData,
         })
     }
@@ -381,12 +379,12 @@ impl<T> GilCell<T> {
 
     /// Ends one borrow: `next` is the flag without it.
     #[inline]
-    fn end(&self, ts: &ThreadState, site: Site, next: Flag) {
+    fn end(&self, ts: &ThreadState, mark: Mark, next: Flag) {
         // SAFETY: a borrow is alive, so the thread holds the cell's Gil (the
         // Gil is not let go of while one is, module docs); no reference to
         // the flag is alive.
         self.flag.with_mut(|slot| unsafe { *slot = next });
-        ts.borrows.pop(site);
+        ts.borrows.pop(mark);
     }
 }
 
@@ -429,7 +427,7 @@ impl<T> fmt::Debug for GilCell<T> {
 pub struct GilRef<'a, T> {
     cell: &'a GilCell<T>,
     ts: &'a ThreadState,
-    site: Site,
+    mark: Mark,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -450,7 +448,7 @@ impl<T> Drop for GilRef<'_, T> {
     fn drop(&mut self) {
         // SAFETY: as in `GilCell::end`: the thread holds the Gil.
         let flag = self.cell.flag.with(|flag| unsafe { *flag });
-        self.cell.end(self.ts, self.site, flag - 1);
+        self.cell.end(self.ts, self.mark, flag - 1);
     }
 }
 
@@ -482,7 +480,7 @@ impl<T: fmt::Display> fmt::Display for GilRef<'_, T> {
 pub struct GilRefMut<'a, T> {
     cell: &'a GilCell<T>,
     ts: &'a ThreadState,
-    site: Site,
+    mark: Mark,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -510,7 +508,7 @@ impl<T> DerefMut for GilRefMut<'_, T> {
 impl<T> Drop for GilRefMut<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.cell.end(self.ts, self.site, 0);
+        self.cell.end(self.ts, self.mark, 0);
     }
 }
 
@@ -549,6 +547,35 @@ struct Live {
     sites: [Option<Site>; SITES],
 }
 
+/// What a live borrow keeps to end itself: where it was made, and the
+/// thread's borrow count when it was (its place in `Live::sites`, unless
+/// earlier borrows ended out of order since).
+#[derive(Clone, Copy)]
+struct Mark {
+    site: Site,
+    index: usize,
+}
+
+impl Live {
+    /// Ends a borrow made at `site` that is not the newest one (or whose
+    /// place moved when an older one ended): forgets the latest place
+    /// recorded for `site` (borrows made at one place are alike to a
+    /// panic message), so that every place kept is a live one.
+    #[cold]
+    #[inline(never)]
+    fn pop_out_of_order(&mut self, site: Site) {
+        let kept = self.count.min(SITES);
+        self.count -= 1;
+        let same = |s: &Option<Site>| s.is_some_and(|s| core::ptr::eq(s, site));
+        if kept > 0 && same(&self.sites[kept - 1]) {
+            self.sites[kept - 1] = None;
+        } else if let Some(at) = self.sites[..kept].iter().rposition(same) {
+            self.sites.copy_within(at + 1..kept, at);
+            self.sites[kept - 1] = None;
+        }
+    }
+}
+
 impl Borrows {
     pub(super) fn new() -> Self {
         Self(UnsafeCell::new(Live {
@@ -557,35 +584,50 @@ impl Borrows {
         }))
     }
 
+    /// Counts a borrow made at `site`; what it returns ends it.
     #[inline]
-    fn push(&self, site: Site) {
+    fn push(&self, site: Site) -> Mark {
         // SAFETY: only the owning thread touches it (see the type), and no
         // reference into it outlives this call.
         self.0.with_mut(|live| unsafe {
             let live = &mut *live;
-            if let Some(slot) = live.sites.get_mut(live.count) {
+            let index = live.count;
+            if let Some(slot) = live.sites.get_mut(index) {
                 *slot = Some(site);
             }
-            live.count += 1;
-        });
+            live.count = index + 1;
+            Mark { site, index }
+        })
     }
 
-    /// Ends a borrow made at `site`: forgets the latest place recorded for
-    /// it (if it was recorded), so that every place kept is a live one.
+    /// Ends the borrow `mark` stands for.
+    ///
+    /// The usual case, the newest borrow ending first, writes back the
+    /// count the borrow found (`mark.index`) rather than decrementing the
+    /// count in memory: the store then waits only on the borrow's own push,
+    /// not on a load of what that push just wrote, which halves the chain
+    /// of dependent memory accesses through the count in a loop of
+    /// borrows.
     #[inline]
-    fn pop(&self, site: Site) {
+    fn pop(&self, mark: Mark) {
         // SAFETY: as in `push`.
         self.0.with_mut(|live| unsafe {
             let live = &mut *live;
-            let kept = live.count.min(SITES);
-            live.count -= 1;
-            let same = |s: &Option<Site>| s.is_some_and(|s| core::ptr::eq(s, site));
-            if kept > 0 && same(&live.sites[kept - 1]) {
-                live.sites[kept - 1] = None;
-            } else if let Some(at) = live.sites[..kept].iter().rposition(same) {
-                live.sites.copy_within(at + 1..kept, at);
-                live.sites[kept - 1] = None;
+            if live.count == mark.index + 1 {
+                match live.sites.get_mut(mark.index) {
+                    None => {
+                        live.count = mark.index;
+                        return;
+                    }
+                    Some(slot) if slot.is_some_and(|s| core::ptr::eq(s, mark.site)) => {
+                        *slot = None;
+                        live.count = mark.index;
+                        return;
+                    }
+                    Some(_) => {}
+                }
             }
+            live.pop_out_of_order(mark.site);
         });
     }
 

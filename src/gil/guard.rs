@@ -420,7 +420,7 @@ impl<'a> GilGuard<'a> {
 
     // Inlined: with `acquire`, the whole uncontended round trip of an
     // interpreter's entry from native code. What is rare stays out of line.
-    #[inline]
+    #[inline(always)]
     fn drop_in_attachment(&mut self) {
         let ts = self.ts();
         let depth = ts.depth.load(Ordering::Relaxed);
@@ -453,7 +453,7 @@ impl<'a> GilGuard<'a> {
 }
 
 impl Drop for GilGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if !self.is_current() {
             return self.drop_outside_attachment();

@@ -608,6 +608,11 @@ impl Borrows {
     /// not on a load of what that push just wrote, which halves the chain
     /// of dependent memory accesses through the count in a loop of
     /// borrows.
+    ///
+    /// Taking the fast path for every drop fails
+    /// `tests/gil_cell.rs::the_panic_names_a_borrow_that_is_still_alive`
+    /// and `::the_panic_never_names_a_borrow_dropped_out_of_order`; taking
+    /// it without the look at the recorded place fails the first.
     #[inline]
     fn pop(&self, mark: Mark) {
         // SAFETY: as in `push`.

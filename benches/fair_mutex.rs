@@ -470,11 +470,14 @@ fn main() {
     {
         let ratio = c.ops_per_sec / p.ops_per_sec;
         println!(
-            "  {t}-thread throughput        {:>6.2}x  target >= 0.90x  {}",
+            "  {t}-thread throughput        {:>6.2}x  target >= 0.95x  {}",
             ratio,
-            verdict(ratio >= 0.9)
+            verdict(ratio >= 0.95)
         );
-        let bound = INTERVAL * (*t as u32 + 1) + Duration::from_millis(2);
+        // No waiter waits more than five switch intervals (whatever the
+        // number of threads: an overdue waiter is served at the next
+        // unlock).
+        let bound = INTERVAL * 5;
         println!(
             "  {t}-thread longest wait   {:>7.2} ms  target <= {:.0} ms  {}",
             ms(c.longest_wait),

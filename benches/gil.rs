@@ -96,6 +96,11 @@ fn ns_per_op(rounds: usize, mut f: impl FnMut(u64)) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
 struct Uncontended {
     gil_ns: f64,
     pl_ns: f64,
@@ -108,20 +113,23 @@ fn uncontended() -> Uncontended {
     // Touch the Gil once so the thread's ThreadState exists, as it would in
     // any interpreter thread after its first acquire.
     drop(gil.acquire());
-    let (mut gil_ns, mut pl_ns) = (f64::INFINITY, f64::INFINITY);
-    // Alternate the two so both see the same machine conditions.
-    for _ in 0..5 {
-        gil_ns = gil_ns.min(ns_per_op(3, |n| {
+    let (mut gil_rounds, mut pl_rounds) = (Vec::new(), Vec::new());
+    // Alternate the two so both see the same machine conditions, and take
+    // the median of the rounds (each the best of three batches): one
+    // disturbed round moves neither figure.
+    for _ in 0..7 {
+        gil_rounds.push(ns_per_op(3, |n| {
             for _ in 0..n {
                 drop(black_box(&gil).acquire());
             }
         }));
-        pl_ns = pl_ns.min(ns_per_op(3, |n| {
+        pl_rounds.push(ns_per_op(3, |n| {
             for _ in 0..n {
                 drop(black_box(&pl).lock());
             }
         }));
     }
+    let (gil_ns, pl_ns) = (median(gil_rounds), median(pl_rounds));
     let guard = gil.acquire();
     // As an interpreter loop calls it: the compiler does not hoist or merge
     // atomic loads, so each iteration pays for one poll.

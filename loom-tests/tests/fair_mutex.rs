@@ -606,3 +606,68 @@ fn an_interrupted_waiter_leaves_an_overdue_waiters_drop_request_up() {
         assert!(!gil.is_locked());
     });
 }
+
+/// An overdue waiter that times out takes its drop request with it when
+/// nobody else is overdue: the request means "a waiter is owed the lock",
+/// and a holder polling `is_drop_requested` would otherwise `bump` for
+/// nobody, and its next unlock hand the lock to a waiter still within its
+/// interval. The main thread holds the lock; T waits with
+/// `try_lock_for(7 ms)`, and one step of the model clock ends its 5 ms
+/// interval, so it re-parks overdue and raises the request; P queues
+/// behind it, untimed, its interval ending at 10 ms; the next step reaches
+/// T's deadline. With T gone, only the patient P is parked: no request may
+/// be left.
+///
+/// Mutation: the code before the fix (no `tidy_after_leaving` after an
+/// overdue waiter's timeout in `RawFairMutex::lock_slow`: the `timed_out`
+/// callback clears the request only when the queue empties) → "an overdue
+/// waiter's timeout left its drop request up" (`RawFairMutex { locked:
+/// true, waiters: true, drop_requested: true, .. }`). The `!` of
+/// `!any_overdue.get()` in `tidy_after_leaving` deleted → the same.
+#[test]
+fn a_timed_out_overdue_waiter_takes_its_drop_request_with_it() {
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let timed = {
+            let g = g.clone();
+            thread::spawn(move || {
+                let taken = g.mutex.try_lock_for(Duration::from_millis(7));
+                taken.map(|guard| {
+                    g.critical();
+                    // SAFETY: `guard` came from this mutex.
+                    unsafe { g.mutex.unlock(guard) };
+                })
+            })
+        };
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        // T's interval ends (it is the only thread in a timed wait).
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        while !g.mutex.is_drop_requested() {
+            thread::yield_now();
+        }
+        let patient = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        while gilock::model::parked_threads() < 2 {
+            thread::yield_now();
+        }
+        // T's deadline (7 ms) comes before P's interval ends (10 ms).
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        assert_eq!(timed.join().unwrap(), None, "T got the lock main holds");
+        assert!(
+            !g.mutex.is_drop_requested(),
+            "an overdue waiter's timeout left its drop request up: {}",
+            g.state()
+        );
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        patient.join().unwrap();
+        assert_eq!(g.value(), 2);
+        assert_eq!(g.state(), IDLE);
+    });
+}

@@ -319,6 +319,14 @@ impl RawFairMutex {
                 ParkResult::Invalid if interrupted.get() => return WaitEnd::Interrupted,
                 ParkResult::TimedOut => {
                     if deadline.is_some_and(|d| d.has_passed()) {
+                        if overdue {
+                            // The drop request may have been ours alone;
+                            // `timed_out` cannot tell (it does not see the
+                            // queue's tokens), and a request left up with
+                            // nobody overdue makes the next unlock hand the
+                            // lock to a waiter it is not owed to.
+                            self.tidy_after_leaving();
+                        }
                         return WaitEnd::TimedOut;
                     }
                     overdue = true;
@@ -331,8 +339,9 @@ impl RawFairMutex {
     }
 
     /// After a waiter left the queue behind the mutex's back (an
-    /// interrupt): clears the `PARKED` and `DROP_REQUESTED` bits that the
-    /// queue no longer justifies, with the queue locked.
+    /// interrupt, or the timeout of an overdue waiter): clears the `PARKED`
+    /// and `DROP_REQUESTED` bits that the queue no longer justifies, with
+    /// the queue locked.
     #[cold]
     fn tidy_after_leaving(&self) {
         let word = self.word();

@@ -385,6 +385,34 @@ fn display_prints_the_counters() {
     assert!(text.contains("75.0%"), "{text}");
 }
 
+/// A histogram's bars are what a reader compares at a glance: their
+/// lengths follow the counts, the fullest bucket's bar is the longest, a
+/// bucket with half its count has a bar half as long, and a bucket with a
+/// single wait still shows one mark.
+///
+/// Mutation: the bar length `n * BAR` in `WaitHistogram`'s `Display` as
+/// `n / BAR` (a survivor of the mutation sample) → the 40-wait bucket got
+/// one mark and the others none: "bars [1, 0, 0]: too short to compare".
+#[test]
+fn a_histograms_bars_are_proportional_to_the_counts() {
+    let mut h = WaitHistogram::default();
+    h.counts[0] = 40;
+    h.counts[3] = 20;
+    h.counts[9] = 1;
+    let text = h.to_string();
+    // Each line ends with its bar; nothing else on a line is a `#`.
+    let bars: Vec<usize> = text
+        .lines()
+        .map(|line| line.len() - line.trim_end_matches('#').len())
+        .collect();
+    let [full, half, one] = bars[..] else {
+        panic!("one line per non-empty bucket, got\n{text}");
+    };
+    assert!(full >= 10, "bars {bars:?}: too short to compare\n{text}");
+    assert_eq!(half * 2, full, "bars {bars:?}\n{text}");
+    assert_eq!(one, 1, "bars {bars:?}\n{text}");
+}
+
 #[test]
 fn a_panicking_hook_is_removed_and_the_gil_keeps_working() {
     common::setup();

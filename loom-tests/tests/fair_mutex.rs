@@ -9,7 +9,7 @@
 //! Run with
 //! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test fair_mutex`.
 
-use gilock::RawFairMutex;
+use gilock::{FairMutex, Gil, Interrupted, MutexExt, RawFairMutex};
 use lock_api::{RawMutex, RawMutexFair, RawMutexTimed};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
@@ -512,6 +512,162 @@ fn bump_lets_the_waiter_run() {
         unsafe { g.mutex.unlock(guard) };
         waiter.join().unwrap();
         newcomer.join().unwrap();
+        assert_eq!(g.state(), IDLE);
+    });
+}
+
+/// An interrupt that takes a waiter out of the queue must leave an overdue
+/// waiter's drop request up: a holder polling `is_drop_requested` at its
+/// checkpoints (to `bump`) relies on it to learn that the lock is owed. The
+/// main thread holds the lock; O queues, and one step of the model clock
+/// ends its interval, so it re-parks overdue and raises the request; I,
+/// holding the Gil, queues behind it with `lock_with` and is interrupted
+/// there (the interrupter takes it out of the queue without looking at its
+/// bits, so I tidies up after itself). The request must still be up, and
+/// the unlock must hand the lock to O: a newcomer trying to barge in, and
+/// the main thread locking again, find O's increment already done.
+///
+/// Mutation: in `RawFairMutex::tidy_after_leaving`, deleted the `!` of
+/// `!any_overdue.get()` (the request cleared when an overdue waiter is
+/// left, kept when none is; a survivor of the mutation sample) → "the
+/// interrupted waiter's departure cleared O's drop request"; with that
+/// assertion removed, "a newcomer barged past the overdue waiter" failed
+/// instead (`left: 0, right: 1`: the plain unlock released the lock and the
+/// newcomer took it before the wake-up reached O), so both checks are live.
+#[test]
+fn an_interrupted_waiter_leaves_an_overdue_waiters_drop_request_up() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let mutex = Arc::new(FairMutex::from_raw(
+            RawFairMutex::new(),
+            loom_tests::Guarded::new(),
+        ));
+        // SAFETY:
+        // - `raw` is unsafe because locking or unlocking behind the
+        //   Mutex's back breaks its guards' promise;
+        // - it is only asked about its state here.
+        let drop_requested =
+            |m: &FairMutex<loom_tests::Guarded>| unsafe { m.raw() }.is_drop_requested();
+        let held = mutex.lock();
+        let overdue = {
+            let mutex = mutex.clone();
+            thread::spawn(move || mutex.lock().bump())
+        };
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        // O's interval ends (it is the only thread in a timed wait); it
+        // re-parks overdue and raises the request.
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        while !drop_requested(&mutex) {
+            thread::yield_now();
+        }
+        let slot = loom_tests::slot();
+        let leaver = {
+            let (gil, mutex, slot) = (gil.clone(), mutex.clone(), slot.clone());
+            thread::spawn(move || {
+                let mut guard = gil.acquire();
+                *slot.lock().unwrap() = Some(gil.current_thread_state());
+                mutex.lock_with(&mut guard).map(|_| ())
+            })
+        };
+        while gilock::model::parked_threads() < 2 {
+            thread::yield_now();
+        }
+        // I is parked on the mutex (it published its state before it
+        // queued): the interrupt takes it out of the queue.
+        slot.lock().unwrap().as_ref().unwrap().interrupt();
+        assert_eq!(leaver.join().unwrap(), Err(Interrupted));
+        assert!(
+            drop_requested(&mutex),
+            "the interrupted waiter's departure cleared O's drop request"
+        );
+        // O is owed the lock: neither a newcomer trying to barge in nor
+        // the main thread locking again may have it before O.
+        let newcomer = {
+            let mutex = mutex.clone();
+            thread::spawn(move || {
+                if let Some(data) = mutex.try_lock() {
+                    assert_eq!(data.get(), 1, "a newcomer barged past the overdue waiter");
+                    data.bump();
+                }
+            })
+        };
+        drop(held);
+        assert!(
+            mutex.lock().get() >= 1,
+            "the main thread took the lock back before the overdue waiter"
+        );
+        overdue.join().unwrap();
+        newcomer.join().unwrap();
+        // SAFETY: as above; its `Debug` only reads the state word.
+        let raw = unsafe { mutex.raw() };
+        assert_eq!(format!("{raw:?}"), IDLE);
+        assert!(!gil.is_locked());
+    });
+}
+
+/// An overdue waiter that times out takes its drop request with it when
+/// nobody else is overdue: the request means "a waiter is owed the lock",
+/// and a holder polling `is_drop_requested` would otherwise `bump` for
+/// nobody, and its next unlock hand the lock to a waiter still within its
+/// interval. The main thread holds the lock; T waits with
+/// `try_lock_for(7 ms)`, and one step of the model clock ends its 5 ms
+/// interval, so it re-parks overdue and raises the request; P queues
+/// behind it, untimed, its interval ending at 10 ms; the next step reaches
+/// T's deadline. With T gone, only the patient P is parked: no request may
+/// be left.
+///
+/// Mutation: the code before the fix (no `tidy_after_leaving` after an
+/// overdue waiter's timeout in `RawFairMutex::lock_slow`: the `timed_out`
+/// callback clears the request only when the queue empties) → "an overdue
+/// waiter's timeout left its drop request up" (`RawFairMutex { locked:
+/// true, waiters: true, drop_requested: true, .. }`). The `!` of
+/// `!any_overdue.get()` in `tidy_after_leaving` deleted → the same.
+#[test]
+fn a_timed_out_overdue_waiter_takes_its_drop_request_with_it() {
+    check(DEFAULT, || {
+        let g = Guarded::new();
+        let guard = g.mutex.lock();
+        let timed = {
+            let g = g.clone();
+            thread::spawn(move || {
+                let taken = g.mutex.try_lock_for(Duration::from_millis(7));
+                taken.map(|guard| {
+                    g.critical();
+                    // SAFETY: `guard` came from this mutex.
+                    unsafe { g.mutex.unlock(guard) };
+                })
+            })
+        };
+        while gilock::model::parked_threads() == 0 {
+            thread::yield_now();
+        }
+        // T's interval ends (it is the only thread in a timed wait).
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        while !g.mutex.is_drop_requested() {
+            thread::yield_now();
+        }
+        let patient = {
+            let g = g.clone();
+            thread::spawn(move || g.increment())
+        };
+        while gilock::model::parked_threads() < 2 {
+            thread::yield_now();
+        }
+        // T's deadline (7 ms) comes before P's interval ends (10 ms).
+        assert_eq!(gilock::model::fire_timeouts(), 1);
+        assert_eq!(timed.join().unwrap(), None, "T got the lock main holds");
+        assert!(
+            !g.mutex.is_drop_requested(),
+            "an overdue waiter's timeout left its drop request up: {}",
+            g.state()
+        );
+        g.critical();
+        // SAFETY: `guard` came from this mutex.
+        unsafe { g.mutex.unlock(guard) };
+        patient.join().unwrap();
+        assert_eq!(g.value(), 2);
         assert_eq!(g.state(), IDLE);
     });
 }

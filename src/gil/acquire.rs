@@ -329,7 +329,8 @@ impl Gil {
     /// A thread became the holder: count it and tell the hook.
     #[inline]
     pub(super) fn attached(&self, ts: &ThreadState) {
-        bump(&self.counters.acquisitions);
+        // Counted on the thread's own state only: `Gil::stats` adds the
+        // threads' counts up (one store fewer on every acquisition).
         bump(&ts.counters.acquisitions);
         ts.depth
             .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);

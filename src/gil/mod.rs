@@ -309,9 +309,14 @@ impl Gil {
     }
 
     /// A snapshot of the Gil's counters.
+    ///
+    /// Takes the lock of the list of threads (to add up their
+    /// acquisitions, which each thread counts on its own state): a call for
+    /// diagnostics, not for a hot loop.
     pub fn stats(&self) -> GilStats {
+        let acquisitions = registry::acquisitions(&self.listing, self.id());
         self.counters
-            .snapshot(self.switch_number.load(Ordering::Relaxed))
+            .snapshot(self.switch_number.load(Ordering::Relaxed), acquisitions)
     }
 
     /// The states of every live thread that has used this Gil, including

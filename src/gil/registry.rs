@@ -33,6 +33,7 @@
 
 use super::thread_state::ThreadState;
 use crate::fair_mutex::RawFairMutex;
+use crate::sync::Ordering;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
@@ -43,6 +44,9 @@ struct Registry {
     /// States of threads that ended (or are ending) but may still be
     /// pointed at; never listed.
     ended: Vec<Arc<ThreadState>>,
+    /// Per Gil id, the acquisitions of its threads whose states left both
+    /// lists: with the listed states' counts, the Gil's total.
+    retired: Vec<(u64, u64)>,
 }
 
 impl Registry {
@@ -50,6 +54,18 @@ impl Registry {
         Self {
             live: Vec::new(),
             ended: Vec::new(),
+            retired: Vec::new(),
+        }
+    }
+
+    /// Keeps the acquisitions of `state`, which leaves both lists now (its
+    /// thread is done with the Gil), in its Gil's total.
+    fn retire(&mut self, state: &ThreadState) {
+        let count = state.counters.acquisitions.load(Ordering::Relaxed);
+        let gil_id = state.gil_id();
+        match self.retired.iter_mut().find(|(id, _)| *id == gil_id) {
+            Some((_, total)) => *total = total.wrapping_add(count),
+            None => self.retired.push((gil_id, count)),
         }
     }
 }
@@ -94,7 +110,7 @@ impl Listing {
 /// A fresh Gil id. Not a loom atomic: it carries uniqueness, not
 /// synchronisation, and must never repeat, even across model executions.
 pub(super) fn fresh_gil_id() -> u64 {
-    use crate::sync::{Ordering, UnmodeledAtomicU64};
+    use crate::sync::UnmodeledAtomicU64;
     static NEXT: UnmodeledAtomicU64 = UnmodeledAtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
@@ -110,6 +126,25 @@ pub(super) fn states_of(listing: &Listing, gil_id: u64) -> Vec<Arc<ThreadState>>
         .collect()
 }
 
+/// How many times the Gil's threads took it: the counts of its listed
+/// states and of those that left the lists.
+pub(super) fn acquisitions(listing: &Listing, gil_id: u64) -> u64 {
+    let registry = listing.lock().lock();
+    let retired = registry
+        .retired
+        .iter()
+        .find(|(id, _)| *id == gil_id)
+        .map_or(0, |(_, total)| *total);
+    registry
+        .live
+        .iter()
+        .chain(registry.ended.iter())
+        .filter(|s| s.gil_id() == gil_id)
+        .fold(retired, |sum, s| {
+            sum.wrapping_add(s.counters.acquisitions.load(Ordering::Relaxed))
+        })
+}
+
 /// Forgets a dropped Gil's states (the thread-locals keep theirs until the
 /// thread ends, unlisted). Under loom the Gil's own list goes with it.
 pub(super) fn gil_dropped(listing: &Listing, gil_id: u64) {
@@ -117,7 +152,12 @@ pub(super) fn gil_dropped(listing: &Listing, gil_id: u64) {
     {
         let mut registry = listing.lock().lock();
         let mut taken = Vec::new();
-        let Registry { live, ended } = &mut *registry;
+        let Registry {
+            live,
+            ended,
+            retired,
+        } = &mut *registry;
+        retired.retain(|(id, _)| *id != gil_id);
         for list in [live, ended] {
             let mut i = 0;
             while i < list.len() {
@@ -157,6 +197,7 @@ fn thread_ended(states: Vec<Arc<ThreadState>>) {
             state.mark_ended();
             registry.ended.push(state);
         } else {
+            registry.retire(&state);
             freed.push(state);
         }
     }
@@ -186,11 +227,15 @@ pub(super) fn unlist_if_ended(listing: &Listing, state: &ThreadState) -> Option<
     let address = state.address();
     let removed = {
         let mut registry = listing.lock().lock();
-        registry
+        let removed = registry
             .ended
             .iter()
             .position(|s| s.address() == address)
-            .map(|i| registry.ended.swap_remove(i))
+            .map(|i| registry.ended.swap_remove(i));
+        if let Some(state) = &removed {
+            registry.retire(state);
+        }
+        removed
     };
     #[cfg(any(feature = "std", loom))]
     let _ = LAST.try_with(|last| {

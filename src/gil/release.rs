@@ -81,7 +81,6 @@ impl Gil {
             // Told `Suspended`, it holds the Gil again: to the hook and the
             // counters, a release and a fresh acquisition (every `Resumed`
             // is an acquisition).
-            bump(&self.counters.acquisitions);
             bump(&ts.counters.acquisitions);
             hooks::fire(self, ts, GilEventKind::Resumed);
         }

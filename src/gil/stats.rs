@@ -397,13 +397,12 @@ impl LiveHistogram {
     }
 }
 
-/// A Gil's live counters (C layout: the two every acquisition may touch
-/// first).
+/// A Gil's live counters (C layout: the one a forced switch touches
+/// first). Acquisitions are counted per thread (`ThreadCounters`) and added
+/// up when read.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct GilCounters {
-    /// Written by the holder only.
-    pub(crate) acquisitions: AtomicU64,
     /// Written by the holder only.
     pub(crate) forced_switches: AtomicU64,
     /// Written by waiters: a read-modify-write.
@@ -420,7 +419,6 @@ impl GilCounters {
     const_fn! {
         pub(crate) const fn new() -> Self {
             Self {
-                acquisitions: AtomicU64::new(0),
                 forced_switches: AtomicU64::new(0),
                 drop_requests: AtomicU64::new(0),
                 total_wait: AtomicU64::new(0),
@@ -439,10 +437,11 @@ impl GilCounters {
     }
 
     /// The counters, with `switches` (the Gil's switch number, which is
-    /// algorithm state and lives in the Gil).
-    pub(crate) fn snapshot(&self, switches: u64) -> GilStats {
+    /// algorithm state and lives in the Gil) and `acquisitions` (the sum of
+    /// its threads' counts).
+    pub(crate) fn snapshot(&self, switches: u64, acquisitions: u64) -> GilStats {
         GilStats {
-            acquisitions: self.acquisitions.load(Ordering::Relaxed),
+            acquisitions,
             switches,
             forced_switches: self.forced_switches.load(Ordering::Relaxed),
             drop_requests: self.drop_requests.load(Ordering::Relaxed),

@@ -493,10 +493,17 @@ fn interactive_detach_and_return() {
 /// chose the heir in one look at the queue (`find_heir`) and woke it in a
 /// second (`wake_heir`); the first waiter, in transit at the first look,
 /// re-parked before the second, which then found no one in transit and
-/// handed the Gil to the second waiter (`left: Some("second")`). The fix
-/// counts returns from transit (`rejoined`) and looks again when one fell
-/// between the two looks; with that check removed the model fails again at
-/// bound 3, which is why CI runs it there.
+/// handed the Gil to the second waiter (`left: Some("second")`).
+///
+/// Today a waiter between two parks waits in one of two slots, where a
+/// release sees it, and only a third one at once is in transit; with two
+/// waiters the model reaches the transit path when the slots are taken
+/// away. Mutation (1 December): in `wait_for_gil`'s `timed_out`, never
+/// took a slot (every waiter between parks counted in transit) and dropped
+/// the count of departures from transit that `wake_heir` compares
+/// (`transit_leaves`) → `left: Some("second")` at bound 3 in 54 s; with the
+/// slots still taken away but the count back, it passes (99 s). So the
+/// count closes the window for the third waiter that the slots leave.
 #[test]
 fn forced_switch_goes_to_the_oldest_waiter_even_between_parks() {
     check(DEFAULT, || {

@@ -775,6 +775,7 @@ impl Transit<'_> {
     fn leave(&self) {
         if self.counted.replace(false) {
             self.gil.in_transit.fetch_sub(1, Ordering::Relaxed);
+            self.gil.transit_leaves.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -185,6 +185,10 @@ pub struct Gil {
     /// Waiters between an interval's end and their next park (`Transit`).
     /// Changed only with the park queue locked.
     in_transit: AtomicUsize,
+    /// How many times a waiter left `in_transit` (wrapping): a forced
+    /// release that sees it move between its two looks at the queue looks
+    /// again, so that a waiter that re-parked in between is not passed over.
+    transit_leaves: AtomicUsize,
     /// `Interactive`: the lowest virtual runtime among the waiters at the
     /// latest handoff, never lower than before (see `fair_share`). Written
     /// with the queue locked.
@@ -243,6 +247,7 @@ impl Gil {
                 interval_micros: crate::sync::UnmodeledAtomicU32::new(micros),
                 next_ticket: AtomicU64::new(0),
                 in_transit: AtomicUsize::new(0),
+                transit_leaves: AtomicUsize::new(0),
                 min_vruntime: AtomicU64::new(fair_share::ORIGIN),
                 hold_start: fair_share::HoldStart::new(),
                 lender: AtomicUsize::new(0),

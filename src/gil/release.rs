@@ -123,11 +123,11 @@ impl Gil {
         // The clock, for the fair-share accounting only (a slow path).
         let now = interactive.then(Instant::now);
         loop {
-            let heir = match self.find_heir(ts, how, now) {
+            let (heir, leaves) = match self.find_heir(ts, how, now) {
                 Ok(released) => return released,
-                Err(heir) => heir,
+                Err(found) => found,
             };
-            if let Some(released) = self.wake_heir(ts, heir, how, now) {
+            if let Some(released) = self.wake_heir(ts, heir, leaves, how, now) {
                 return released;
             }
             // The heir left (timed out, interrupted, left its slot) or
@@ -150,13 +150,14 @@ impl Gil {
     /// the release when it can without waking anyone: it hands the Gil to
     /// the heir if the heir waits in place, and frees it if nobody waits
     /// (`Ok`).
-    /// Otherwise (`Err`) `wake_heir` hands over to the heir it returns.
+    /// Otherwise (`Err`) `wake_heir` hands over to the heir it returns,
+    /// given the count of departures from transit read with it.
     fn find_heir(
         &self,
         ts: &ThreadState,
         how: How,
         now: Option<Instant>,
-    ) -> Result<Released, Option<Heir>> {
+    ) -> Result<Released, (Option<Heir>, usize)> {
         let interactive = now.is_some();
         let granularity = fair_share::granularity(self.switch_interval());
         // The waiter that comes first, and the lender if it waits, each
@@ -213,7 +214,9 @@ impl Gil {
         };
         let heir: Cell<Option<Heir>> = Cell::new(None);
         let done: Cell<Option<Released>> = Cell::new(None);
+        let leaves = Cell::new(0);
         let callback = |result: UnparkResult| {
+            leaves.set(self.transit_leaves.load(Ordering::Relaxed));
             self.in_place.each(|token| consider(token, true));
             let Some((first, first_in_place)) = first.get() else {
                 let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
@@ -261,7 +264,7 @@ impl Gil {
         unsafe { park::unpark_filter(self.key(), filter, callback) };
         match done.get() {
             Some(released) => Ok(released),
-            None => Err(heir.get()),
+            None => Err((heir.get(), leaves.get())),
         }
     }
 
@@ -289,6 +292,7 @@ impl Gil {
         &self,
         ts: &ThreadState,
         heir: Option<Heir>,
+        leaves: usize,
         how: How,
         now: Option<Instant>,
     ) -> Option<Released> {
@@ -300,9 +304,14 @@ impl Gil {
         // Read with the queue locked, where waiters enter and leave it: a
         // waiter between two parks cannot be passed over unseen.
         let in_transit = || keep_for_transit && self.in_transit.load(Ordering::Relaxed) != 0;
+        // A waiter left transit since `find_heir` looked (it re-parked, or
+        // took a slot): it was no candidate there and may come first, so a
+        // forced switch looks again (each look again needs another such
+        // departure, so this ends).
+        let rejoined = || keep_for_transit && self.transit_leaves.load(Ordering::Relaxed) != leaves;
         let outcome = Cell::new(None);
         let filter = |token: ParkToken| {
-            if found.get() || in_transit() {
+            if found.get() || in_transit() || rejoined() {
                 return FilterOp::Stop;
             }
             match heir {
@@ -322,6 +331,10 @@ impl Gil {
                     self.holder.store(ts.address(), Ordering::Release);
                     ts.set_status(ThreadStatus::Attached);
                     outcome.set(Some(Released::Kept));
+                    return park::DEFAULT_UNPARK_TOKEN;
+                }
+                if rejoined() {
+                    // Look again (nothing changed).
                     return park::DEFAULT_UNPARK_TOKEN;
                 }
                 match heir {

@@ -586,8 +586,8 @@ fn main() {
         format!("{:.1} ns ({ratio:.2}x)", u.gil_ns),
         "-".into(),
         format!("{:.1} ns", u.pl_ns),
-        "<= 1.2x parking_lot".into(),
-        Some(ratio <= 1.2),
+        "<= 1.1x parking_lot".into(),
+        Some(ratio <= 1.1),
     );
     t.row(
         "(b) should_yield",

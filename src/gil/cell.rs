@@ -17,8 +17,8 @@
 //!   one from [`Gil::with_attached`]) the compiler cannot see it, so each
 //!   thread counts its live borrows (`Borrows`, in its `ThreadState`):
 //!   a checkpoint or `yield_now` skips the switch while any is alive, and
-//!   `detach` and the waits panic, naming it, before they let go of
-//!   anything;
+//!   `detach` and the waits panic before they let go of anything (naming
+//!   where it was made, in debug builds);
 //! - borrows are neither `Send` nor `Sync`, so none can be carried into a
 //!   `detach` closure (which must be `Send`) or to another thread.
 //!
@@ -27,6 +27,7 @@
 //! leaked `RefCell` borrow leaves its cell: nothing unsound follows.
 
 use super::Gil;
+use super::borrows::Mark;
 use super::guard::GilGuard;
 use super::thread_state::ThreadState;
 use crate::error::BorrowError;
@@ -524,138 +525,6 @@ impl<T: fmt::Display> fmt::Display for GilRefMut<'_, T> {
     }
 }
 
-/// Where a borrow was made: what a panic names.
-type Site = &'static Location<'static>;
-
-/// How many live borrows a thread keeps the place of (the count is kept
-/// whatever their number).
-const SITES: usize = 8;
-
-/// The `GilCell` borrows of a thread for one Gil that are still alive: how
-/// many (exact: it is what keeps the Gil held), and where the first
-/// [`SITES`] of them in order of creation were made, for the panic that
-/// names one. Kept in the thread's `ThreadState`, touched only by that
-/// thread (borrows are neither `Send` nor `Sync`, and guards neither
-/// either). A fixed array rather than a `Vec`: no capacity check or
-/// allocation on the borrow path.
-pub(super) struct Borrows(UnsafeCell<Live>);
-
-#[derive(Clone, Copy)]
-struct Live {
-    count: usize,
-    /// `sites[..count.min(SITES)]` are places of live borrows, oldest first.
-    sites: [Option<Site>; SITES],
-}
-
-/// What a live borrow keeps to end itself: where it was made, and the
-/// thread's borrow count when it was (its place in `Live::sites`, unless
-/// earlier borrows ended out of order since).
-#[derive(Clone, Copy)]
-struct Mark {
-    site: Site,
-    index: usize,
-}
-
-impl Live {
-    /// Ends a borrow made at `site` that is not the newest one (or whose
-    /// place moved when an older one ended): forgets the latest place
-    /// recorded for `site` (borrows made at one place are alike to a
-    /// panic message), so that every place kept is a live one.
-    #[cold]
-    #[inline(never)]
-    fn pop_out_of_order(&mut self, site: Site) {
-        let kept = self.count.min(SITES);
-        self.count -= 1;
-        let same = |s: &Option<Site>| s.is_some_and(|s| core::ptr::eq(s, site));
-        if kept > 0 && same(&self.sites[kept - 1]) {
-            self.sites[kept - 1] = None;
-        } else if let Some(at) = self.sites[..kept].iter().rposition(same) {
-            self.sites.copy_within(at + 1..kept, at);
-            self.sites[kept - 1] = None;
-        }
-    }
-}
-
-impl Borrows {
-    pub(super) fn new() -> Self {
-        Self(UnsafeCell::new(Live {
-            count: 0,
-            sites: [None; SITES],
-        }))
-    }
-
-    /// Counts a borrow made at `site`; what it returns ends it.
-    #[inline]
-    fn push(&self, site: Site) -> Mark {
-        // SAFETY: only the owning thread touches it (see the type), and no
-        // reference into it outlives this call.
-        self.0.with_mut(|live| unsafe {
-            let live = &mut *live;
-            let index = live.count;
-            if let Some(slot) = live.sites.get_mut(index) {
-                *slot = Some(site);
-            }
-            live.count = index + 1;
-            Mark { site, index }
-        })
-    }
-
-    /// Ends the borrow `mark` stands for.
-    ///
-    /// The usual case, the newest borrow ending first, writes back the
-    /// count the borrow found (`mark.index`) rather than decrementing the
-    /// count in memory: the store then waits only on the borrow's own push,
-    /// not on a load of what that push just wrote, which halves the chain
-    /// of dependent memory accesses through the count in a loop of
-    /// borrows.
-    ///
-    /// Taking the fast path for every drop fails
-    /// `tests/gil_cell.rs::the_panic_names_a_borrow_that_is_still_alive`
-    /// and `::the_panic_never_names_a_borrow_dropped_out_of_order`; taking
-    /// it without the look at the recorded place fails the first.
-    #[inline]
-    fn pop(&self, mark: Mark) {
-        // SAFETY: as in `push`.
-        self.0.with_mut(|live| unsafe {
-            let live = &mut *live;
-            if live.count == mark.index + 1 {
-                match live.sites.get_mut(mark.index) {
-                    None => {
-                        live.count = mark.index;
-                        return;
-                    }
-                    Some(slot) if slot.is_some_and(|s| core::ptr::eq(s, mark.site)) => {
-                        *slot = None;
-                        live.count = mark.index;
-                        return;
-                    }
-                    Some(_) => {}
-                }
-            }
-            live.pop_out_of_order(mark.site);
-        });
-    }
-
-    /// Panics, naming a live borrow, if any is alive: called by every path
-    /// that lets go of the Gil, before it lets go of anything.
-    #[inline]
-    pub(super) fn check_none(&self, what: &str) {
-        // SAFETY: as in `push`.
-        let live = self.0.with(|live| unsafe { *live });
-        if live.count != 0 {
-            let latest = live.sites.iter().rev().find_map(|s| *s);
-            live_borrow_panic(what, latest, live.count);
-        }
-    }
-
-    /// Whether a borrow is alive (a checkpoint then keeps the Gil).
-    #[inline]
-    pub(super) fn any(&self) -> bool {
-        // SAFETY: as in `push`.
-        self.0.with(|live| unsafe { (*live).count != 0 })
-    }
-}
-
 #[cold]
 #[inline(never)]
 #[track_caller]
@@ -681,22 +550,6 @@ fn not_attached_panic(what: &str) -> ! {
         "GilCell::{what}: the calling thread does not hold the Gil through this guard right \
          now (was the guard smuggled into its own detach closure?)"
     )
-}
-
-#[cold]
-#[inline(never)]
-fn live_borrow_panic(what: &str, site: Option<Site>, count: usize) -> ! {
-    match site {
-        Some(site) => panic!(
-            "{what} would let go of the Gil while a GilCell borrow made by this thread is \
-             alive (one made at {site}; {count} alive in all): another thread could then reach \
-             the cell. End the borrow first (it may have come through an outer guard)."
-        ),
-        None => panic!(
-            "{what} would let go of the Gil while {count} GilCell borrows made by this thread \
-             are alive: another thread could then reach the cell. End them first."
-        ),
-    }
 }
 
 impl Gil {

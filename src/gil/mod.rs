@@ -72,6 +72,7 @@
 
 mod acquire;
 mod attached;
+mod borrows;
 mod breaker;
 mod cell;
 mod fair_share;

@@ -98,7 +98,7 @@ pub struct ThreadState {
     suspended: UnsafeCell<Vec<(u64, usize)>>,
     /// The thread's live `GilCell` borrows for this Gil (see `cell`); its
     /// own thread only.
-    pub(super) borrows: super::cell::Borrows,
+    pub(super) borrows: super::borrows::Borrows,
 }
 
 // SAFETY:
@@ -134,7 +134,7 @@ impl ThreadState {
             attachment: AtomicU64::new(0),
             next_attachment: AtomicU64::new(1),
             suspended: UnsafeCell::new(Vec::new()),
-            borrows: super::cell::Borrows::new(),
+            borrows: super::borrows::Borrows::new(),
         }
     }
 

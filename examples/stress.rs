@@ -19,8 +19,9 @@
 //! `--seed N` (default: from the clock; printed, so a failure can be re-run).
 
 use gilock::{
-    Barrier, BoundedSemaphore, Condition, Event, FairMutex, Gil, GilCell, GilGuard, Interrupted,
-    Lock, MutexExt, RLock, ReleaseError, Semaphore, SwitchPolicy, ThreadStatus, WaitError,
+    Barrier, BoundedSemaphore, Condition, Event, FairMutex, FairMutexExt, Gil, GilCell, GilGuard,
+    Interrupted, Lock, MutexExt, RLock, ReleaseError, Semaphore, SwitchPolicy, ThreadStatus,
+    WaitError,
 };
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -219,11 +220,7 @@ fn fair_op(s: &Shared, rng: &mut Rng, c: &mut Counts) {
     };
     slow_increment(&mut guard);
     c.fair += 1;
-    // SAFETY:
-    // - `raw` is unsafe because locking or unlocking behind the Mutex's
-    //   back breaks its guards' promise;
-    // - `is_drop_requested` only reads the drop-request bit.
-    if unsafe { s.fair.raw() }.is_drop_requested() || rng.below(16) == 0 {
+    if s.fair.is_drop_requested() || rng.below(16) == 0 {
         lock_api::MutexGuard::bump(&mut guard);
         c.bumps += 1;
         slow_increment(&mut guard);

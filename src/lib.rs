@@ -57,6 +57,7 @@ mod condition;
 mod error;
 mod event;
 mod fair_mutex;
+mod fair_mutex_ext;
 mod gil;
 mod interval;
 mod lock;
@@ -78,6 +79,7 @@ pub use error::{
 };
 pub use event::Event;
 pub use fair_mutex::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
+pub use fair_mutex_ext::FairMutexExt;
 pub use gil::{
     Checkpoint, EvalBreaker, Gil, GilCell, GilGuard, GilRef, GilRefMut, GilStats, MutexExt,
     SwitchPolicy, ThreadState, ThreadStats, ThreadStatus,

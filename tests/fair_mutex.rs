@@ -11,7 +11,7 @@
 //! need to see a waiter asleep in the queue (Linux `/proc`, std backend) and
 //! are compiled only there.
 
-use gilock::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexGuard, RawFairMutex};
+use gilock::{DEFAULT_SWITCH_INTERVAL, FairMutex, FairMutexExt, FairMutexGuard, RawFairMutex};
 use lock_api::RawMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -546,4 +546,34 @@ fn debug_output() {
 fn raw_mutex_is_at_most_8_bytes() {
     assert!(std::mem::size_of::<RawFairMutex>() <= 8);
     assert!(std::mem::size_of::<FairMutex<()>>() <= 8);
+}
+
+/// `FairMutexExt` reaches the interval and the drop request of a
+/// `FairMutex` without `unsafe`: the interval set through it is the one
+/// its waiters use, and a holder polling it sees the request of a waiter
+/// that outlasted the interval, then hands over with `bump`.
+/// Broken variant checked: `FairMutexExt::is_drop_requested` returning
+/// `false` → "timed out waiting until the waiter is overdue".
+#[test]
+fn the_extension_trait_sets_the_interval_and_shows_the_drop_request() {
+    setup();
+    let mutex = Arc::new(FairMutex::new(0u32));
+    mutex.set_switch_interval(Duration::from_micros(1));
+    assert_eq!(mutex.switch_interval(), Duration::from_micros(1));
+    let mut guard = mutex.lock();
+    assert!(!mutex.is_drop_requested(), "nobody waits");
+    let waiter = {
+        let mutex = mutex.clone();
+        spawn(move || *mutex.lock() += 1)
+    };
+    // The waiter parks for one interval (1 µs), then asks.
+    wait_until("the waiter is overdue", || {
+        FairMutexGuard::mutex(&guard).is_drop_requested()
+    });
+    FairMutexGuard::bump(&mut guard);
+    // `bump` handed the lock over and took it back after the waiter.
+    assert_eq!(*guard, 1);
+    assert!(!mutex.is_drop_requested());
+    drop(guard);
+    waiter.join();
 }

@@ -36,7 +36,7 @@
 use super::fair_share::{self, Arrival, Verdict};
 use super::hooks::{self, GilEventKind};
 use super::release::TOKEN_HANDOFF;
-use super::stats::bump;
+use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
 use super::{Gil, GilGuard, LOCKED, PARKED, PRIORITY, SwitchPolicy};
 use crate::error::Interrupted;
@@ -331,7 +331,7 @@ impl Gil {
     pub(super) fn attached(&self, ts: &ThreadState) {
         // Counted on the thread's own state only: `Gil::stats` adds the
         // threads' counts up (one store fewer on every acquisition).
-        bump(&ts.counters.acquisitions);
+        count_one(&ts.counters.acquisitions);
         ts.depth
             .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         ts.set_status(ThreadStatus::Attached);

@@ -5,7 +5,7 @@ use super::Gil;
 use super::acquire::Wait;
 use super::guard::{GilGuard, Suspension};
 use super::release::How;
-use super::stats::bump;
+use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
 use crate::wait::{WaitEnd, Waiter};
 use core::cell::{Cell, RefCell};
@@ -99,7 +99,7 @@ impl<'a, 'g> Attached<'a, 'g> {
     /// unparks.
     pub(crate) fn release_in_park(&self) {
         debug_assert!(self.mode == Mode::OnGil);
-        bump(&self.ts.counters.voluntary_releases);
+        count_one(&self.ts.counters.voluntary_releases);
         self.gil.release_quietly(self.ts, How::Handoff);
         self.ts.set_status(ThreadStatus::Waiting);
     }

@@ -26,7 +26,7 @@ use super::acquire::Wait;
 use super::breaker::{DROP_REQUEST, INTERRUPT};
 use super::hooks::{self, GilEventKind};
 use super::release::{How, Released};
-use super::stats::bump;
+use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
 use crate::sync::Ordering;
 use core::fmt;
@@ -163,9 +163,9 @@ impl<'a> GilGuard<'a> {
             // raising the waiters bit and joining the queue) frees the Gil,
             // and the waiter takes it: a forced switch all the same.
             if result.switched {
-                bump(&ts.counters.forced_releases);
+                count_one(&ts.counters.forced_releases);
                 if !handed {
-                    bump(&gil.counters.forced_switches);
+                    count_one(&gil.counters.forced_switches);
                 }
             }
         }
@@ -194,7 +194,7 @@ impl<'a> GilGuard<'a> {
         let switched =
             matches!(released, Released::HandedOff { .. }) || gil.switch_number() != before;
         if switched {
-            bump(&ts.counters.voluntary_releases);
+            count_one(&ts.counters.voluntary_releases);
         }
         switched
     }
@@ -331,7 +331,7 @@ impl<'a> GilGuard<'a> {
     /// callback (the hook is user code). Pair with [`resume`](Self::resume).
     pub(super) fn suspend(&mut self, what: &str, how: How) -> Suspension {
         let suspension = self.suspend_quietly(what);
-        bump(&self.ts().counters.voluntary_releases);
+        count_one(&self.ts().counters.voluntary_releases);
         self.gil.release(self.ts(), how);
         suspension
     }

@@ -3,7 +3,7 @@
 use super::breaker::DROP_REQUEST;
 use super::fair_share::{self, Candidate};
 use super::hooks::{self, GilEventKind};
-use super::stats::bump;
+use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
 use super::{Gil, LOCKED, PARKED, PRIORITY, SwitchPolicy};
 use crate::park::{self, FilterOp, Instant, ParkToken, UnparkResult, UnparkToken};
@@ -81,7 +81,7 @@ impl Gil {
             // Told `Suspended`, it holds the Gil again: to the hook and the
             // counters, a release and a fresh acquisition (every `Resumed`
             // is an acquisition).
-            bump(&ts.counters.acquisitions);
+            count_one(&ts.counters.acquisitions);
             hooks::fire(self, ts, GilEventKind::Resumed);
         }
         released
@@ -438,7 +438,7 @@ impl Gil {
         self.count_switch_to(heir_state);
         self.holder.store(heir_addr, Ordering::Release);
         if how == How::Forced {
-            bump(&self.counters.forced_switches);
+            count_one(&self.counters.forced_switches);
         }
         let parked = if waiters { PARKED } else { 0 };
         // A swap for the same reason as in `wake_heir`.

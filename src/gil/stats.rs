@@ -329,7 +329,7 @@ impl fmt::Display for ThreadStats {
 
 /// Adds one to a counter that only one thread writes at a time.
 #[inline]
-pub(crate) fn bump(counter: &AtomicU64) {
+pub(crate) fn count_one(counter: &AtomicU64) {
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
@@ -385,7 +385,7 @@ impl LiveHistogram {
     }
 
     fn record(&self, wait: Duration) {
-        bump(&self.counts[WaitHistogram::bucket_of(wait)]);
+        count_one(&self.counts[WaitHistogram::bucket_of(wait)]);
     }
 
     fn snapshot(&self) -> WaitHistogram {

@@ -53,6 +53,7 @@ case "$mutated" in
     src/fair_mutex.rs | src/mutex.rs)
         std="lib fair_mutex lock condition parking_lot_suite"
         loom="fair_mutex spinning statics lock rlock condition attached reentrant_mutex" ;;
+    src/fair_mutex_ext.rs) std="lib fair_mutex"; loom="" ;;
     src/lock.rs) std="lib lock condition attached edges"; loom="lock condition attached" ;;
     src/rlock.rs | src/reentrant_mutex.rs | src/thread_id.rs)
         std="lib rlock reentrant_mutex condition attached parking_lot_suite edges"
@@ -61,7 +62,7 @@ case "$mutated" in
     src/wait.rs | src/gil/waits.rs | src/gil/attached.rs)
         std="lib attached gil_cell semaphore event barrier condition lock rlock"
         loom="attached semaphore event barrier condition" ;;
-    src/gil/cell.rs) std="lib gil_cell interpreter_core"; loom="gil_cell" ;;
+    src/gil/cell.rs | src/gil/borrows.rs) std="lib gil_cell interpreter_core"; loom="gil_cell" ;;
     src/gil/trace.rs) std="lib trace"; loom="" ;;
     src/gil/stats.rs) std="lib gil trace hooks thread_exit"; loom="gil" ;;
     src/gil/hooks.rs) std="lib hooks trace gil edges"; loom="hooks" ;;

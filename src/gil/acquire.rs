@@ -504,7 +504,11 @@ impl Gil {
                 if wait.interruptible && ts.interrupt_pending() {
                     return false;
                 }
-                if self.state.load(Ordering::Acquire) != LOCKED | PARKED {
+                // Relaxed: this only decides whether to park. Any other word
+                // sends us round the loop to the compare-and-swap (Acquire);
+                // for a parked wait, what a holder published comes through
+                // `holder` (Acquire, next) or the unpark.
+                if self.state.load(Ordering::Relaxed) != LOCKED | PARKED {
                     return false;
                 }
                 // `holder` is read first (Acquire), so the switch number

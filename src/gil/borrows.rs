@@ -2,12 +2,12 @@
 //! is what keeps the Gil held), and, in builds with debug assertions, where
 //! they were made, for the panic that names one.
 //!
-//! The places cost a store per borrow and a compare per drop, about half a
-//! nanosecond on a borrow that costs two (measured on a 2-core x86-64 VM).
-//! Release builds keep only the count and their panic says how many
-//! borrows are alive; debug builds, where such a panic is met and mended,
-//! name one. The standard library's `RefCell` draws the same line: it
-//! records where a borrow was made only under its `debug_refcell` feature.
+//! The places cost a store per borrow and a compare per drop, a quarter of
+//! a borrow's cost (the README's benchmark table has the figures). Release
+//! builds keep only the count and their panic says how many borrows are
+//! alive; debug builds, where such a panic is met and mended, name one.
+//! The standard library's `RefCell` draws the same line: it records where
+//! a borrow was made only under its `debug_refcell` feature.
 
 use crate::sync::UnsafeCell;
 use core::panic::Location;

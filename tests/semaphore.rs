@@ -267,9 +267,25 @@ fn waiters_are_served_in_fifo_order() {
 fn timed_out_head_lets_the_next_waiter_through() {
     setup();
     let sem = Arc::new(Semaphore::new(1));
-    let s = sem.clone();
-    let head = spawn(move || s.acquire_n_timeout(5, Duration::from_millis(50)));
-    wait_until("the head is queued", || has_waiters(&*sem));
+    // The head must still be queued when we look: on a slow run (Miri) it
+    // can time out before our first look, and then we try again.
+    let head = loop {
+        let s = sem.clone();
+        let gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = gave_up.clone();
+        let head = spawn(move || {
+            let taken = s.acquire_n_timeout(5, Duration::from_millis(50));
+            flag.store(true, Ordering::SeqCst);
+            taken
+        });
+        wait_until("the head is queued or gave up", || {
+            has_waiters(&*sem) || gave_up.load(Ordering::SeqCst)
+        });
+        if !gave_up.load(Ordering::SeqCst) {
+            break head;
+        }
+        assert!(!head.join(), "five permits from a semaphore of one");
+    };
     let s = sem.clone();
     let next = spawn(move || s.acquire_timeout(BOUND));
     assert!(!head.join());

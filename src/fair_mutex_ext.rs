@@ -53,35 +53,29 @@ pub trait FairMutexExt: sealed::Sealed {
 
 impl<T: ?Sized> FairMutexExt for FairMutex<T> {
     fn switch_interval(&self) -> Duration {
-        self.raw_mutex().switch_interval()
+        raw_of(self).switch_interval()
     }
 
     fn set_switch_interval(&self, interval: Duration) {
-        self.raw_mutex().set_switch_interval(interval);
+        raw_of(self).set_switch_interval(interval);
     }
 
     #[inline]
     fn is_drop_requested(&self) -> bool {
-        self.raw_mutex().is_drop_requested()
+        raw_of(self).is_drop_requested()
     }
 }
 
 /// The raw mutex, for the methods above only.
-trait RawMutexOf {
-    fn raw_mutex(&self) -> &RawFairMutex;
-}
-
-impl<T: ?Sized> RawMutexOf for FairMutex<T> {
-    #[inline]
-    fn raw_mutex(&self) -> &RawFairMutex {
-        // SAFETY:
-        // - `raw` is unsafe because locking or unlocking the raw mutex
-        //   behind the `Mutex`'s back breaks its guards' promise;
-        // - the reference goes only to `switch_interval`,
-        //   `set_switch_interval` and `is_drop_requested` (this module),
-        //   none of which locks or unlocks.
-        unsafe { self.raw() }
-    }
+#[inline]
+fn raw_of<T: ?Sized>(mutex: &FairMutex<T>) -> &RawFairMutex {
+    // SAFETY:
+    // - `raw` is unsafe because locking or unlocking the raw mutex behind
+    //   the `Mutex`'s back breaks its guards' promise;
+    // - the reference goes only to `switch_interval`, `set_switch_interval`
+    //   and `is_drop_requested` (this module), none of which locks or
+    //   unlocks.
+    unsafe { mutex.raw() }
 }
 
 mod sealed {

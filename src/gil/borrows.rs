@@ -52,8 +52,10 @@ impl Borrows {
     pub(super) fn push(&self, site: Site) -> Mark {
         #[cfg(not(debug_assertions))]
         let _ = site;
-        // SAFETY: only the owning thread touches it (see the type), and no
-        // reference into it outlives this call.
+        // SAFETY:
+        // - only the owning thread touches the cell (see the type), so no
+        //   other access runs at once;
+        // - no reference into it outlives this closure.
         self.0.with_mut(|live| unsafe {
             let live = &mut *live;
             let index = live.count;
@@ -82,7 +84,9 @@ impl Borrows {
     pub(super) fn pop(&self, mark: Mark) {
         #[cfg(not(debug_assertions))]
         let _ = mark;
-        // SAFETY: as in `push`.
+        // SAFETY:
+        // - only the owning thread touches the cell (see the type);
+        // - no reference into it outlives this closure.
         self.0.with_mut(|live| unsafe {
             let live = &mut *live;
             #[cfg(debug_assertions)]
@@ -96,7 +100,9 @@ impl Borrows {
     /// anything.
     #[inline]
     pub(super) fn check_none(&self, what: &str) {
-        // SAFETY: as in `push`.
+        // SAFETY:
+        // - only the owning thread touches the cell (see the type);
+        // - no reference into it outlives this closure.
         let live = self.0.with(|live| unsafe { *live });
         if live.count != 0 {
             #[cfg(debug_assertions)]
@@ -110,7 +116,9 @@ impl Borrows {
     /// Whether a borrow is alive (a checkpoint then keeps the Gil).
     #[inline]
     pub(super) fn any(&self) -> bool {
-        // SAFETY: as in `push`.
+        // SAFETY:
+        // - only the owning thread touches the cell (see the type);
+        // - no reference into it outlives this closure.
         self.0.with(|live| unsafe { (*live).count != 0 })
     }
 }

@@ -719,7 +719,7 @@ impl Gil {
         let checks = park::spin_limit().saturating_mul(SPIN_CHECKS_PER_ROUND);
         if checks == 0 {
             // A build that does not spin (a loom model): look once.
-            return self.holder.load(Ordering::Acquire) == me;
+            return self.handed_to(me);
         }
         let budget = &self.spin_budget[usize::from(kind == Arrival::Lent)];
         let nanos = budget.load(Ordering::Relaxed);
@@ -727,9 +727,7 @@ impl Gil {
         let until = start.checked_add(Duration::from_nanos(nanos));
         let mut handed = false;
         for i in 0..checks {
-            // Acquire, paired with the releaser's Release store: what it
-            // did while it held the Gil is ours now.
-            if self.holder.load(Ordering::Acquire) == me {
+            if self.handed_to(me) {
                 handed = true;
                 break;
             }
@@ -753,6 +751,15 @@ impl Gil {
         };
         budget.store(next, Ordering::Relaxed);
         handed
+    }
+
+    /// Whether a releaser made `me` the holder while it waits in place.
+    /// One load for the spinning look and the loom build's single look, so
+    /// that the model that spins checks the ordering both use.
+    fn handed_to(&self, me: usize) -> bool {
+        // Acquire, paired with `hand_to`'s Release store: what the releaser
+        // did while it held the Gil is ours now.
+        self.holder.load(Ordering::Acquire) == me
     }
 }
 

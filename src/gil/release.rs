@@ -326,9 +326,10 @@ impl Gil {
         let callback = |result: UnparkResult| {
             if result.unparked_threads == 0 {
                 if in_transit() {
-                    // Keep the Gil: publish ourselves again (waiters read
-                    // `holder` with the queue locked, as we are).
-                    self.holder.store(ts.address(), Ordering::Release);
+                    // Keep the Gil: publish ourselves again. Relaxed: a
+                    // waiter acts on `holder` only when it names the waiter
+                    // (a handoff), and this names us.
+                    self.holder.store(ts.address(), Ordering::Relaxed);
                     ts.set_status(ThreadStatus::Attached);
                     outcome.set(Some(Released::Kept));
                     return park::DEFAULT_UNPARK_TOKEN;
@@ -441,8 +442,12 @@ impl Gil {
             count_one(&self.counters.forced_switches);
         }
         let parked = if waiters { PARKED } else { 0 };
-        // A swap for the same reason as in `wake_heir`.
-        self.state.swap(LOCKED | parked, Ordering::Release);
+        // A swap for the same reason as in `free`. Relaxed: the heir
+        // learns of the handoff through `holder` (Release, above) or its
+        // unpark, and nobody else acquires this value (`validate` reads the
+        // word Relaxed; a later release's read-modify-write extends the
+        // release sequence of a `timed_out` before it whatever this is).
+        self.state.swap(LOCKED | parked, Ordering::Relaxed);
         lent
     }
 }

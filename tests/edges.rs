@@ -1,6 +1,6 @@
 //! Edges that the mutation run (`scripts/mutants.sh`, see `MUTANTS.md`)
 //! found untested: what a dropped Gil leaves behind, a `yield_now` with
-//! nobody waiting, what guards print, and the numeric limits of a
+//! nobody waiting, what guards and eval breakers print, and the numeric limits of a
 //! semaphore.
 
 mod common;
@@ -97,5 +97,24 @@ fn a_semaphore_request_carries_at_most_a_token_s_worth() {
     assert!(
         larger.is_err(),
         "a request too large for a token was accepted"
+    );
+}
+
+/// An eval breaker prints each of its flags as it is: none on a fresh
+/// thread, then only the one requested.
+#[test]
+fn an_eval_breaker_prints_its_flags() {
+    setup();
+    let gil = Gil::new();
+    let state = gil.current_thread_state();
+    let breaker = state.eval_breaker();
+    assert_eq!(
+        format!("{breaker:?}"),
+        "EvalBreaker { drop_request: false, interrupt: false, pending_call: false }"
+    );
+    breaker.request_pending_call();
+    assert_eq!(
+        format!("{breaker:?}"),
+        "EvalBreaker { drop_request: false, interrupt: false, pending_call: true }"
     );
 }

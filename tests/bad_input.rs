@@ -794,3 +794,43 @@ fn a_late_interrupt_never_ends_an_uninterruptible_gil_wait() {
     }
     assert!(!gil.is_locked());
 }
+
+/// A guard smuggled into its own attachment's `detach` closure (through a
+/// thread-local: guards are not `Send`) cannot yield there: the thread does
+/// not hold the Gil through it, so `yield_now` panics with a message that
+/// says so, and the Gil is the outer guard's again after. (A `checkpoint`
+/// there looks only at the thread's eval breaker, and with no request on
+/// it returns at once, as anywhere.)
+///
+/// Mutation (2 December, a survivor of cargo-mutants): `GilGuard::
+/// assert_held` doing nothing → `yield_now` returned false without a
+/// panic: "yield_now through a smuggled guard did not panic".
+#[test]
+fn a_smuggled_guard_cannot_yield() {
+    use gilock::GilGuard;
+    use std::cell::RefCell;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    setup();
+    static GIL: Gil = Gil::new();
+    thread_local! {
+        static STASH: RefCell<Option<GilGuard<'static>>> = const { RefCell::new(None) };
+    }
+    let mut outer = GIL.acquire();
+    STASH.with(|s| *s.borrow_mut() = Some(GIL.ensure()));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        outer.detach(|| STASH.with(|s| s.borrow_mut().as_mut().unwrap().yield_now()))
+    }));
+    let payload = result.expect_err("yield_now through a smuggled guard did not panic");
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        msg.contains("GilGuard::yield_now: this thread does not hold the Gil"),
+        "{msg}"
+    );
+    assert!(GIL.is_held_by_current_thread());
+    STASH.with(|s| drop(s.borrow_mut().take()));
+    drop(outer);
+    assert!(!GIL.is_locked());
+}

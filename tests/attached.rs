@@ -125,6 +125,62 @@ fn lock_interrupted_acquire_with_ends_with_the_gil_and_without_the_lock() {
     assert!(lock.locked());
 }
 
+/// Under `Interactive`, a thread whose Gil-releasing wait was interrupted
+/// comes back as one back from a voluntary release does: with a sleeper's
+/// credit, ahead of a fresh waiter that queued first. B waits on a lock
+/// without the Gil; A, CPU-bound, takes the free Gil; C queues behind A;
+/// then B is interrupted and asks A for the Gil. Nobody's hold was timed
+/// (every take was uncontended), and with a 120 s interval C is owed the
+/// Gil only after a minute, so the order follows from the vruntimes alone.
+///
+/// Mutation (2 December, a survivor of cargo-mutants): `Wait::INTERRUPTED`
+/// without `arrival: Arrival::Returning` (placed as a fresh acquisition)
+/// → B ties with C, and C's earlier ticket wins: "C held the Gil before
+/// the interrupted B".
+#[test]
+fn interactive_serves_an_interrupted_waiter_before_a_fresh_one() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    setup();
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_secs(120)));
+    gil.set_policy(gilock::SwitchPolicy::Interactive);
+    let lock = Arc::new(Lock::new());
+    lock.acquire();
+    let c_held = Arc::new(AtomicBool::new(false));
+    let (l, c_flag) = (lock.clone(), c_held.clone());
+    let (state, b) = interpreter(&gil, move |guard| {
+        let result = l.acquire_with(guard);
+        (result, c_flag.load(SeqCst))
+    });
+    wait_until_queued(&state);
+    let stop = Arc::new(AtomicBool::new(false));
+    let a = {
+        let (gil, stop) = (gil.clone(), stop.clone());
+        spawn(move || {
+            let mut guard = gil.acquire();
+            while !stop.load(SeqCst) {
+                std::hint::black_box(0u64);
+                guard.checkpoint();
+            }
+        })
+    };
+    wait_until("A holds the Gil", || gil.is_locked());
+    let c = {
+        let (gil, c_held) = (gil.clone(), c_held.clone());
+        spawn(move || {
+            let _guard = gil.acquire();
+            c_held.store(true, SeqCst);
+        })
+    };
+    wait_until("C queues", || format!("{gil:?}").contains("waiters: true"));
+    state.interrupt();
+    let ((result, c_first), held) = b.join();
+    assert_eq!((result, held), (Err(Interrupted), true));
+    assert!(!c_first, "C held the Gil before the interrupted B");
+    stop.store(true, SeqCst);
+    a.join();
+    c.join();
+}
+
 #[test]
 fn lock_pending_interrupt_ends_acquire_with_before_the_first_try() {
     setup();

@@ -796,3 +796,32 @@ impl Drop for Transit<'_> {
         self.leave();
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A wait that ends while counted in transit (an interrupt or its
+    /// deadline right after an interval ran out) leaves the count as it
+    /// goes: a count left up would make every later forced switch keep
+    /// the Gil for a waiter that is gone, and CPU-bound holders would never
+    /// be switched out again.
+    ///
+    /// Mutation (2 December, a survivor of cargo-mutants): `Transit`'s
+    /// `drop` doing nothing → the count stayed at 1.
+    #[test]
+    fn a_wait_that_ends_in_transit_leaves_the_count() {
+        let gil = Gil::new();
+        {
+            let transit = Transit {
+                gil: &gil,
+                counted: Cell::new(false),
+            };
+            transit.enter();
+            transit.enter();
+            assert_eq!(gil.in_transit.load(Ordering::Relaxed), 1, "counted once");
+        }
+        assert_eq!(gil.in_transit.load(Ordering::Relaxed), 0);
+        assert_eq!(gil.transit_leaves.load(Ordering::Relaxed), 1);
+    }
+}

@@ -1,7 +1,7 @@
 //! Edges that the mutation run (`scripts/mutants.sh`, see `MUTANTS.md`)
 //! found untested: what a dropped Gil leaves behind, a `yield_now` with
-//! nobody waiting, what guards and eval breakers print, and the numeric limits of a
-//! semaphore.
+//! nobody waiting, what guards and eval breakers print, and the numeric
+//! limits of a semaphore.
 
 mod common;
 

@@ -125,24 +125,19 @@ fn lock_interrupted_acquire_with_ends_with_the_gil_and_without_the_lock() {
     assert!(lock.locked());
 }
 
-/// Under `Interactive`, a thread whose Gil-releasing wait was interrupted
-/// comes back as one back from a voluntary release does: with a sleeper's
-/// credit, ahead of a fresh waiter that queued first. B waits on a lock
-/// without the Gil; A, CPU-bound, takes the free Gil; C queues behind A;
-/// then B is interrupted and asks A for the Gil. Nobody's hold was timed
-/// (every take was uncontended), and with a 120 s interval C is owed the
-/// Gil only after a minute, so the order follows from the vruntimes alone.
-///
-/// Mutation (2 December, a survivor of cargo-mutants): `Wait::INTERRUPTED`
-/// without `arrival: Arrival::Returning` (placed as a fresh acquisition)
-/// → B ties with C, and C's earlier ticket wins: "C held the Gil before
-/// the interrupted B".
-#[test]
-fn interactive_serves_an_interrupted_waiter_before_a_fresh_one() {
+/// A thread whose Gil-releasing wait was interrupted asks for the Gil at
+/// once and gets it ahead of a fresh waiter that queued first: under
+/// `Fifo` an interrupted waiter is served first; under `Interactive` it
+/// comes back as one back from a voluntary release does, with a sleeper's
+/// credit. B waits on a lock without the Gil; A, CPU-bound, takes the free
+/// Gil; C queues behind A; then B is interrupted. Nobody's hold was timed
+/// (every take was uncontended), and with a 120 s interval C asks for the
+/// Gil only after a minute or more, so the order does not depend on how
+/// fast anything ran. Returns whether C held the Gil before B had it back.
+fn interrupted_waiter_against_a_fresh_one(policy: gilock::SwitchPolicy) -> bool {
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-    setup();
     let gil = Arc::new(Gil::with_switch_interval(Duration::from_secs(120)));
-    gil.set_policy(gilock::SwitchPolicy::Interactive);
+    gil.set_policy(policy);
     let lock = Arc::new(Lock::new());
     lock.acquire();
     let c_held = Arc::new(AtomicBool::new(false));
@@ -175,10 +170,31 @@ fn interactive_serves_an_interrupted_waiter_before_a_fresh_one() {
     state.interrupt();
     let ((result, c_first), held) = b.join();
     assert_eq!((result, held), (Err(Interrupted), true));
-    assert!(!c_first, "C held the Gil before the interrupted B");
     stop.store(true, SeqCst);
     a.join();
     c.join();
+    c_first
+}
+
+/// Mutation (2 December, a survivor of cargo-mutants): `find_heir`'s
+/// `token & PRIORITY == 0` as `token | PRIORITY == 0` (every waiter in
+/// arrival order under `Fifo`) → "C held the Gil before the interrupted B".
+#[test]
+fn fifo_serves_an_interrupted_waiter_before_a_fresh_one() {
+    setup();
+    let c_first = interrupted_waiter_against_a_fresh_one(gilock::SwitchPolicy::Fifo);
+    assert!(!c_first, "C held the Gil before the interrupted B");
+}
+
+/// Mutation (2 December, a survivor of cargo-mutants): `Wait::INTERRUPTED`
+/// without `arrival: Arrival::Returning` (placed as a fresh acquisition)
+/// → B ties with C, and C's earlier ticket wins: "C held the Gil before
+/// the interrupted B".
+#[test]
+fn interactive_serves_an_interrupted_waiter_before_a_fresh_one() {
+    setup();
+    let c_first = interrupted_waiter_against_a_fresh_one(gilock::SwitchPolicy::Interactive);
+    assert!(!c_first, "C held the Gil before the interrupted B");
 }
 
 #[test]

@@ -323,6 +323,12 @@ fn stats_move_and_the_histograms_add_up() {
         }
         assert!(t.forced_releases > 0 || t.voluntary_releases > 0);
         assert!(t.longest_wait >= t.mean_wait());
+        // The mean is the total over the count (a cargo-mutants survivor:
+        // `ThreadStats::mean_wait` returning zero passed the line above).
+        let waits = u32::try_from(t.waits()).unwrap();
+        assert!(waits > 0, "{t:?}");
+        assert_eq!(t.mean_wait(), t.total_wait / waits, "{t:?}");
+        assert!(t.mean_wait() > Duration::ZERO, "{t:?}");
     }
     assert_eq!(sum, st.wait_histogram);
     assert!(st.total_wait > Duration::ZERO);

@@ -148,17 +148,7 @@ fn interrupted_waiter_against_a_fresh_one(policy: gilock::SwitchPolicy) -> bool 
     });
     wait_until_queued(&state);
     let stop = Arc::new(AtomicBool::new(false));
-    let a = {
-        let (gil, stop) = (gil.clone(), stop.clone());
-        spawn(move || {
-            let mut guard = gil.acquire();
-            while !stop.load(SeqCst) {
-                std::hint::black_box(0u64);
-                guard.checkpoint();
-            }
-        })
-    };
-    wait_until("A holds the Gil", || gil.is_locked());
+    let a = common::spawn_cpu_bound(&gil, &stop);
     let c = {
         let (gil, c_held) = (gil.clone(), c_held.clone());
         spawn(move || {

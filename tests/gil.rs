@@ -599,17 +599,7 @@ fn thread_back_from_detach(policy: gilock::SwitchPolicy, interval: Duration) -> 
     let c_acquired = Arc::new(AtomicBool::new(false));
     let mut b = gil.acquire();
     let (a, c) = b.detach(|| {
-        let a = {
-            let (gil, stop) = (gil.clone(), stop.clone());
-            spawn(move || {
-                let mut guard = gil.acquire();
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::black_box(0u64);
-                    guard.checkpoint();
-                }
-            })
-        };
-        wait_until("A holds the Gil", || gil.is_locked());
+        let a = common::spawn_cpu_bound(&gil, &stop);
         let c = {
             let (gil, c_acquired) = (gil.clone(), c_acquired.clone());
             spawn(move || {

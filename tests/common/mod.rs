@@ -100,3 +100,22 @@ pub fn wait_until_queued(state: &gilock::ThreadState) {
         state.status() == gilock::ThreadStatus::Waiting
     });
 }
+
+/// Spawns a CPU-bound interpreter thread: it takes the free `gil` and runs
+/// checkpoints until `stop` is set. Returns once it holds the Gil.
+pub fn spawn_cpu_bound(
+    gil: &std::sync::Arc<gilock::Gil>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Bounded<()> {
+    let (gil, stop) = (gil.clone(), stop.clone());
+    let held = gil.clone();
+    let thread = spawn(move || {
+        let mut guard = gil.acquire();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::hint::black_box(0u64);
+            guard.checkpoint();
+        }
+    });
+    wait_until("the CPU-bound thread holds the Gil", || held.is_locked());
+    thread
+}

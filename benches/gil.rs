@@ -23,7 +23,7 @@
 //!   hook and the `TraceRecorder`; and (d) under Interactive with and
 //!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part;
 //!   `GILOCK_BENCH_ONLY=starvation` only (f), `GILOCK_BENCH_ONLY=uncontended` only (a); `GILOCK_BENCH_VERBOSE=1` prints
-//!   (f)'s share of every thread in every window).
+//!   (a)'s rounds and (f)'s share of every thread in every window).
 //!
 //! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
 //! changes it). Numbers taken while other processes compete for the CPUs are
@@ -128,6 +128,19 @@ fn uncontended() -> Uncontended {
                 drop(black_box(&pl).lock());
             }
         }));
+    }
+    if std::env::var_os("GILOCK_BENCH_VERBOSE").is_some() {
+        let show = |r: &[f64]| {
+            r.iter()
+                .map(|ns| format!("{ns:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "(a) rounds, ns per op: gil {}; parking_lot {}",
+            show(&gil_rounds),
+            show(&pl_rounds)
+        );
     }
     let (gil_ns, pl_ns) = (median(gil_rounds), median(pl_rounds));
     let guard = gil.acquire();

@@ -518,3 +518,42 @@ fn a_hook_that_uses_its_own_gil_gets_a_clear_panic() {
     assert!(!gil.is_locked());
     assert!(gil.try_acquire().is_some());
 }
+
+/// A hook that takes its own Gil while the Gil is free (here `Exited`, sent
+/// from the ending thread's thread-local destructor with nobody holding
+/// the Gil) gets the clear panic, and the Gil stays free.
+///
+/// Mutation: the fast path's in-hook check moved back after its
+/// compare-and-swap (as it was before the fix) → the Gil is left locked,
+/// with no guard to release it, and this test fails at `is_locked`.
+#[test]
+fn a_hook_that_takes_its_free_gil_gets_a_clear_panic_and_leaves_it_free() {
+    common::setup();
+    let gil = Arc::new(Gil::new());
+    let message = Arc::new(Mutex::new(None));
+    let (g, msg) = (Arc::clone(&gil), Arc::clone(&message));
+    gil.set_event_hook(Some(Arc::new(move |e: &GilEvent<'_>| {
+        if matches!(e.kind, GilEventKind::Exited) {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                drop(g.try_acquire());
+            }));
+            let text = match caught {
+                Err(panic) => panic.downcast::<String>().map(|s| *s).unwrap_or_default(),
+                Ok(()) => "try_acquire returned".into(),
+            };
+            *msg.lock().unwrap() = Some(text);
+        }
+    })));
+    let worker = Arc::clone(&gil);
+    std::thread::spawn(move || drop(worker.acquire()))
+        .join()
+        .unwrap();
+    wait_until("the worker's Exited event", || {
+        message.lock().unwrap().is_some()
+    });
+    gil.set_event_hook(None);
+    let text = message.lock().unwrap().take().unwrap();
+    assert!(text.contains("inside an event hook"), "{text}");
+    assert!(!gil.is_locked(), "the refused acquire left the Gil locked");
+    assert!(gil.try_acquire().is_some());
+}

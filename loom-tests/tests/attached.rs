@@ -411,9 +411,11 @@ fn fair_mutex_try_lock_for_with_races_unlock_timeout_and_interrupt() {
 /// it looks at the queue: only the status's Release/Acquire pair orders
 /// that count after the waiter's).
 ///
-/// Mutation: `ThreadState::set_status`'s store `Relaxed` instead of
-/// `Release`, and (separately) `ThreadState::status`'s load `Relaxed`
-/// instead of `Acquire` → "seen Waiting, yet the notify found nobody".
+/// Mutation: the thread word's store (`ThreadWord::put`, which every
+/// status change goes through) `Relaxed` instead of `Release`, and
+/// (separately) `ThreadWord::status`'s load `Relaxed` instead of `Acquire`
+/// → "seen Waiting, yet the notify found nobody" (re-checked 2 December,
+/// when the status moved into the thread word).
 #[test]
 fn a_thread_seen_waiting_is_woken_by_the_next_notify() {
     check(DEFAULT, || {

@@ -144,18 +144,21 @@ impl Gil {
     #[inline(always)]
     pub fn acquire(&self) -> GilGuard<'_> {
         let ts = self.current_state();
-        if self.lock_fast() {
-            self.became_holder_fast(ts);
-            return GilGuard::new(self, ts);
+        if self.lock_fast(ts) {
+        } else {
+            self.acquire_slow(ts);
         }
-        self.acquire_slow(ts)
+        // Made here, not returned by the slow path: a guard returned from
+        // a call is written through a pointer to it, and that pointer's
+        // escape keeps every guard in memory, the fast path's too.
+        GilGuard::new(self, ts)
     }
 
     #[cold]
-    fn acquire_slow<'a>(&'a self, ts: &'a ThreadState) -> GilGuard<'a> {
+    fn acquire_slow(&self, ts: &ThreadState) {
         self.refuse_reentry(ts, "acquire");
         match self.lock_slow(ts, Wait::PLAIN) {
-            Outcome::Done => GilGuard::new(self, ts),
+            Outcome::Done => {}
             Outcome::TimedOut | Outcome::Interrupted => {
                 unreachable!("an untimed, uninterruptible wait ends with the Gil")
             }
@@ -163,14 +166,17 @@ impl Gil {
     }
 
     /// Takes the Gil if it is free right now. Returns `None` when another
-    /// thread holds it, or when the calling thread does (never panics).
+    /// thread holds it, or when the calling thread does.
+    ///
+    /// # Panics
+    /// Only if called from inside an event hook of this Gil (which must not
+    /// use the Gil it observes); the Gil is left as it was.
     #[must_use = "if unused the Gil is released at once"]
     #[doc(alias = "try_lock")]
     #[inline]
     pub fn try_acquire(&self) -> Option<GilGuard<'_>> {
         let ts = self.current_state();
-        if self.lock_fast() {
-            self.became_holder_fast(ts);
+        if self.lock_fast(ts) {
             Some(GilGuard::new(self, ts))
         } else {
             None
@@ -185,8 +191,7 @@ impl Gil {
     #[doc(alias = "acquire_timeout")]
     pub fn try_acquire_for(&self, timeout: Duration) -> Option<GilGuard<'_>> {
         let ts = self.current_state();
-        if self.lock_fast() {
-            self.became_holder_fast(ts);
+        if self.lock_fast(ts) {
             return Some(GilGuard::new(self, ts));
         }
         if self.held_by(ts) {
@@ -233,8 +238,7 @@ impl Gil {
         if ts.take_interrupt() {
             return Err(Interrupted);
         }
-        if self.lock_fast() {
-            self.became_holder_fast(ts);
+        if self.lock_fast(ts) {
             return Ok(GilGuard::new(self, ts));
         }
         self.refuse_reentry(ts, "acquire_interruptible");
@@ -277,8 +281,7 @@ impl Gil {
         let ts = self.current_state();
         if self.held_by(ts) {
             ts.check_not_in_hook("ensure");
-            ts.depth
-                .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            ts.add_guard();
             return GilGuard::new(self, ts);
         }
         self.acquire()
@@ -297,19 +300,26 @@ impl Gil {
         }
     }
 
+    /// Takes the Gil by compare-and-swap if it is free, and does the new
+    /// holder's bookkeeping. Panics, with nothing locked, if called from
+    /// inside an event hook (which must not use the Gil it observes).
     #[inline]
-    fn lock_fast(&self) -> bool {
-        self.state
+    fn lock_fast(&self, ts: &ThreadState) -> bool {
+        // Read before the compare-and-swap, where a load costs least; only
+        // this thread writes the word, so it is still current after.
+        let word = ts.before_fast_acquire();
+        if self
+            .state
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Bookkeeping of a thread that took the Gil by compare-and-swap.
-    #[inline]
-    pub(super) fn became_holder_fast(&self, ts: &ThreadState) {
-        ts.check_not_in_hook("acquire");
+            .is_err()
+        {
+            return false;
+        }
         self.publish_holder(ts);
-        self.attached(ts);
+        count_one(&ts.counters.acquisitions);
+        ts.attached_fast(word);
+        hooks::fire(self, ts, GilEventKind::Resumed);
+        true
     }
 
     /// Makes `ts` the published holder after it took the Gil by
@@ -332,9 +342,7 @@ impl Gil {
         // Counted on the thread's own state only: `Gil::stats` adds the
         // threads' counts up (one store fewer on every acquisition).
         count_one(&ts.counters.acquisitions);
-        ts.depth
-            .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        ts.set_status(ThreadStatus::Attached);
+        ts.add_guard();
         hooks::fire(self, ts, GilEventKind::Resumed);
     }
 
@@ -343,8 +351,7 @@ impl Gil {
     /// interruptible). Leaves the thread's guard count to the caller, who
     /// restores it.
     pub(super) fn reacquire(&self, ts: &ThreadState, wait: Wait) {
-        if self.lock_fast() {
-            self.became_holder_fast(ts);
+        if self.lock_fast(ts) {
             return;
         }
         match self.lock_slow(ts, wait) {

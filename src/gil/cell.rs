@@ -598,8 +598,7 @@ impl Gil {
         }
         let ts = self.current_state();
         ts.check_not_in_hook("Gil::with_attached");
-        ts.depth
-            .store(ts.depth.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        ts.add_guard();
         let mut guard = GilGuard::new(self, ts);
         Some(f(&mut guard))
     }

@@ -114,10 +114,17 @@ impl Flag {
     }
 }
 
+/// Whether `gil` may have an event hook (a fast path that finds none skips
+/// the hook's bookkeeping; one set meanwhile sees the next event).
+#[inline]
+pub(super) fn may_fire(gil: &Gil) -> bool {
+    gil.hooks.0.load(Ordering::Relaxed)
+}
+
 /// Sends `kind` about `ts` to `gil`'s hook, if one is registered.
 #[inline(always)]
 pub(super) fn fire(gil: &Gil, ts: &ThreadState, kind: GilEventKind) {
-    if gil.hooks.0.load(Ordering::Relaxed) {
+    if may_fire(gil) {
         imp::fire_slow(gil, ts, kind);
     }
 }

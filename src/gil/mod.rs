@@ -84,6 +84,7 @@ mod registry;
 mod release;
 mod stats;
 mod thread_state;
+mod thread_word;
 #[cfg(feature = "std")]
 mod trace;
 mod waits;

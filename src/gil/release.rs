@@ -77,6 +77,21 @@ impl Gil {
             },
         );
         let released = self.release_quietly(ts, how);
+        self.after_release(ts, released);
+        released
+    }
+
+    /// The uncontended release of a thread's last guard, with no event
+    /// hook registered: the thread's word already says `Detached` (so does
+    /// `release`, told the hook nothing). Only `GilGuard`'s drop calls it.
+    #[inline]
+    pub(super) fn release_last_guard(&self, ts: &ThreadState) {
+        let released = self.let_go(ts, How::Handoff);
+        self.after_release(ts, released);
+    }
+
+    #[inline]
+    fn after_release(&self, ts: &ThreadState, released: Released) {
         if released == Released::Kept {
             // Told `Suspended`, it holds the Gil again: to the hook and the
             // counters, a release and a fresh acquisition (every `Resumed`
@@ -84,7 +99,6 @@ impl Gil {
             count_one(&ts.counters.acquisitions);
             hooks::fire(self, ts, GilEventKind::Resumed);
         }
-        released
     }
 
     /// [`release`](Self::release) without the event hook: what a
@@ -93,6 +107,12 @@ impl Gil {
     #[inline]
     pub(super) fn release_quietly(&self, ts: &ThreadState, how: How) -> Released {
         ts.set_status(ThreadStatus::Detached);
+        self.let_go(ts, how)
+    }
+
+    /// `release_quietly` once the thread's status says `Detached`.
+    #[inline]
+    fn let_go(&self, ts: &ThreadState, how: How) -> Released {
         // Unpublished before the word is released (see the module docs); if
         // waiters make the fast path fail, the slow path names the heir.
         self.holder.store(0, Ordering::Relaxed);

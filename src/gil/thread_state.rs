@@ -3,7 +3,7 @@
 use super::breaker::{DROP_REQUEST, EvalBreaker, INTERRUPT};
 use super::stats::{GilCounters, ThreadCounters, ThreadStats};
 use crate::park::{self, FilterOp, ParkToken};
-use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -27,9 +27,7 @@ pub enum ThreadStatus {
     Attached,
 }
 
-const DETACHED: u8 = 0;
-const WAITING: u8 = 1;
-const ATTACHED: u8 = 2;
+use super::thread_word::{ATTACHED, DETACHED, ThreadWord, WAITING};
 
 /// One thread's record for one [`Gil`](crate::Gil) (CPython's `PyThreadState`).
 ///
@@ -58,12 +56,11 @@ const ATTACHED: u8 = 2;
 #[repr(C, align(64))]
 pub struct ThreadState {
     breaker: EvalBreaker,
-    status: AtomicU8,
     /// `Gil::eval_breaker` lent a reference bound to the Gil's lifetime:
     /// the state must outlive the thread (see `registry`).
     pub(crate) lent: AtomicBool,
-    /// Guards of this thread alive for this Gil (its own thread only).
-    pub(crate) depth: AtomicUsize,
+    /// The guard count, status and flags (see `thread_word`).
+    word: ThreadWord,
     ident: u64,
     pub(crate) counters: ThreadCounters,
     /// The park key of the interruptible wait the thread is in, or 0.
@@ -82,12 +79,6 @@ pub struct ThreadState {
     /// The event hook generation that has seen this thread's `Started`
     /// (see `hooks`); written by the thread itself only.
     pub(crate) hook_gen: crate::sync::UnmodeledAtomicU64,
-    /// An event hook is running on this thread (which must not use the Gil
-    /// it observes). Not a loom atomic: hooks are not part of the models.
-    in_hook: crate::sync::UnmodeledAtomicBool,
-    /// The thread's locals are gone: the state is kept only while something
-    /// points at it (see `registry`). Written and read on its own thread.
-    ended: crate::sync::UnmodeledAtomicBool,
     /// The id of the thread's current attachment (see `guard`); its own
     /// thread only.
     pub(crate) attachment: AtomicU64,
@@ -120,17 +111,14 @@ impl ThreadState {
             ident: crate::thread_id::current().get(),
             gil_id,
             name: current_name(),
-            status: AtomicU8::new(DETACHED),
             breaker: EvalBreaker::new(),
             waiting_on: AtomicUsize::new(0),
             ticket: AtomicU64::new(0),
             vruntime: AtomicU64::new(0),
-            depth: AtomicUsize::new(0),
+            word: ThreadWord::new(),
             lent: AtomicBool::new(false),
             counters: ThreadCounters::new(),
             hook_gen: crate::sync::UnmodeledAtomicU64::new(0),
-            in_hook: crate::sync::UnmodeledAtomicBool::new(false),
-            ended: crate::sync::UnmodeledAtomicBool::new(false),
             attachment: AtomicU64::new(0),
             next_attachment: AtomicU64::new(1),
             suspended: UnsafeCell::new(Vec::new()),
@@ -161,9 +149,10 @@ impl ThreadState {
     /// Whether the thread holds the Gil, waits, or neither. A snapshot: it
     /// may change as soon as it is read.
     pub fn status(&self) -> ThreadStatus {
-        // Acquire, paired with `set_status`: a thread seen `Waiting` in a
-        // primitive's wait is seen queued there (see `ThreadStatus`).
-        match self.status.load(Ordering::Acquire) {
+        // Acquire, paired with the word's Release stores (`thread_word`): a
+        // thread seen `Waiting` in a primitive's wait is seen queued there
+        // (see `ThreadStatus`).
+        match self.word.status() {
             ATTACHED => ThreadStatus::Attached,
             WAITING => ThreadStatus::Waiting,
             _ => ThreadStatus::Detached,
@@ -277,15 +266,65 @@ impl ThreadState {
     /// of its own release, and recurse).
     #[inline]
     pub(crate) fn check_not_in_hook(&self, what: &str) {
-        if self.in_hook.load(Ordering::Relaxed) {
+        if self.word.in_hook() {
             in_hook_panic(what);
         }
+    }
+
+    /// The fast acquire's look at the thread's word, before its
+    /// compare-and-swap: panics (with nothing locked) if called from inside
+    /// an event hook, as `check_not_in_hook`; else returns the word for
+    /// `attached_fast`.
+    #[inline]
+    pub(crate) fn before_fast_acquire(&self) -> u64 {
+        match self.word.before_attach() {
+            Some(word) => word,
+            None => in_hook_panic("acquire"),
+        }
+    }
+
+    /// The thread took the Gil by compare-and-swap: one guard, `Attached`,
+    /// in one store (`word` from `before_fast_acquire`).
+    #[inline]
+    pub(crate) fn attached_fast(&self, word: u64) {
+        self.word.attach_one(word);
+    }
+
+    /// One guard more, status `Attached` (the thread became the holder, or
+    /// took a nested guard).
+    #[inline]
+    pub(crate) fn add_guard(&self) {
+        self.word.add_guard();
+    }
+
+    /// The guards alive in the thread's current attachment.
+    pub(crate) fn guards(&self) -> usize {
+        self.word.guards()
+    }
+
+    pub(crate) fn set_guards(&self, guards: usize) {
+        self.word.set_guards(guards);
+    }
+
+    /// The release fast path: if the thread's last guard is going and no
+    /// hook runs and the thread has not ended, records no guards and
+    /// `Detached` and returns true; else returns false, changing nothing.
+    #[inline]
+    pub(crate) fn detach_last_guard(&self) -> bool {
+        self.word.detach_last()
+    }
+
+    /// A nested guard's drop: if more guards than one are alive, one fewer,
+    /// and returns true; else returns false, changing nothing.
+    #[inline]
+    pub(crate) fn drop_nested_guard(&self) -> bool {
+        self.word.drop_nested()
     }
 
     /// Marks the thread as running an event hook (or not any more).
     #[cfg(feature = "std")]
     pub(crate) fn set_in_hook(&self, running: bool) {
-        self.in_hook.store(running, Ordering::Relaxed);
+        self.word.set_in_hook(running);
     }
 
     /// Records that the attachment `id` is suspended, and gives the
@@ -369,7 +408,7 @@ impl ThreadState {
             ThreadStatus::Waiting => WAITING,
             ThreadStatus::Attached => ATTACHED,
         };
-        self.status.store(v, Ordering::Release);
+        self.word.set_status(v);
     }
 
     /// Whether something may still point at the state: a guard, a wait or
@@ -379,21 +418,21 @@ impl ThreadState {
         // SAFETY: as in `push_suspended` (asked on the owning thread).
         let suspended = self.suspended.with(|list| unsafe { !(*list).is_empty() });
         suspended
-            || self.depth.load(Ordering::Relaxed) != 0
-            || self.status.load(Ordering::Relaxed) != DETACHED
+            || self.word.guards() != 0
+            || self.word.status() != DETACHED
             || self.lent.load(Ordering::Relaxed)
     }
 
     /// Marks the state as its thread's after the thread's locals are gone
     /// (see `registry`).
     pub(crate) fn mark_ended(&self) {
-        self.ended.store(true, Ordering::Relaxed);
+        self.word.mark_ended();
     }
 
     /// Whether the thread's locals are gone (see `registry`).
     #[inline]
     pub(crate) fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.word.is_ended()
     }
 }
 

@@ -5,9 +5,10 @@
 //!
 //! An *attachment* is one span during which the thread holds the Gil; its
 //! guards (the first from `acquire`, nested ones from `ensure`) are counted
-//! in the thread's guard count (`thread_word`), and the Gil is released when the last one
-//! drops. `detach` and every wait *suspend* the attachment: they save its
-//! count, let go of the Gil, and restore the count when they take it back.
+//! in the thread's word (`thread_word`), and the Gil is released when the
+//! last one drops. `detach` and every wait *suspend* the attachment: they
+//! save its count, let go of the Gil, and restore the count when they take
+//! it back.
 //! Inside a suspension the thread may attach again (a fresh `acquire` in a
 //! detach closure); that is a new attachment, with a new id.
 //!

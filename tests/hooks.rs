@@ -487,6 +487,13 @@ fn a_hook_may_wait_for_a_contended_lock_during_a_condition_wait() {
     gil.set_event_hook(None);
 }
 
+/// The message `f` panicked with (a formatted `panic!`), or `None` if it
+/// returned or panicked with another payload.
+fn panic_message(f: impl FnOnce()) -> Option<String> {
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).err()?;
+    panic.downcast::<String>().ok().map(|s| *s)
+}
+
 /// A hook that uses the Gil it observes gets a clear panic (here caught by
 /// the hook itself, which records the message). Before the fix, a
 /// `Suspended` hook calling `ensure()` released the Gil inside its own
@@ -498,13 +505,10 @@ fn a_hook_that_uses_its_own_gil_gets_a_clear_panic() {
     let message = Arc::new(Mutex::new(None));
     let (g, msg) = (Arc::clone(&gil), Arc::clone(&message));
     gil.set_event_hook(Some(Arc::new(move |e: &GilEvent<'_>| {
-        if matches!(e.kind, GilEventKind::Suspended { .. }) {
-            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                drop(g.ensure());
-            }));
-            if let Err(panic) = caught {
-                *msg.lock().unwrap() = panic.downcast::<String>().ok().map(|s| *s);
-            }
+        if matches!(e.kind, GilEventKind::Suspended { .. })
+            && let Some(text) = panic_message(|| drop(g.ensure()))
+        {
+            *msg.lock().unwrap() = Some(text);
         }
     })));
     drop(gil.acquire());
@@ -534,13 +538,8 @@ fn a_hook_that_takes_its_free_gil_gets_a_clear_panic_and_leaves_it_free() {
     let (g, msg) = (Arc::clone(&gil), Arc::clone(&message));
     gil.set_event_hook(Some(Arc::new(move |e: &GilEvent<'_>| {
         if matches!(e.kind, GilEventKind::Exited) {
-            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                drop(g.try_acquire());
-            }));
-            let text = match caught {
-                Err(panic) => panic.downcast::<String>().map(|s| *s).unwrap_or_default(),
-                Ok(()) => "try_acquire returned".into(),
-            };
+            let text = panic_message(|| drop(g.try_acquire()))
+                .unwrap_or_else(|| "try_acquire returned, or panicked without a message".into());
             *msg.lock().unwrap() = Some(text);
         }
     })));

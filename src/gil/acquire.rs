@@ -144,13 +144,9 @@ impl Gil {
     #[inline(always)]
     pub fn acquire(&self) -> GilGuard<'_> {
         let ts = self.current_state();
-        if self.lock_fast(ts) {
-        } else {
+        if !self.lock_fast(ts) {
             self.acquire_slow(ts);
         }
-        // Made here, not returned by the slow path: a guard returned from
-        // a call is written through a pointer to it, and that pointer's
-        // escape keeps every guard in memory, the fast path's too.
         GilGuard::new(self, ts)
     }
 
@@ -281,7 +277,7 @@ impl Gil {
         let ts = self.current_state();
         if self.held_by(ts) {
             ts.check_not_in_hook("ensure");
-            ts.add_guard();
+            ts.word.add_guard();
             return GilGuard::new(self, ts);
         }
         self.acquire()
@@ -317,7 +313,7 @@ impl Gil {
         }
         self.publish_holder(ts);
         count_one(&ts.counters.acquisitions);
-        ts.attached_fast(word);
+        ts.word.attach_one(word);
         hooks::fire(self, ts, GilEventKind::Resumed);
         true
     }
@@ -342,7 +338,7 @@ impl Gil {
         // Counted on the thread's own state only: `Gil::stats` adds the
         // threads' counts up (one store fewer on every acquisition).
         count_one(&ts.counters.acquisitions);
-        ts.add_guard();
+        ts.word.add_guard();
         hooks::fire(self, ts, GilEventKind::Resumed);
     }
 

@@ -598,7 +598,7 @@ impl Gil {
         }
         let ts = self.current_state();
         ts.check_not_in_hook("Gil::with_attached");
-        ts.add_guard();
+        ts.word.add_guard();
         let mut guard = GilGuard::new(self, ts);
         Some(f(&mut guard))
     }

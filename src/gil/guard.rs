@@ -148,8 +148,8 @@ impl<'a> GilGuard<'a> {
                 return result;
             }
             let before = gil.switch_number();
-            let depth = ts.guards();
-            ts.set_guards(0);
+            let depth = ts.word.guards();
+            ts.word.set_guards(0);
             let released = gil.release(ts, How::Forced);
             match released {
                 Released::Kept => {}
@@ -157,7 +157,7 @@ impl<'a> GilGuard<'a> {
                 Released::HandedOff { lent: true } => gil.reacquire(ts, Wait::LENT),
                 _ => gil.reacquire(ts, Wait::PREEMPTED),
             }
-            ts.set_guards(depth);
+            ts.word.set_guards(depth);
             let handed = matches!(released, Released::HandedOff { .. });
             result.switched = handed || gil.switch_number() != before;
             // A release that found no heir parked yet (it was between
@@ -187,11 +187,11 @@ impl<'a> GilGuard<'a> {
             return false;
         }
         let before = gil.switch_number();
-        let depth = ts.guards();
-        ts.set_guards(0);
+        let depth = ts.word.guards();
+        ts.word.set_guards(0);
         let released = gil.release(ts, How::Yield);
         gil.reacquire(ts, Wait::PREEMPTED);
-        ts.set_guards(depth);
+        ts.word.set_guards(depth);
         let switched =
             matches!(released, Released::HandedOff { .. }) || gil.switch_number() != before;
         if switched {
@@ -348,10 +348,10 @@ impl<'a> GilGuard<'a> {
         // may outlive the Gil (see `cell`).
         ts.borrows.check_none(what);
         let suspension = Suspension {
-            depth: ts.guards(),
+            depth: ts.word.guards(),
             attachment: self.attachment,
         };
-        ts.set_guards(0);
+        ts.word.set_guards(0);
         ts.push_suspended(self.attachment);
         suspension
     }
@@ -375,7 +375,7 @@ impl<'a> GilGuard<'a> {
         let inner = if gil.held_by(ts) {
             // Either the Gil was never let go (a wait refused to queue), or
             // guards taken inside the suspension are still alive.
-            let inner = ts.guards();
+            let inner = ts.word.guards();
             if inner == 0 {
                 hooks::fire(gil, ts, GilEventKind::Resumed);
             }
@@ -386,7 +386,7 @@ impl<'a> GilGuard<'a> {
         };
         ts.attachment
             .store(suspension.attachment, Ordering::Relaxed);
-        ts.set_guards(suspension.depth - dropped + inner);
+        ts.word.set_guards(suspension.depth - dropped + inner);
         ts.set_status(ThreadStatus::Attached);
     }
 
@@ -409,82 +409,47 @@ impl<'a> GilGuard<'a> {
     pub(super) fn is_attached(&self) -> bool {
         self.gil.held_by(self.ts()) && self.is_current()
     }
-}
-
-/// What a guard's drop needs, copied out of the guard (its attachment goes
-/// alongside). Two words, which its methods take by value in registers:
-/// so the guard's address never escapes, not even into the cold paths, and
-/// the compiler keeps the guard in registers. An escaped guard is written
-/// to memory by every `acquire` and read back by its drop.
-#[derive(Clone, Copy)]
-struct Dropping<'a> {
-    gil: &'a Gil,
-    state: NonNull<ThreadState>,
-}
-
-impl<'a> Dropping<'a> {
-    /// The thread's state, as `GilGuard::ts` gives it.
-    #[inline(always)]
-    fn ts(self) -> &'a ThreadState {
-        // SAFETY:
-        // - `state` is the guard's, copied at the start of its drop: it came
-        //   from a `&'a ThreadState` of the calling thread (`GilGuard::new`);
-        // - the state lives while the thread does, and past that while any
-        //   guard of the thread pins it (see `registry`), this one included
-        //   until the end of its drop: only `unlist_ended`, the last step of
-        //   the thread's last guard's drop, frees it, and nothing uses it
-        //   after.
-        unsafe { self.state.as_ref() }
-    }
-
-    #[inline(always)]
-    fn run(self, attachment: u64) {
-        if attachment != self.ts().attachment.load(Ordering::Relaxed) {
-            return self.outside_attachment(attachment);
-        }
-        self.in_attachment();
-    }
 
     #[cold]
-    fn outside_attachment(self, attachment: u64) {
-        if !self.ts().count_stray_drop(attachment) {
+    fn drop_outside_attachment(&mut self) {
+        if !self.ts().count_stray_drop(self.attachment) {
             // A guard of an inner attachment that outlived its suspension
             // and joined the resumed one (see the module docs).
-            self.in_attachment();
+            self.drop_in_attachment();
         }
     }
 
     // Inlined: with `acquire`, the whole uncontended round trip of an
     // interpreter's entry from native code. What is rare stays out of line.
     #[inline(always)]
-    fn in_attachment(self) {
+    fn drop_in_attachment(&mut self) {
         let (gil, ts) = (self.gil, self.ts());
         // The common case, a thread's last guard with no hook to tell and
         // neither flag of `thread_word` set, in one look at the word.
-        if !hooks::may_fire(gil) && ts.detach_last_guard() {
+        if !hooks::may_fire(gil) && ts.word.detach_last() {
             // Guards of the current attachment hold the Gil.
             debug_assert!(gil.held_by(ts));
             gil.release_last_guard(ts);
             return;
         }
-        if ts.drop_nested_guard() {
+        if ts.word.drop_nested() {
             return;
         }
-        self.in_attachment_slow();
+        self.drop_in_attachment_slow();
     }
 
     /// The last guard, with a hook to tell or a flag set (or a nested one
-    /// dropped in a suspension's count, from `outside_attachment`).
+    /// dropped in a suspension's count, from `drop_outside_attachment`).
     #[cold]
-    fn in_attachment_slow(self) {
+    fn drop_in_attachment_slow(&mut self) {
         let ts = self.ts();
-        let guards = ts.guards();
+        let guards = ts.word.guards();
         if guards > 1 {
-            ts.set_guards(guards - 1);
+            ts.word.set_guards(guards - 1);
             return;
         }
         ts.check_not_in_hook("a GilGuard drop");
-        ts.set_guards(0);
+        ts.word.set_guards(0);
         // Never release a Gil this thread does not hold (a guard of the
         // current attachment implies it does; this keeps a bug elsewhere
         // from unlocking another thread's Gil).
@@ -500,7 +465,7 @@ impl<'a> Dropping<'a> {
     /// go now (`ts` is a local here, not a reference argument: freeing its
     /// target is allowed, and nothing touches it after).
     #[cold]
-    fn unlist_ended(self) {
+    fn unlist_ended(&self) {
         let ts = self.ts();
         drop(super::registry::unlist_if_ended(&self.gil.listing, ts));
     }
@@ -509,11 +474,10 @@ impl<'a> Dropping<'a> {
 impl Drop for GilGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        Dropping {
-            gil: self.gil,
-            state: self.state,
+        if !self.is_current() {
+            return self.drop_outside_attachment();
         }
-        .run(self.attachment);
+        self.drop_in_attachment();
     }
 }
 

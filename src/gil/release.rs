@@ -81,9 +81,9 @@ impl Gil {
         released
     }
 
-    /// The uncontended release of a thread's last guard, with no event
-    /// hook registered: the thread's word already says `Detached` (so does
-    /// `release`, told the hook nothing). Only `GilGuard`'s drop calls it.
+    /// `release` for the drop of a thread's last guard when no event hook
+    /// is registered (so there is none to tell) and the thread's word
+    /// already says `Detached`.
     #[inline]
     pub(super) fn release_last_guard(&self, ts: &ThreadState) {
         let released = self.let_go(ts, How::Handoff);

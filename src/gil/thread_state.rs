@@ -59,8 +59,9 @@ pub struct ThreadState {
     /// `Gil::eval_breaker` lent a reference bound to the Gil's lifetime:
     /// the state must outlive the thread (see `registry`).
     pub(crate) lent: AtomicBool,
-    /// The guard count, status and flags (see `thread_word`).
-    word: ThreadWord,
+    /// The guard count, status and flags (see `thread_word`); its own
+    /// thread writes it.
+    pub(super) word: ThreadWord,
     ident: u64,
     pub(crate) counters: ThreadCounters,
     /// The park key of the interruptible wait the thread is in, or 0.
@@ -274,51 +275,13 @@ impl ThreadState {
     /// The fast acquire's look at the thread's word, before its
     /// compare-and-swap: panics (with nothing locked) if called from inside
     /// an event hook, as `check_not_in_hook`; else returns the word for
-    /// `attached_fast`.
+    /// `ThreadWord::attach_one`.
     #[inline]
     pub(crate) fn before_fast_acquire(&self) -> u64 {
         match self.word.before_attach() {
             Some(word) => word,
             None => in_hook_panic("acquire"),
         }
-    }
-
-    /// The thread took the Gil by compare-and-swap: one guard, `Attached`,
-    /// in one store (`word` from `before_fast_acquire`).
-    #[inline]
-    pub(crate) fn attached_fast(&self, word: u64) {
-        self.word.attach_one(word);
-    }
-
-    /// One guard more, status `Attached` (the thread became the holder, or
-    /// took a nested guard).
-    #[inline]
-    pub(crate) fn add_guard(&self) {
-        self.word.add_guard();
-    }
-
-    /// The guards alive in the thread's current attachment.
-    pub(crate) fn guards(&self) -> usize {
-        self.word.guards()
-    }
-
-    pub(crate) fn set_guards(&self, guards: usize) {
-        self.word.set_guards(guards);
-    }
-
-    /// The release fast path: if the thread's last guard is going and no
-    /// hook runs and the thread has not ended, records no guards and
-    /// `Detached` and returns true; else returns false, changing nothing.
-    #[inline]
-    pub(crate) fn detach_last_guard(&self) -> bool {
-        self.word.detach_last()
-    }
-
-    /// A nested guard's drop: if more guards than one are alive, one fewer,
-    /// and returns true; else returns false, changing nothing.
-    #[inline]
-    pub(crate) fn drop_nested_guard(&self) -> bool {
-        self.word.drop_nested()
     }
 
     /// Marks the thread as running an event hook (or not any more).

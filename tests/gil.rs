@@ -762,3 +762,38 @@ fn a_thread_that_ends_holding_a_leaked_guard_leaves_the_gil_locked_safely() {
     assert!(gil.stats().drop_requests >= 1, "{:?}", gil.stats());
     assert!(gil.is_locked());
 }
+
+/// `switches` counts changes of holder, as CPython's switch number does: a
+/// thread that takes the Gil again after it was the last to hold it (a
+/// guard's drop, or `detach`, let go of it) makes no switch, and another
+/// thread's acquire of the free Gil makes one.
+///
+/// Mutations: `took_free_word` counting none → 0 switches where 1 was
+/// expected; the last guard's release (`release_last_guard`) clearing the
+/// word's address → 3 where 1 was; the same in `let_go` (the release of
+/// `detach`) → 2 where 1 was.
+#[test]
+fn switches_count_changes_of_holder_not_acquisitions() {
+    setup();
+    let gil = Gil::new();
+    for _ in 0..3 {
+        drop(gil.acquire());
+    }
+    let stats = gil.stats();
+    assert_eq!((stats.acquisitions, stats.switches), (3, 1), "{stats:?}");
+    // Released and taken back: one more acquisition, no switch.
+    gil.acquire().detach(|| {});
+    let stats = gil.stats();
+    assert_eq!((stats.acquisitions, stats.switches), (5, 1), "{stats:?}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            drop(gil.acquire());
+            drop(gil.acquire());
+        });
+    });
+    let stats = gil.stats();
+    assert_eq!((stats.acquisitions, stats.switches), (7, 2), "{stats:?}");
+    drop(gil.acquire());
+    let stats = gil.stats();
+    assert_eq!((stats.acquisitions, stats.switches), (8, 3), "{stats:?}");
+}

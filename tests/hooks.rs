@@ -556,3 +556,35 @@ fn a_hook_that_takes_its_free_gil_gets_a_clear_panic_and_leaves_it_free() {
     assert!(!gil.is_locked(), "the refused acquire left the Gil locked");
     assert!(gil.try_acquire().is_some());
 }
+
+/// A hook registered after the thread took and let go of the Gil with no
+/// hook (so that the Gil's word names it, and its next acquire and release
+/// would be the uncontended compare-and-swaps) still hears that thread's
+/// next acquire and release; once it is unregistered the Gil works as
+/// before.
+///
+/// Mutation: `hooks::set_flag` leaving the word's `HOOKED` bit alone → the
+/// hook heard nothing (the uncontended paths do not look for it).
+#[test]
+fn a_hook_registered_between_uncontended_acquires_hears_the_next_one() {
+    common::setup();
+    let gil = Gil::new();
+    drop(gil.acquire());
+    drop(gil.acquire());
+    let (log, hook) = logging_hook();
+    gil.set_event_hook(Some(hook));
+    drop(gil.acquire());
+    gil.set_event_hook(None);
+    drop(gil.acquire()); // not seen
+    let kinds: Vec<_> = log.lock().unwrap().iter().map(|e| e.1).collect();
+    assert_eq!(
+        kinds,
+        [
+            GilEventKind::Started,
+            GilEventKind::Resumed,
+            GilEventKind::Suspended { forced: false },
+        ]
+    );
+    assert!(!gil.is_locked());
+    assert!(gil.try_acquire().is_some());
+}

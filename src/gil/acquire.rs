@@ -8,8 +8,8 @@
 //!    virtual runtime (`fair_share`: a thread that was away starts from
 //!    about the others', with a bounded credit if it comes back from a
 //!    voluntary release).
-//! 2. If the Gil is free, take it (compare-and-swap) and publish yourself
-//!    as the holder.
+//! 2. If the Gil is free, take it: a compare-and-swap that writes your
+//!    address and `LOCKED`.
 //! 3. Otherwise announce yourself (`PARKED`), spinning a few rounds first
 //!    only before the first park, and without yielding: the interval starts
 //!    at the park.
@@ -17,7 +17,8 @@
 //!    holder cannot leave), decide whether to ask the holder to drop the
 //!    Gil (set the drop request on its breaker, CPython's
 //!    `SET_GIL_DROP_REQUEST`):
-//!    - `Fifo`: if the previous interval ran out with no switch; the park
+//!    - `Fifo`: if the previous interval ran out with no switch (the switch
+//!      count unchanged, and the same holder as at its start); the park
 //!      lasts one interval;
 //!    - `Interactive`: if the waiter's fair share is due (`fair_share`,
 //!      rule 1); otherwise the park lasts until it would be. A waiter that
@@ -25,8 +26,8 @@
 //!      slot (`in_place`) instead of parking and spin for its handoff;
 //!    - either policy: a waiter back from a wait that an interrupt ended
 //!      asks at once.
-//! 5. Woken with `TOKEN_HANDOFF` (or, spinning, finding itself in
-//!    `holder`): the releaser made it the holder. Timed out: if the
+//! 5. Woken with `TOKEN_HANDOFF` (or, spinning, finding its address in
+//!    the word): the releaser made it the holder. Timed out: if the
 //!    deadline passed, give up; else (`Fifo`) remember whether a switch
 //!    happened during the interval, and park again, counted in `Transit`
 //!    meanwhile so that a forced switch does not pass it over while it is
@@ -36,9 +37,8 @@
 use super::fair_share::{self, Arrival, Verdict};
 use super::hooks::{self, GilEventKind};
 use super::release::TOKEN_HANDOFF;
-use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
-use super::{Gil, GilGuard, LOCKED, PARKED, PRIORITY, SwitchPolicy};
+use super::{Gil, GilGuard, HOLDER, HOOKED, LOCKED, PARKED, PRIORITY, SwitchPolicy};
 use crate::error::Interrupted;
 use crate::interval::earliest;
 use crate::park::{self, Instant, ParkResult, ParkToken};
@@ -74,13 +74,20 @@ const MIN_HANDOFF_SPIN: Duration = Duration::from_micros(5);
 /// explore the handoff in place without spinning).
 const SPIN_CHECKS_PER_ROUND: u32 = 100;
 
+/// The ordering of every compare-and-swap that takes the Gil: Acquire for
+/// what the previous holder did, and Release because the word then holds
+/// the new holder's `ThreadState` address, which a waiter's `validate`
+/// reads (Acquire) and dereferences: the state's contents must be visible
+/// to it. (Acquire alone failed the loom models
+/// `gil::interactive_detach_and_return` and
+/// `gil_scheduling::detach_with_a_drop_request_pending_hands_the_gil_over`:
+/// "Causality violation" in `judge`, reading a holder's state created
+/// without order.) On x86 both compile to the same instruction.
+const PUBLISH: Ordering = Ordering::AcqRel;
+
 /// A validate that wants an earlier deadline than the park was given asks
 /// for a new park only if it is earlier by more than this.
 const DEADLINE_SLACK: Duration = Duration::from_micros(20);
-
-/// How soon to look again when the holder has not published itself yet (it
-/// took the Gil by compare-and-swap a moment ago).
-const UNPUBLISHED_RETRY: Duration = Duration::from_micros(20);
 
 /// What a waiter may do while it waits.
 #[derive(Clone, Copy)]
@@ -304,41 +311,71 @@ impl Gil {
         // Read before the compare-and-swap, where a load costs least; only
         // this thread writes the word, so it is still current after.
         let word = ts.before_fast_acquire();
-        if self
+        let me = ts.address();
+        // The word this thread left when it let go last, with no hook and no
+        // waiter: no switch to count, no hook to tell.
+        //
+        // AcqRel: Acquire for what the last holder did; Release because the
+        // word now publishes our address, which a waiter's `validate` reads
+        // (Acquire) and follows to our state (see `PUBLISH`).
+        match self
             .state
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
+            .compare_exchange(me, me | LOCKED, PUBLISH, Ordering::Relaxed)
         {
-            return false;
+            Ok(_) => {
+                ts.word.attach_one(word);
+                true
+            }
+            Err(state) => self.lock_free(ts, word, state),
         }
-        self.publish_holder(ts);
-        count_one(&ts.counters.acquisitions);
+    }
+
+    /// `lock_fast` for any other free word: the last holder was another
+    /// thread, or a hook is registered. Still no wait (no `Waiting`, no
+    /// `Ready`): a waiter or a held Gil return false.
+    #[cold]
+    fn lock_free(&self, ts: &ThreadState, word: u64, mut state: usize) -> bool {
+        let me = ts.address();
+        loop {
+            if state & (LOCKED | PARKED) != 0 {
+                return false;
+            }
+            match self.state.compare_exchange(
+                state,
+                me | LOCKED | (state & HOOKED),
+                PUBLISH,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => state = actual,
+            }
+        }
+        self.took_free_word(state, me);
         ts.word.attach_one(word);
         hooks::fire(self, ts, GilEventKind::Resumed);
         true
     }
 
-    /// Makes `ts` the published holder after it took the Gil by
+    /// The holder's bookkeeping after it took the free word `state` by
     /// compare-and-swap (a handoff does this in the releaser's callback).
     #[inline]
-    fn publish_holder(&self, ts: &ThreadState) {
+    fn took_free_word(&self, state: usize, me: usize) {
         // No drop request is pending on a thread that does not hold the Gil:
         // every release clears it once nobody can set it any more.
-        // The switch number moves *before* the Release store of `holder`: a
-        // waiter that reads this holder (Acquire) then sees the new number
-        // and asks nothing of a thread that took over during its interval
-        // (the other order failed the loom model at bound 3).
-        self.count_switch_to(ts);
-        self.holder.store(ts.address(), Ordering::Release);
+        // Counted after the compare-and-swap, so a waiter may see the new
+        // holder before the new count: `validate` also compares the holder
+        // with the one its interval began under (see there).
+        if state & HOLDER != me {
+            self.count_switch();
+        }
     }
 
     /// A thread became the holder: count it and tell the hook.
     #[inline]
     pub(super) fn attached(&self, ts: &ThreadState) {
-        // Counted on the thread's own state only: `Gil::stats` adds the
-        // threads' counts up (one store fewer on every acquisition).
-        count_one(&ts.counters.acquisitions);
-        ts.word.add_guard();
+        // Counted in the thread's own word only: `Gil::stats` adds the
+        // threads' counts up (no store of its own on any acquisition).
+        ts.word.attach();
         hooks::fire(self, ts, GilEventKind::Resumed);
     }
 
@@ -412,8 +449,12 @@ impl Gil {
         let mut spin = SpinWait::new();
         let mut parked_before = false;
         // Fifo: the switch number at the start of the interval that just ran
-        // out without a switch, if one did: ask the holder to drop the Gil.
-        let mut request_drop: Option<u64> = None;
+        // out without a switch, if one did, and the holder seen at that
+        // start (`None`: any holder): ask the holder to drop the Gil.
+        let mut request_drop: Option<(u64, Option<usize>)> = None;
+        // The holder the last `validate` saw, which the interval of the
+        // park it let happen began under.
+        let seen_holder = Cell::new(0);
         // Interactive: when to look again (validate's estimate), if sooner
         // than an interval.
         let mut look_again: Option<Instant> = None;
@@ -443,7 +484,8 @@ impl Gil {
             token |= PRIORITY;
         }
         if wait.arrival == Arrival::Lent
-            && (self.in_place.holds(token) || self.holder.load(Ordering::Relaxed) == me)
+            && (self.in_place.holds(token)
+                || self.is_holder(self.state.load(Ordering::Relaxed), me))
         {
             // The release that lent the Gil put us in the slot (or the
             // borrower already gave it back): spin for the return at once,
@@ -461,12 +503,12 @@ impl Gil {
             if state & LOCKED == 0 {
                 match self.state.compare_exchange_weak(
                     state,
-                    state | LOCKED,
-                    Ordering::Acquire,
+                    me | LOCKED | (state & (PARKED | HOOKED)),
+                    PUBLISH,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        self.publish_holder(ts);
+                        self.took_free_word(state, me);
                         return Outcome::Done;
                     }
                     Err(actual) => state = actual,
@@ -494,8 +536,9 @@ impl Gil {
             }
 
             if wait.urgent && request_drop.is_none() {
-                // Ask at once instead of after an interval.
-                request_drop = Some(self.switch_number());
+                // Ask at once instead of after an interval: whoever holds
+                // the Gil now.
+                request_drop = Some((self.switch_number(), None));
             }
             let now = Instant::now();
             let interval = self.switch_interval();
@@ -507,65 +550,52 @@ impl Gil {
                 if wait.interruptible && ts.interrupt_pending() {
                     return false;
                 }
-                // Relaxed: this only decides whether to park. Any other word
-                // sends us round the loop to the compare-and-swap (Acquire);
-                // for a parked wait, what a holder published comes through
-                // `holder` (Acquire, next) or the unpark.
-                if self.state.load(Ordering::Relaxed) != LOCKED | PARKED {
+                // Acquire: the word names the holder, and a holder that took
+                // a free word counts its switch after (`took_free_word`), so
+                // the count read below is at least that of every switch
+                // before this holder's; what a handoff published comes with
+                // the word too (`hand_to`). Any word without both bits sends
+                // us round the loop to the compare-and-swap.
+                let state = self.state.load(Ordering::Acquire);
+                if state & (LOCKED | PARKED) != LOCKED | PARKED {
                     return false;
                 }
-                // `holder` is read first (Acquire), so the switch number
-                // read next is at least the one its holder published (see
-                // `publish_holder`).
-                let holder = self.holder.load(Ordering::Acquire);
+                let holder = state & HOLDER;
                 if holder == me {
                     // Handed over while we waited in place (the releaser
                     // emptied our slot).
                     handed.set(true);
                     return false;
                 }
-                let ask = if interactive {
-                    if holder == 0 {
-                        None
-                    } else {
-                        // SAFETY:
-                        // - the park queue is locked (we are in `validate`)
-                        //   and the word is LOCKED | PARKED, so the holder
-                        //   cannot finish a release;
-                        // - so its state is alive (module docs).
-                        let holder_ts = unsafe { &*(holder as *const ThreadState) };
-                        // SAFETY: as above, and `holder_ts` is the holder.
-                        let verdict = unsafe { self.judge(ts, holder_ts, now) };
-                        Some(match verdict {
-                            _ if wait.urgent => (true, None),
-                            Verdict::Ask => (true, None),
-                            Verdict::WaitFor(d) if d.is_zero() => (false, None),
-                            Verdict::WaitFor(d) => (false, Some(d)),
-                        })
+                seen_holder.set(holder);
+                let (ask, wait_for) = if interactive {
+                    // SAFETY:
+                    // - the park queue is locked (we are in `validate`) and
+                    //   the word is LOCKED | PARKED, so the holder cannot
+                    //   finish a release;
+                    // - so its state is alive (module docs).
+                    let holder_ts = unsafe { &*(holder as *const ThreadState) };
+                    // SAFETY: as above, and `holder_ts` is the holder.
+                    let verdict = unsafe { self.judge(ts, holder_ts, now) };
+                    match verdict {
+                        _ if wait.urgent => (true, None),
+                        Verdict::Ask => (true, None),
+                        Verdict::WaitFor(d) if d.is_zero() => (false, None),
+                        Verdict::WaitFor(d) => (false, Some(d)),
                     }
                 } else {
-                    // Only if still no switch since the interval began.
-                    let due = request_drop.is_some_and(|switches| self.switch_number() == switches);
-                    (holder != 0 || !due).then_some((due, None))
-                };
-                let Some((ask, wait_for)) = ask else {
-                    // A new holder has not published itself yet (it took the
-                    // word by compare-and-swap a moment ago, or a release is
-                    // under way): nobody to ask or judge. Look again soon
-                    // (a park with a short deadline, not a retry loop: a
-                    // model must not spin).
-                    self.in_place.leave(me);
-                    return !self.wants_sooner(
-                        now.checked_add(UNPUBLISHED_RETRY),
-                        deadline,
-                        &sooner,
-                        in_place.then_some(token),
-                        &transit,
-                    );
+                    // Only if still no switch since the interval began: the
+                    // count has not moved, and the holder is the one it began
+                    // under (a holder that took a free word a moment ago may
+                    // not have counted its switch yet).
+                    let due = request_drop.is_some_and(|(switches, began_under)| {
+                        self.switch_number() == switches && began_under.is_none_or(|h| h == holder)
+                    });
+                    (due, None)
                 };
                 if ask {
-                    // SAFETY: as above (holder != 0 here). Asking again
-                    // during the same hold changes nothing.
+                    // SAFETY: as above. Asking again during the same hold
+                    // changes nothing.
                     let holder_ts = unsafe { &*(holder as *const ThreadState) };
                     holder_ts.ask_to_drop(&self.counters);
                 }
@@ -677,7 +707,7 @@ impl Gil {
                     }
                     look_again = None;
                     if self.switch_number() == interval_start_switches {
-                        request_drop = Some(interval_start_switches);
+                        request_drop = Some((interval_start_switches, Some(seen_holder.get())));
                     }
                 }
             }
@@ -760,9 +790,9 @@ impl Gil {
     /// One load for the spinning look and the loom build's single look, so
     /// that the model that spins checks the ordering both use.
     fn handed_to(&self, me: usize) -> bool {
-        // Acquire, paired with `hand_to`'s Release store: what the releaser
-        // did while it held the Gil is ours now.
-        self.holder.load(Ordering::Acquire) == me
+        // Acquire, paired with `hand_to`'s Release write of the word: what
+        // the releaser did while it held the Gil is ours now.
+        self.is_holder(self.state.load(Ordering::Acquire), me)
     }
 }
 

@@ -236,9 +236,9 @@ impl Gil {
     ///
     /// # Safety
     /// - The caller runs in a park callback on this Gil's key (the queue is
-    ///   locked) with the word at `LOCKED | PARKED` and `holder` published:
-    ///   the holder cannot finish a release meanwhile.
-    /// - `holder` is the published holder's state.
+    ///   locked) and read the word with `LOCKED | PARKED` set: the holder
+    ///   cannot finish a release meanwhile.
+    /// - `holder` is the state whose address that word holds.
     pub(super) unsafe fn judge(
         &self,
         me: &ThreadState,

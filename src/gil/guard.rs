@@ -424,9 +424,10 @@ impl<'a> GilGuard<'a> {
     #[inline(always)]
     fn drop_in_attachment(&mut self) {
         let (gil, ts) = (self.gil, self.ts());
-        // The common case, a thread's last guard with no hook to tell and
-        // neither flag of `thread_word` set, in one look at the word.
-        if !hooks::may_fire(gil) && ts.word.detach_last() {
+        // The common case, a thread's last guard with neither flag of
+        // `thread_word` set, in one look at the word (a hook to tell fails
+        // the release's compare-and-swap, see `release_last_guard`).
+        if ts.word.detach_last() {
             // Guards of the current attachment hold the Gil.
             debug_assert!(gil.held_by(ts));
             gil.release_last_guard(ts);

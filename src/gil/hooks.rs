@@ -4,10 +4,12 @@
 //!
 //! # Cost
 //!
-//! Each Gil has a flag, in the cache line the uncontended acquire touches
-//! anyway, that says whether a hook is registered. Every transition loads it
-//! (relaxed) and does nothing more when it is clear. Only with a hook do
-//! events read the clock and look the hook up.
+//! A registered hook sets a bit in the Gil's state word (`HOOKED`), so the
+//! uncontended acquire and release, whose compare-and-swaps expect the word
+//! without it, pay nothing to find out: with a hook they fail over to the
+//! paths that tell it. The other transitions load a flag of the Gil
+//! (relaxed) that says the same, and do nothing more when it is clear. Only
+//! with a hook do events read the clock and look the hook up.
 //!
 //! # Where the hook lives
 //!
@@ -21,10 +23,11 @@
 //! # Builds
 //!
 //! Hooks need `std` (timestamps are `std::time::Instant`): without it the
-//! flag is never set and every event point compiles to one load. Under
-//! `--cfg loom` hooks work but are not part of what loom explores (the flag
-//! and the list are not loom objects), and `Exited` is not reported there:
-//! loom tears thread-locals down after the model's threads are joined.
+//! flag and the bit are never set. Under `--cfg loom` hooks work but are
+//! not part of what loom explores (the flag and the list are not loom
+//! objects; the bit is, as part of the state word), and `Exited` is not
+//! reported there: loom tears thread-locals down after the model's threads
+//! are joined.
 
 use super::Gil;
 use super::thread_state::ThreadState;
@@ -111,6 +114,20 @@ pub(super) struct Flag(UnmodeledAtomicBool);
 impl Flag {
     pub(super) const fn new() -> Self {
         Self(UnmodeledAtomicBool::new(false))
+    }
+}
+
+/// Sets or clears the flag and the word's `HOOKED` together. Called with
+/// the list locked, so that concurrent registrations leave both agreeing
+/// with the list. Relaxed: neither carries data (an event clones the hook
+/// under the list's lock).
+#[cfg(feature = "std")]
+fn set_flag(gil: &Gil, on: bool) {
+    gil.hooks.0.store(on, Ordering::Relaxed);
+    if on {
+        gil.state.fetch_or(super::HOOKED, Ordering::Relaxed);
+    } else {
+        gil.state.fetch_and(!super::HOOKED, Ordering::Relaxed);
     }
 }
 
@@ -232,7 +249,7 @@ mod imp {
         };
         let entry = list.swap_remove(i);
         if let Some(gil) = gil {
-            gil.hooks.0.store(false, Ordering::Relaxed);
+            super::set_flag(gil, false);
         }
         REGISTERED.store(list.len(), Ordering::Relaxed);
         drop(list);
@@ -257,7 +274,7 @@ mod imp {
         // Under the lock, so that concurrent registrations leave the flag
         // agreeing with the list.
         let on = list.iter().any(|e| e.gil_id == gil_id);
-        gil.hooks.0.store(on, Ordering::Relaxed);
+        super::set_flag(gil, on);
         REGISTERED.store(list.len(), Ordering::Relaxed);
         old
     }

@@ -4,10 +4,17 @@
 //!
 //! # The algorithm
 //!
-//! The Gil's state word has two bits, `LOCKED` and `PARKED` (threads may be
-//! parked on it; `PARKED` implies `LOCKED`, apart from a stale bit that an
-//! interrupted waiter may leave and the next release clears). Uncontended,
-//! acquire and release are one compare-and-swap each.
+//! The Gil's state word holds the `ThreadState` address of the holder (of
+//! the last holder, while the Gil is free) and three bits: `LOCKED`,
+//! `PARKED` (threads may be parked on it; `PARKED` implies `LOCKED`, apart
+//! from a stale bit that an interrupted waiter may leave and the next
+//! release clears) and `HOOKED` (an event hook is registered). Uncontended,
+//! acquire and release are one compare-and-swap each, and a thread that
+//! takes the Gil back after it was the last to hold it compares with its
+//! own address and `LOCKED` alone: the fast paths find the holder, the
+//! switch count and the hook in the compare-and-swap itself. Any other
+//! word (another last holder, a hook, waiters) sends them to a path that
+//! counts the switch, tells the hook or waits.
 //!
 //! A waiter parks with a timeout of one switch interval. If the timeout
 //! fires and the Gil's switch number did not change meanwhile, it sets the
@@ -38,7 +45,7 @@
 //! A waiter out of the park queue for a moment (spinning for its handoff,
 //! or between two parks) may wait *in place* in one of a few slots
 //! (`in_place`): a releaser then makes it the holder where it is, by
-//! storing its address in `holder` with `LOCKED` kept, and no wake-up.
+//! writing its address into the word with `LOCKED` kept, and no wake-up.
 //! `PARKED` means "threads may be waiting" and counts them too, so that a
 //! release with such a waiter takes the slow path; and the word is never
 //! freed while a slot is taken, so a waiter in place only ever leaves its
@@ -54,15 +61,15 @@
 //!
 //! # Who may touch the holder's `ThreadState`
 //!
-//! `holder` points at the holder's `ThreadState`. A waiter dereferences it
-//! only inside its park `validate` callback, with the park queue locked and
-//! the state word at `LOCKED | PARKED`. In that state the holder cannot
-//! finish a release: the fast path needs the word to be exactly `LOCKED`,
-//! and the slow path needs the queue lock. A releaser clears `holder` before
-//! its release (fast path) or changes it under the queue lock (handoff), so
-//! the pointer a waiter reads is the current holder's, or null (a fresh
-//! holder has not published itself yet: the waiter skips the request this
-//! time). And a holder's state cannot be freed under it: a thread's state
+//! While `LOCKED` is set, the word's address is the holder's
+//! `ThreadState`: whoever sets `LOCKED` writes its address in the same
+//! compare-and-swap, and a handoff writes the heir's. A waiter dereferences
+//! it only inside its park `validate` callback, with the park queue locked
+//! and `LOCKED | PARKED` both set in the word it read. Then the holder
+//! cannot finish a release: the fast path needs the word without `PARKED`,
+//! and the slow path needs the queue lock. While the Gil is free the
+//! address is only compared, never followed: the thread it names may be
+//! gone. And a holder's state cannot be freed under it: a thread's state
 //! lives until the thread ends, and one that still holds a Gil then (a
 //! leaked guard) is kept until the Gil drops (see `registry`). Nor after
 //! it without order: a waiter that asked and then timed out, the last one
@@ -108,8 +115,16 @@ use core::fmt;
 use core::time::Duration;
 use stats::GilCounters;
 
-const LOCKED: u8 = 0b01;
-const PARKED: u8 = 0b10;
+/// State-word bit: a thread holds the Gil (the word's address).
+const LOCKED: usize = 0b001;
+/// State-word bit: threads may be waiting (see the module docs).
+const PARKED: usize = 0b010;
+/// State-word bit: an event hook is registered, so that both fast paths
+/// fail over to the paths that tell it (see `hooks`).
+const HOOKED: usize = 0b100;
+/// The state word's address bits: a `ThreadState` (aligned to 64 bytes).
+const HOLDER: usize = !(LOCKED | PARKED | HOOKED);
+const _: () = assert!(core::mem::align_of::<ThreadState>() > !HOLDER);
 
 /// Park-token flag: under `Interactive`, the waiter comes back from a
 /// voluntary release (a holder switched out for it lends it the Gil); under
@@ -164,18 +179,17 @@ const PRIORITY: usize = 0b001;
 // C layout: what the uncontended acquire + release touch comes first.
 #[repr(C)]
 pub struct Gil {
-    state: AtomicU8,
+    /// The holder's (or last holder's) `ThreadState` address and the bits
+    /// `LOCKED`, `PARKED`, `HOOKED` (see the module docs).
+    state: AtomicUsize,
     policy: AtomicU8,
-    /// Whether an event hook is registered (see `hooks`).
+    /// Whether an event hook is registered, for the slow paths (see
+    /// `hooks`; the fast paths see `HOOKED` in the word).
     hooks: hooks::Flag,
-    /// The holder's `ThreadState` address, or 0 (see the module docs).
-    holder: AtomicUsize,
-    /// The ident of the thread that took the Gil last, to count switches.
-    last_holder: AtomicU64,
     /// How many times the Gil changed hands. Algorithm state, not only a
     /// statistic: a waiter asks for a drop only if it did not move during
-    /// its interval, and a thread that let go knows another thread held the
-    /// Gil in between exactly when it moved.
+    /// its interval (and the holder is the same), and a thread that let go
+    /// knows another thread held the Gil in between exactly when it moved.
     switch_number: AtomicU64,
     /// Assigned at first use (see `registry`); never a loom atomic.
     id: crate::sync::UnmodeledAtomicU64,
@@ -242,9 +256,7 @@ impl Gil {
     const_fn! {
         const fn with_micros(micros: u32) -> Self {
             Self {
-                state: AtomicU8::new(0),
-                holder: AtomicUsize::new(0),
-                last_holder: AtomicU64::new(0),
+                state: AtomicUsize::new(0),
                 switch_number: AtomicU64::new(0),
                 interval_micros: crate::sync::UnmodeledAtomicU32::new(micros),
                 next_ticket: AtomicU64::new(0),
@@ -388,7 +400,7 @@ impl Gil {
     // ---- internals shared by acquire, release and the guard ----
 
     fn key(&self) -> usize {
-        &self.state as *const AtomicU8 as usize
+        &self.state as *const AtomicUsize as usize
     }
 
     #[inline]
@@ -423,7 +435,14 @@ impl Gil {
 
     #[inline]
     fn held_by(&self, ts: &ThreadState) -> bool {
-        self.holder.load(Ordering::Relaxed) == ts.address()
+        self.is_holder(self.state.load(Ordering::Relaxed), ts.address())
+    }
+
+    /// Whether the state word `state` says the Gil is held by the thread
+    /// whose `ThreadState` is at `addr`.
+    #[inline]
+    fn is_holder(&self, state: usize, addr: usize) -> bool {
+        state & (HOLDER | LOCKED) == addr | LOCKED
     }
 
     fn has_waiters(&self) -> bool {
@@ -434,16 +453,13 @@ impl Gil {
         self.switch_number.load(Ordering::Relaxed)
     }
 
-    /// Counts a switch if `ts` is not the thread that held the Gil last.
-    /// Called by whoever makes `ts` the holder, before `holder` is
-    /// published (see `publish_holder`).
-    #[inline]
-    fn count_switch_to(&self, ts: &ThreadState) {
-        if self.last_holder.load(Ordering::Relaxed) != ts.ident() {
-            self.last_holder.store(ts.ident(), Ordering::Relaxed);
-            let n = self.switch_number.load(Ordering::Relaxed);
-            self.switch_number.store(n + 1, Ordering::Relaxed);
-        }
+    /// Counts a switch: the Gil went to a thread other than the one that
+    /// held it last. Called by the new holder after it took the Gil, or by
+    /// the releaser in a handoff before it writes the heir into the word:
+    /// only a holder writes the count.
+    fn count_switch(&self) {
+        let n = self.switch_number.load(Ordering::Relaxed);
+        self.switch_number.store(n + 1, Ordering::Relaxed);
     }
 }
 

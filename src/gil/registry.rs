@@ -61,7 +61,7 @@ impl Registry {
     /// Keeps the acquisitions of `state`, which leaves both lists now (its
     /// thread is done with the Gil), in its Gil's total.
     fn retire(&mut self, state: &ThreadState) {
-        let count = state.counters.acquisitions.load(Ordering::Relaxed);
+        let count = state.acquisitions();
         let gil_id = state.gil_id();
         match self.retired.iter_mut().find(|(id, _)| *id == gil_id) {
             Some((_, total)) => *total = total.wrapping_add(count),
@@ -140,9 +140,7 @@ pub(super) fn acquisitions(listing: &Listing, gil_id: u64) -> u64 {
         .iter()
         .chain(registry.ended.iter())
         .filter(|s| s.gil_id() == gil_id)
-        .fold(retired, |sum, s| {
-            sum.wrapping_add(s.counters.acquisitions.load(Ordering::Relaxed))
-        })
+        .fold(retired, |sum, s| sum.wrapping_add(s.acquisitions()))
 }
 
 /// Forgets a dropped Gil's states (the thread-locals keep theirs until the

@@ -5,7 +5,7 @@ use super::fair_share::{self, Candidate};
 use super::hooks::{self, GilEventKind};
 use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
-use super::{Gil, LOCKED, PARKED, PRIORITY, SwitchPolicy};
+use super::{Gil, HOOKED, LOCKED, PARKED, PRIORITY, SwitchPolicy};
 use crate::park::{self, FilterOp, Instant, ParkToken, UnparkResult, UnparkToken};
 use crate::sync::Ordering;
 use crate::wait::TOKEN_LOW;
@@ -81,13 +81,33 @@ impl Gil {
         released
     }
 
-    /// `release` for the drop of a thread's last guard when no event hook
-    /// is registered (so there is none to tell) and the thread's word
-    /// already says `Detached`.
+    /// `release` for the drop of a thread's last guard, once the thread's
+    /// word says `Detached`: the fast compare-and-swap fails while a hook is
+    /// registered (`HOOKED`), and then the hook is told first.
     #[inline]
     pub(super) fn release_last_guard(&self, ts: &ThreadState) {
-        let released = self.let_go(ts, How::Handoff);
-        self.after_release(ts, released);
+        let me = ts.address();
+        match self
+            .state
+            .compare_exchange(me | LOCKED, me, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => self.freed(ts),
+            Err(_) => self.release_last_guard_slow(ts),
+        }
+    }
+
+    #[cold]
+    fn release_last_guard_slow(&self, ts: &ThreadState) {
+        if hooks::may_fire(self) {
+            // The hook hears `Suspended` from a thread that is still
+            // attached, as from every other release: the word said
+            // `Detached` only for the compare-and-swap that failed.
+            ts.set_status(ThreadStatus::Attached);
+            self.release(ts, How::Handoff);
+        } else {
+            let released = self.let_go(ts, How::Handoff);
+            self.after_release(ts, released);
+        }
     }
 
     #[inline]
@@ -96,7 +116,7 @@ impl Gil {
             // Told `Suspended`, it holds the Gil again: to the hook and the
             // counters, a release and a fresh acquisition (every `Resumed`
             // is an acquisition).
-            count_one(&ts.counters.acquisitions);
+            ts.word.count_acquisition();
             hooks::fire(self, ts, GilEventKind::Resumed);
         }
     }
@@ -113,28 +133,46 @@ impl Gil {
     /// `release_quietly` once the thread's status says `Detached`.
     #[inline]
     fn let_go(&self, ts: &ThreadState, how: How) -> Released {
-        // Unpublished before the word is released (see the module docs); if
-        // waiters make the fast path fail, the slow path names the heir.
-        self.holder.store(0, Ordering::Relaxed);
+        let me = ts.address();
+        // The word keeps our address: the next acquire by this thread is
+        // then the fast one, with no switch to count. If waiters make the
+        // compare-and-swap fail, the slow path names the heir.
+        //
         // AcqRel: a waiter that asked us to drop (a write to our breaker,
         // under the queue lock, which this path does not take) and then
         // timed out cleared PARKED with Release; acquiring it orders that
         // write before anything we do next, such as freeing our state when
         // the thread ends.
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            // A waiter that asked us (and then left) did so before `holder`
-            // was cleared; nobody can ask us now, so this clear is final and
-            // the next acquisition starts without a stale request.
-            if ts.eval_breaker().load(Ordering::Relaxed) & DROP_REQUEST != 0 {
-                ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
+        let mut state = me | LOCKED;
+        loop {
+            match self.state.compare_exchange(
+                state,
+                state & !LOCKED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.freed(ts);
+                    return Released::Freed;
+                }
+                // Only a hook registered (or unregistered) meanwhile: again,
+                // with the word's bit kept.
+                Err(actual) if actual & !HOOKED == me | LOCKED => state = actual,
+                Err(_) => return self.release_slow(ts, how),
             }
-            return Released::Freed;
         }
-        self.release_slow(ts, how)
+    }
+
+    /// After a release that freed the word with nobody waiting.
+    #[inline]
+    fn freed(&self, ts: &ThreadState) {
+        // A waiter that asked us (and then left) did so while the word
+        // named us as the holder, with `PARKED` set; nobody can ask us now,
+        // so this clear is final and the next acquisition starts without a
+        // stale request.
+        if ts.eval_breaker().load(Ordering::Relaxed) & DROP_REQUEST != 0 {
+            ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
+        }
     }
 
     #[cold]
@@ -296,12 +334,13 @@ impl Gil {
         // nobody is owed a return or timed.
         unsafe { self.hold_start.set(None) };
         self.lender.store(0, Ordering::Relaxed);
-        // A swap, not a store: a waiter may be setting PARKED right now
-        // (outside the queue lock). Its `validate` then sees 0 and retries.
-        // (Loom, which does not order a plain store after a concurrent
-        // read-modify-write, let a waiter see the stale PARKED and sleep
-        // forever.)
-        self.state.swap(0, Ordering::Release);
+        // A read-modify-write, not a store: a waiter may be setting PARKED
+        // right now (outside the queue lock). Its `validate` then sees the
+        // word free and retries. (Loom, which does not order a plain store
+        // after a concurrent read-modify-write, let a waiter see the stale
+        // PARKED and sleep forever.) The word keeps our address, as the fast
+        // release's does, and `HOOKED`.
+        self.state.fetch_and(!(LOCKED | PARKED), Ordering::Release);
     }
 
     /// Hands the Gil to `heir` (woken with `TOKEN_HANDOFF` if parked, made
@@ -346,10 +385,7 @@ impl Gil {
         let callback = |result: UnparkResult| {
             if result.unparked_threads == 0 {
                 if in_transit() {
-                    // Keep the Gil: publish ourselves again. Relaxed: a
-                    // waiter acts on `holder` only when it names the waiter
-                    // (a handoff), and this names us.
-                    self.holder.store(ts.address(), Ordering::Relaxed);
+                    // Keep the Gil: the word still names us.
                     ts.set_status(ThreadStatus::Attached);
                     outcome.set(Some(Released::Kept));
                     return park::DEFAULT_UNPARK_TOKEN;
@@ -456,18 +492,23 @@ impl Gil {
                 breaker.clear(DROP_REQUEST, Ordering::Relaxed);
             }
         }
-        self.count_switch_to(heir_state);
-        self.holder.store(heir_addr, Ordering::Release);
+        // Before the word names the heir (Release, next): a waiter that
+        // reads the heir there (Acquire) sees the count.
+        self.count_switch();
         if how == How::Forced {
             count_one(&self.counters.forced_switches);
         }
         let parked = if waiters { PARKED } else { 0 };
-        // A swap for the same reason as in `free`. Relaxed: the heir
-        // learns of the handoff through `holder` (Release, above) or its
-        // unpark, and nobody else acquires this value (`validate` reads the
-        // word Relaxed; a later release's read-modify-write extends the
-        // release sequence of a `timed_out` before it whatever this is).
-        self.state.swap(LOCKED | parked, Ordering::Relaxed);
+        // A read-modify-write for the same reason as in `free`, which keeps
+        // `HOOKED`. Release: a heir waiting in place learns of the handoff
+        // here (`handed_to`, Acquire), and a waiter's `validate` reads the
+        // switch count after it.
+        let heir_word = heir_addr | LOCKED | parked;
+        let _ = self
+            .state
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |state| {
+                Some(heir_word | (state & HOOKED))
+            });
         lent
     }
 }

@@ -456,7 +456,6 @@ impl GilCounters {
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct ThreadCounters {
-    pub(crate) acquisitions: AtomicU64,
     pub(crate) total_wait: AtomicU64,
     pub(crate) longest_wait: AtomicU64,
     pub(crate) forced_releases: AtomicU64,
@@ -467,7 +466,6 @@ pub(crate) struct ThreadCounters {
 impl ThreadCounters {
     pub(crate) fn new() -> Self {
         Self {
-            acquisitions: AtomicU64::new(0),
             total_wait: AtomicU64::new(0),
             longest_wait: AtomicU64::new(0),
             forced_releases: AtomicU64::new(0),
@@ -483,9 +481,11 @@ impl ThreadCounters {
         self.waits.record(waited);
     }
 
-    pub(crate) fn snapshot(&self) -> ThreadStats {
+    /// The counters, with `acquisitions` (which the thread keeps in its
+    /// `ThreadWord`).
+    pub(crate) fn snapshot(&self, acquisitions: u64) -> ThreadStats {
         ThreadStats {
-            acquisitions: self.acquisitions.load(Ordering::Relaxed),
+            acquisitions,
             total_wait: nanos(&self.total_wait),
             longest_wait: nanos(&self.longest_wait),
             forced_releases: self.forced_releases.load(Ordering::Relaxed),

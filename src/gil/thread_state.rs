@@ -127,7 +127,8 @@ impl ThreadState {
         }
     }
 
-    /// The state's address: what `holder` holds and a park token carries.
+    /// The state's address: what the Gil's state word holds for its holder
+    /// and a park token carries.
     #[inline]
     pub(crate) fn address(&self) -> usize {
         self as *const Self as usize
@@ -160,9 +161,14 @@ impl ThreadState {
         }
     }
 
+    /// How many times the thread took the Gil (kept in its word).
+    pub(super) fn acquisitions(&self) -> u64 {
+        self.word.acquisitions()
+    }
+
     /// A snapshot of the thread's counters.
     pub fn stats(&self) -> ThreadStats {
-        self.counters.snapshot()
+        self.counters.snapshot(self.acquisitions())
     }
 
     /// The thread's eval breaker: the flags its checkpoints act on.

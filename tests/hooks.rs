@@ -23,6 +23,17 @@ fn logging_hook() -> (Log, Arc<GilHook>) {
     (log, hook)
 }
 
+/// The kinds of event a logging hook hears while `during` runs: registered
+/// before it, unregistered after, so a later acquire is not heard.
+fn kinds_heard(gil: &Gil, during: impl FnOnce()) -> Vec<GilEventKind> {
+    let (log, hook) = logging_hook();
+    gil.set_event_hook(Some(hook));
+    during();
+    gil.set_event_hook(None);
+    drop(gil.acquire()); // not heard
+    log.lock().unwrap().iter().map(|e| e.1).collect()
+}
+
 /// Checks one thread's events against the documented order
 /// `Started (Ready (Resumed Suspended | GaveUp) | Resumed Suspended)* Exited?`
 /// for a thread that did not hold the Gil when the hook was registered.
@@ -166,13 +177,10 @@ fn a_thread_already_holding_sees_started_then_suspended() {
     common::setup();
     let gil = Gil::new();
     let guard = gil.acquire();
-    let (log, hook) = logging_hook();
-    gil.set_event_hook(Some(hook));
-    drop(guard);
-    drop(gil.acquire());
-    gil.set_event_hook(None);
-    drop(gil.acquire()); // not seen
-    let kinds: Vec<_> = log.lock().unwrap().iter().map(|e| e.1).collect();
+    let kinds = kinds_heard(&gil, || {
+        drop(guard);
+        drop(gil.acquire());
+    });
     assert_eq!(
         kinds,
         [
@@ -571,12 +579,7 @@ fn a_hook_registered_between_uncontended_acquires_hears_the_next_one() {
     let gil = Gil::new();
     drop(gil.acquire());
     drop(gil.acquire());
-    let (log, hook) = logging_hook();
-    gil.set_event_hook(Some(hook));
-    drop(gil.acquire());
-    gil.set_event_hook(None);
-    drop(gil.acquire()); // not seen
-    let kinds: Vec<_> = log.lock().unwrap().iter().map(|e| e.1).collect();
+    let kinds = kinds_heard(&gil, || drop(gil.acquire()));
     assert_eq!(
         kinds,
         [

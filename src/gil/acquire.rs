@@ -357,7 +357,7 @@ impl Gil {
     }
 
     /// The holder's bookkeeping after it took the free word `state` by
-    /// compare-and-swap (a handoff does this in the releaser's callback).
+    /// compare-and-swap (a handoff counts its switch in `hand_to`).
     #[inline]
     fn took_free_word(&self, state: usize, me: usize) {
         // No drop request is pending on a thread that does not hold the Gil:

@@ -169,12 +169,14 @@ fn interrupted_waiter_against_a_fresh_one(policy: gilock::SwitchPolicy) -> bool 
 /// Mutation (2 December, a survivor of cargo-mutants): `find_heir`'s
 /// `token & PRIORITY == 0` as `token | PRIORITY == 0` (every waiter in
 /// arrival order under `Fifo`) → "C held the Gil before the interrupted B".
-// Not under Miri: with some of Miri's schedules (one seed of 16, std
-// backend; the default seed with the spin backend when the whole file runs)
-// B is still not back after its interrupt when the 120 s bound runs out.
-// Natively it passed 600 runs, 4 at once. Whether that is Miri's scheduler
-// starving a thread or a lost wake-up in the Gil is not known yet.
-#[cfg(not(miri))]
+///
+/// Under Miri this test also caught a lost drop request (3 December, fixed
+/// in `GilGuard::checkpoint`): A saw B's request but read the waiters bit
+/// from before C queued (two Relaxed loads), cleared the request and ran
+/// on, and B waited out its whole 120 s interval ("thread did not finish
+/// within 120s", Miri seed 1; `.ci/run` runs it with seeds 0..12). The
+/// loom models `gil::a_drop_request_survives_a_stale_look_at_the_waiters`
+/// and its borrow twin catch the same bug.
 #[test]
 fn fifo_serves_an_interrupted_waiter_before_a_fresh_one() {
     setup();

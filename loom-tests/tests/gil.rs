@@ -1,6 +1,7 @@
 #![cfg(loom)]
 //! Loom models of the `Gil`: mutual exclusion, forced switching
-//! (invariant 4), drop requests only without a switch (invariant 5),
+//! (invariant 4), drop requests only without a switch (invariant 5) and
+//! never lost to a stale look at the waiters bit,
 //! detach/attach, interrupts (invariant 8) and timed acquisition racing the
 //! model timer (invariant 7).
 //!
@@ -177,6 +178,73 @@ fn drop_request_only_without_a_switch() {
         timer.join().unwrap();
     });
     assert!(REQUESTED_FROM_MAIN.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// The main thread holds the Gil and a waiter's interval runs out (the
+/// timer ticks once it is parked), so the waiter asks the main thread to
+/// drop the Gil. The main thread sees the request (`should_yield`): its next
+/// checkpoint must switch, whatever its look at the waiters bit returns.
+/// That look is Relaxed, and may be older than the request.
+///
+/// Mutation (3 December): `GilGuard::checkpoint` back to clearing the
+/// request on its first look at the waiters bit (no Acquire clear and second
+/// look), and `ask_to_drop` back to Relaxed → "the checkpoint after a drop
+/// request did not switch" (the look saw the word from before the waiter
+/// queued, and the request was dropped; under Miri one seed of 48 of
+/// `tests/attached.rs` `fifo_serves_an_interrupted_waiter_before_a_fresh_one`
+/// then waited out the whole interval).
+#[test]
+fn a_drop_request_survives_a_stale_look_at_the_waiters() {
+    drop_request_after_a_stale_look(false);
+}
+
+/// The same, with a `GilCell` borrow alive through a second guard at the
+/// first checkpoint after the request: that checkpoint keeps the Gil
+/// (invariant 10), and the request stands for the next one.
+///
+/// Mutation (3 December): in `GilGuard::checkpoint`, the request not put
+/// back when the second look finds a waiter → "the checkpoint after a drop
+/// request did not switch" (the first look was stale, the clear took the
+/// request, and the borrow kept the Gil without it).
+#[test]
+fn a_drop_request_kept_for_a_borrow_survives_a_stale_look_at_the_waiters() {
+    drop_request_after_a_stale_look(true);
+}
+
+fn drop_request_after_a_stale_look(keep_a_borrow: bool) {
+    check(DEFAULT, move || {
+        let gil = Arc::new(Gil::new());
+        let cell = gilock::GilCell::new(0usize);
+        let mut guard = gil.acquire();
+        let waiter = {
+            let gil = gil.clone();
+            thread::spawn(move || drop(gil.acquire()))
+        };
+        let timer = thread::spawn(|| {
+            while gilock::model::fire_timeouts() == 0 {
+                thread::yield_now();
+            }
+        });
+        while !guard.should_yield() {
+            thread::yield_now();
+        }
+        if keep_a_borrow {
+            // A borrow through a second guard keeps the Gil, and must keep
+            // the request for the checkpoint after it.
+            let inner = gil.ensure();
+            let borrow = cell.borrow_mut(&inner);
+            assert!(!guard.checkpoint().switched, "switched under a borrow");
+            drop(borrow);
+            drop(inner);
+        }
+        assert!(
+            guard.checkpoint().switched,
+            "the checkpoint after a drop request did not switch"
+        );
+        drop(guard);
+        waiter.join().unwrap();
+        timer.join().unwrap();
+    });
 }
 
 /// The main thread detaches and, inside `detach`, joins a thread that needs

@@ -131,8 +131,20 @@ impl<'a> GilGuard<'a> {
             self.assert_held("checkpoint");
             let (gil, ts) = (self.gil, self.ts());
             if !gil.has_waiters() {
-                ts.eval_breaker().clear(DROP_REQUEST, Ordering::Relaxed);
-                return result;
+                // Nobody seems to wait: drop the request, then look again.
+                // The load above may be older than the request (both are
+                // Relaxed), and a waiter may queue and ask right now. The
+                // clear reads the waiter's Release `ask_to_drop` (or a
+                // later write), so the second look sees the waiters bit that
+                // waiter saw before it asked: a request is never cleared
+                // while its asker waits.
+                ts.eval_breaker().clear(DROP_REQUEST, Ordering::Acquire);
+                if !gil.has_waiters() {
+                    return result;
+                }
+                // Someone waits after all: the request stands, for the
+                // checks below that keep it for a later checkpoint.
+                ts.eval_breaker().set(DROP_REQUEST, Ordering::Relaxed);
             }
             if ts.borrows.any() {
                 // A GilCell borrow of this thread (through another guard)

@@ -261,7 +261,10 @@ impl ThreadState {
     /// Sets the drop request on this thread (the holder's) breaker, from a
     /// waiter whose interval ran out without a switch.
     pub(crate) fn ask_to_drop(&self, counters: &GilCounters) {
-        let before = self.breaker.set(DROP_REQUEST, Ordering::Relaxed);
+        // Release: the holder that finds no waiters bit clears the request
+        // with Acquire and looks again (`GilGuard::checkpoint`); it must then
+        // see the bit this waiter saw before asking.
+        let before = self.breaker.set(DROP_REQUEST, Ordering::Release);
         if before & DROP_REQUEST == 0 {
             counters.drop_requests.fetch_add(1, Ordering::Relaxed);
         }

@@ -591,3 +591,41 @@ fn a_hook_registered_between_uncontended_acquires_hears_the_next_one() {
     assert!(!gil.is_locked());
     assert!(gil.try_acquire().is_some());
 }
+
+/// A drop request whose asker gave up (its timed acquire ran out) is
+/// dropped at the holder's next checkpoint without a release: the hook
+/// hears nothing, nothing switches, and the request is gone.
+///
+/// Mutation (3 December, a survivor of cargo-mutants): in
+/// `GilGuard::checkpoint`, the `!` of the first look at the waiters bit
+/// deleted (a request with nobody waiting went on to a forced release and a
+/// reacquire) → the hook heard `[Started, Suspended { forced: true },
+/// Resumed]`.
+///
+/// Under Miri (the whole file, default seed) the test also caught a timed
+/// waiter that left the waiters bit up (3 December, fixed in
+/// `Gil::wait_for_gil`): its `timed_out` callback saw only an interval's end,
+/// the clock passed the deadline before the waiter looked at the outcome,
+/// and it left as timed out with `PARKED` still set; the checkpoint then made
+/// the same forced release. Put back (the outcome read from the clock
+/// again), the same assertion fails. No loom model reaches that window: the
+/// model clock cannot move between the park's return and that look.
+#[test]
+fn a_request_whose_asker_gave_up_costs_no_release() {
+    let gil = Gil::with_switch_interval(Duration::from_millis(1));
+    let mut guard = gil.acquire();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let refused = gil.try_acquire_for(Duration::from_millis(200));
+            assert!(refused.is_none(), "the holder never let go");
+        });
+    });
+    assert!(guard.should_yield(), "the waiter asked before it gave up");
+    let (log, hook) = logging_hook();
+    gil.set_event_hook(Some(hook));
+    let switched = guard.checkpoint().switched;
+    gil.set_event_hook(None);
+    let heard: Vec<GilEventKind> = log.lock().unwrap().iter().map(|e| e.1).collect();
+    assert_eq!((switched, heard), (false, vec![]));
+    assert!(!guard.should_yield(), "the stale request is still up");
+}

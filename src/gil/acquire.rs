@@ -631,8 +631,13 @@ impl Gil {
                 }
                 true
             };
+            // Whether `timed_out` found the wait's own deadline passed:
+            // decided once, with the queue locked, so that the waiter does
+            // what the callback did (the clock moves on between the two).
+            let gave_up = Cell::new(false);
             let timed_out = |_key: usize, was_last: bool| {
                 if wait.deadline.is_some_and(|d| d.has_passed()) {
+                    gave_up.set(true);
                     // It gives up. The last waiter to leave clears the
                     // waiters bit (unless one waits in place), so that the
                     // holder's release is fast again.
@@ -702,7 +707,10 @@ impl Gil {
                     }
                 }
                 ParkResult::TimedOut => {
-                    if wait.deadline.is_some_and(|d| d.has_passed()) {
+                    // Not the clock again: a deadline that passed after the
+                    // callback counted only an interval's end would leave
+                    // with the waiters bit up and no waiter behind it.
+                    if gave_up.get() {
                         return Outcome::TimedOut;
                     }
                     look_again = None;

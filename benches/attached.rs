@@ -17,9 +17,9 @@
 //! ```
 //!
 //! Each figure is the median of rounds that alternate between the two
-//! sides, so both see the same machine; the load average is printed, and
-//! numbers taken while other processes compete for the CPUs are indicative
-//! only.
+//! sides, so both see the same machine; the load average and CPU steal are
+//! printed, and numbers taken while other processes compete for the CPUs
+//! are indicative only.
 
 use gilock::{Gil, GilCell, Lock};
 use std::cell::UnsafeCell;
@@ -27,6 +27,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "common/machine.rs"]
+mod machine;
 
 struct Config {
     rounds: usize,
@@ -45,14 +48,6 @@ fn config() -> Config {
             round: Duration::from_millis(100),
         }
     }
-}
-
-/// The 1-minute load average (Linux).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(String::from))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -234,11 +229,12 @@ fn contended(cfg: &Config) {
 }
 
 fn main() {
+    machine::start();
     let cfg = config();
     let only = std::env::var("GILOCK_BENCH_ONLY").unwrap_or_default();
     println!(
-        "load average {} ({} rounds of {:?}, medians)\n",
-        load_average(),
+        "{} ({} rounds of {:?}, medians)\n",
+        machine::conditions(),
         cfg.rounds,
         cfg.round
     );
@@ -249,5 +245,5 @@ fn main() {
         uncontended(&cfg);
         contended(&cfg);
     }
-    println!("\nload average {} at the end", load_average());
+    println!("\nat the end: {}", machine::conditions());
 }

@@ -31,6 +31,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "common/machine.rs"]
+mod machine;
+
 /// The interval our mutex runs with (its default), for the wait target.
 const INTERVAL: Duration = gilock::DEFAULT_SWITCH_INTERVAL;
 
@@ -124,49 +127,6 @@ mod stamp {
             let stamps = now().wrapping_sub(self.stamp) as f64;
             let ns = self.instant.elapsed().as_nanos() as f64;
             if ns > 0.0 { stamps / ns } else { 1.0 }
-        }
-    }
-}
-
-/// How busy the machine was with *other* processes, from Linux's
-/// `/proc` (the share of all CPU time that neither idled nor ran this
-/// process); `None` where that cannot be read.
-mod load {
-    fn machine() -> Option<(u64, u64)> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let ticks: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|t| t.parse().ok())
-            .collect();
-        let idle = ticks.get(3)? + ticks.get(4)?;
-        let total: u64 = ticks.iter().take(8).sum();
-        Some((total - idle, total))
-    }
-
-    fn own() -> Option<u64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-        // utime and stime: fields 14 and 15 of the whole line.
-        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-    }
-
-    pub struct Sample(Option<((u64, u64), u64)>);
-
-    impl Sample {
-        pub fn take() -> Self {
-            Self(machine().zip(own()))
-        }
-
-        /// Percent of all CPU time used by other processes since `self`.
-        pub fn others_percent(&self) -> Option<f64> {
-            let ((busy0, total0), own0) = self.0?;
-            let ((busy1, total1), own1) = Self::take().0?;
-            let total = total1.checked_sub(total0).filter(|&t| t > 0)?;
-            let others = (busy1 - busy0).saturating_sub(own1 - own0);
-            Some(100.0 * others as f64 / total as f64)
         }
     }
 }
@@ -398,7 +358,7 @@ fn main() {
     );
     println!("(contended lock calls are each timed with the TSC; all mutexes pay that alike)\n");
 
-    let load = load::Sample::take();
+    machine::start();
     let rows = measure(
         &[
             contender::<gilock::FairMutex<u64>>(),
@@ -444,16 +404,10 @@ fn main() {
         println!();
     }
 
-    if let Some(others) = load.others_percent() {
-        println!(
-            "\nOther processes used {others:.0}% of the CPUs meanwhile{}",
-            if others > 10.0 {
-                ": the figures are indicative only"
-            } else {
-                ""
-            }
-        );
-    }
+    println!(
+        "\nWhile it ran: {} (figures taken with more than a few percent are indicative only)",
+        machine::conditions()
+    );
 
     let ours = &rows[0];
     println!("\nTargets for gilock::FairMutex (ratios to parking_lot::Mutex):");

@@ -27,7 +27,8 @@
 //!
 //! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
 //! changes it). Numbers taken while other processes compete for the CPUs are
-//! indicative only: the first and last lines print the load average.
+//! indicative only: the first and last lines print the load average and the
+//! CPU time stolen by the hypervisor or used by other processes meanwhile.
 
 use gilock::{Gil, SwitchPolicy};
 use std::hint::black_box;
@@ -38,6 +39,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "common/machine.rs"]
+mod machine;
+
 fn env_f64(name: &str, default: f64) -> f64 {
     match std::env::var(name) {
         Ok(v) => v
@@ -45,15 +49,6 @@ fn env_f64(name: &str, default: f64) -> f64 {
             .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
         Err(_) => default,
     }
-}
-
-/// The 1-minute load average (Linux), printed with the results: with other
-/// processes on the CPUs, switch timings stretch for CPython and us alike.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(String::from))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn ms(d: Duration) -> f64 {
@@ -409,6 +404,7 @@ fn opt_ms(x: Option<f64>) -> String {
 }
 
 fn main() {
+    machine::start();
     let run_for = Duration::from_secs_f64(env_f64("GILOCK_BENCH_SECS", 3.0));
     let interval = Duration::from_secs_f64(env_f64("GILOCK_BENCH_INTERVAL_MS", 5.0) / 1e3);
     match std::env::var("GILOCK_BENCH_ONLY").as_deref() {
@@ -420,12 +416,12 @@ fn main() {
             let u = uncontended();
             println!(
                 "(a) uncontended acquire+release: Gil {:.2} ns, parking_lot {:.2} ns, {:.2}x \
-                 (target <= 1.1x); should_yield {:.2} ns (load average {})",
+                 (target <= 1.1x); should_yield {:.2} ns ({})",
                 u.gil_ns,
                 u.pl_ns,
                 u.gil_ns / u.pl_ns,
                 u.should_yield_ns,
-                load_average()
+                machine::conditions()
             );
             return;
         }
@@ -437,13 +433,13 @@ fn main() {
                 println!(
                     "(f) {policy:?}: worst window / fair share of the Gil time held: CPU threads \
                      {:.0}%, detaching threads {:.0}% (of the window: {:.0}%, {:.0}%); Gil held \
-                     {:.0}% (load average {})",
+                     {:.0}% ({})",
                     100.0 * s.worst_cpu,
                     100.0 * s.worst_io,
                     100.0 * s.worst_cpu_wall,
                     100.0 * s.worst_io_wall,
                     100.0 * s.busy,
-                    load_average()
+                    machine::conditions()
                 );
             }
             return;
@@ -453,10 +449,10 @@ fn main() {
     let iv = ms(interval);
     println!(
         "gil bench: interval {iv} ms, timed phases {:.1} s each (GILOCK_BENCH_SECS), {} CPUs, \
-         load average {}",
+         {}",
         run_for.as_secs_f64(),
         thread::available_parallelism().map_or(0, |n| n.get()),
-        load_average()
+        machine::conditions()
     );
 
     println!("(a, b) uncontended ...");
@@ -758,7 +754,7 @@ fn main() {
     }
     println!();
     t.print();
-    println!("(load average now {})", load_average());
+    println!("({})", machine::conditions());
     println!();
     match &py {
         Ok(p) => println!(
@@ -1050,7 +1046,7 @@ mod starvation {
 /// trace recorder; and the (d) scenario under Interactive (two CPU threads
 /// and a thread back from 1 ms of I/O) with and without the recorder.
 mod hooks {
-    use super::{Contended, cpu_thread, io_thread, load_average, mean, ms, ns_per_op};
+    use super::{Contended, cpu_thread, io_thread, machine, mean, ms, ns_per_op};
     use gilock::{Gil, GilEvent, GilHook, SwitchPolicy, TraceRecorder};
     use std::hint::black_box;
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -1165,10 +1161,10 @@ mod hooks {
             100.0 * spans as f64 * (with_rec - none).max(0.0) * 1e-9 / on.elapsed.as_secs_f64();
         println!(
             "recorder overhead on CPU throughput: measured {cost:.1}%, estimated {estimate:.3}% \
-             ({spans} spans x {:.0} ns over {:.1} s; target <= 5%; load average {})",
+             ({spans} spans x {:.0} ns over {:.1} s; target <= 5%; {})",
             with_rec - none,
             on.elapsed.as_secs_f64(),
-            load_average()
+            machine::conditions()
         );
     }
 }

@@ -21,7 +21,8 @@
 //! Everything runs on 127.0.0.1, every loop ends at its deadline, and every
 //! socket read has a timeout. Default: 8 cells of 2 s each and CPython's 4,
 //! about 30 s. Figures taken while other processes compete for the CPUs
-//! say little (the first line prints the load average).
+//! say little: the first and last lines print the load average and the
+//! CPU time stolen by the hypervisor or used by other processes meanwhile.
 
 use gilock::{Gil, SwitchPolicy};
 use std::net::UdpSocket;
@@ -30,6 +31,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "../benches/common/machine.rs"]
+mod machine;
 
 /// How long a socket read may block before its loop re-checks its deadline.
 const READ_TIMEOUT: Duration = Duration::from_millis(50);
@@ -304,15 +308,8 @@ fn json_number(line: &str, key: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-/// The 1-minute load average (Linux), printed with the results.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(String::from))
-        .unwrap_or_else(|| "?".into())
-}
-
 fn main() {
+    machine::start();
     let args = parse_args();
     let measure = Duration::from_secs_f64(args.seconds);
     let unit = calibrate();
@@ -320,11 +317,11 @@ fn main() {
     println!(
         "convoy: UDP echo on 127.0.0.1, server inside the interpreter, client outside; \
          {:.1} s per cell, switch interval {} ms, work unit {unit} steps (~1 µs), {} cores, \
-         load average {}",
+         {}",
         args.seconds,
         INTERVAL.as_millis(),
         thread::available_parallelism().map_or(0, |n| n.get()),
-        load_average()
+        machine::conditions()
     );
     let mut ours = [[Cell::default(); CPU_COUNTS.len()]; 2];
     for (c, &n) in CPU_COUNTS.iter().enumerate() {
@@ -435,13 +432,13 @@ fn main() {
         }
     }
     println!(
-        "\nInteractive {} its targets here (load average now {}). CPython's CPU units are loop \
+        "\nInteractive {} its targets here ({}). CPython's CPU units are loop \
          iterations of Python code, not comparable with ours in absolute terms.",
         if met_all {
             "meets all"
         } else {
             "misses some of"
         },
-        load_average()
+        machine::conditions()
     );
 }

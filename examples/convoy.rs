@@ -326,8 +326,13 @@ fn main() {
     let mut ours = [[Cell::default(); CPU_COUNTS.len()]; 2];
     for (c, &n) in CPU_COUNTS.iter().enumerate() {
         for (p, &policy) in policies.iter().enumerate() {
+            let cell_conditions = machine::Since::start();
             ours[p][c] = run_cell(policy, n, measure, unit);
-            eprintln!("  {policy:?}, {n} CPU thread(s): {:?}", ours[p][c]);
+            eprintln!(
+                "  {policy:?}, {n} CPU thread(s): {:?} ({})",
+                ours[p][c],
+                cell_conditions.conditions()
+            );
         }
     }
     let cpython = if args.python {

@@ -11,6 +11,9 @@
 //! Shared by the benches and `examples/convoy.rs` through `#[path]`, so that
 //! they all print the same line.
 
+// Each includer uses part of it.
+#![allow(dead_code)]
+
 use std::sync::Mutex;
 
 /// CPU time in clock ticks, machine-wide and for this process.
@@ -73,21 +76,44 @@ pub fn start() {
 pub fn conditions() -> String {
     let now = Ticks::read();
     let before = std::mem::replace(&mut *LAST.lock().unwrap(), now);
-    let shares = before.zip(now).and_then(|(a, b)| {
-        let total = b.total.checked_sub(a.total).filter(|&t| t > 0)? as f64;
-        let steal = b.steal.saturating_sub(a.steal);
-        let others = (b.busy.saturating_sub(a.busy))
-            .saturating_sub(b.own.saturating_sub(a.own))
-            .saturating_sub(steal);
-        Some((100.0 * steal as f64 / total, 100.0 * others as f64 / total))
-    });
-    let shares = match shares {
-        Some((steal, others)) => format!("steal {steal:.1}%, other processes {others:.1}%"),
-        None => "steal ?, other processes ?".into(),
+    describe(before, now, "since the last reading")
+}
+
+/// A reading of its own, for a figure inside a run whose [`conditions`]
+/// lines cover more (one cell of the convoy table, say).
+pub struct Since(Option<Ticks>);
+
+impl Since {
+    /// Starts the clock.
+    pub fn start() -> Self {
+        Self(Ticks::read())
+    }
+
+    /// As [`conditions`], since [`Since::start`].
+    pub fn conditions(&self) -> String {
+        describe(self.0, Ticks::read(), "meanwhile")
+    }
+}
+
+fn describe(before: Option<Ticks>, now: Option<Ticks>, span: &str) -> String {
+    let load = load_average();
+    let Some((a, b)) = before.zip(now) else {
+        return format!("load average {load}, steal ?, other processes ?");
     };
+    // Fewer ticks than a quarter of a second on one CPU: no share to tell.
+    let total = b.total.saturating_sub(a.total);
+    if total < 25 {
+        return format!("load average {load}");
+    }
+    let steal = b.steal.saturating_sub(a.steal);
+    let others = (b.busy.saturating_sub(a.busy))
+        .saturating_sub(b.own.saturating_sub(a.own))
+        .saturating_sub(steal);
+    let share = |ticks: u64| 100.0 * ticks as f64 / total as f64;
     format!(
-        "load average {}, {shares} since the last reading",
-        load_average()
+        "load average {load}, steal {:.1}%, other processes {:.1}% {span}",
+        share(steal),
+        share(others)
     )
 }
 

@@ -176,8 +176,13 @@ const PRIORITY: usize = 0b001;
 /// assert!(gil.stats().acquisitions >= 4);
 /// # }
 /// ```
-// C layout: what the uncontended acquire + release touch comes first.
-#[repr(C)]
+// C layout on a cache line of its own: what the uncontended acquire and
+// release touch comes first, then, on the same line, what a handoff between
+// two threads reads and writes (`state` to `lender`), so that a loan moves
+// one line between their cores, not four (a constant assertion below
+// checks the fit);
+// statistics last.
+#[repr(C, align(64))]
 pub struct Gil {
     /// The holder's (or last holder's) `ThreadState` address and the bits
     /// `LOCKED`, `PARKED`, `HOOKED` (see the module docs).
@@ -186,16 +191,13 @@ pub struct Gil {
     /// Whether an event hook is registered, for the slow paths (see
     /// `hooks`; the fast paths see `HOOKED` in the word).
     hooks: hooks::Flag,
+    /// Configuration, not synchronisation: kept off the loom model.
+    interval_micros: crate::sync::UnmodeledAtomicU32,
     /// How many times the Gil changed hands. Algorithm state, not only a
     /// statistic: a waiter asks for a drop only if it did not move during
     /// its interval (and the holder is the same), and a thread that let go
     /// knows another thread held the Gil in between exactly when it moved.
     switch_number: AtomicU64,
-    /// Assigned at first use (see `registry`); never a loom atomic.
-    id: crate::sync::UnmodeledAtomicU64,
-    counters: GilCounters,
-    /// Configuration, not synchronisation: kept off the loom model.
-    interval_micros: crate::sync::UnmodeledAtomicU32,
     /// Waiters' tickets: their arrival order.
     next_ticket: AtomicU64,
     /// Waiters between an interval's end and their next park (`Transit`).
@@ -209,13 +211,13 @@ pub struct Gil {
     /// latest handoff, never lower than before (see `fair_share`). Written
     /// with the queue locked.
     min_vruntime: AtomicU64,
-    /// `Interactive`: when the holder's contended hold began (see
-    /// `fair_share`).
-    hold_start: fair_share::HoldStart,
     /// `Interactive`: the `ThreadState` address of the holder that lent the
     /// Gil to a thread back from a voluntary release and waits for it back,
     /// or 0. Changed only with the queue locked.
     lender: AtomicUsize,
+    /// `Interactive`: when the holder's contended hold began (see
+    /// `fair_share`).
+    hold_start: fair_share::HoldStart,
     /// Waiters out of the park queue that a release can hand the Gil to
     /// where they are (see `in_place`).
     in_place: in_place::InPlace,
@@ -224,9 +226,20 @@ pub struct Gil {
     /// synchronisation: kept off the loom model.
     spin_budget: [crate::sync::UnmodeledAtomicU64; 2],
     listing: registry::Listing,
+    /// Assigned at first use (see `registry`); never a loom atomic.
+    id: crate::sync::UnmodeledAtomicU64,
+    counters: GilCounters,
 }
 
 static_assertions::assert_impl_all!(Gil: Send, Sync);
+
+// What a handoff touches fits the Gil's first cache line (see the layout
+// comment on `Gil`). Loom's atomics are larger, and its models do not time.
+#[cfg(not(loom))]
+const _: () = assert!(
+    core::mem::offset_of!(Gil, lender) + core::mem::size_of::<AtomicUsize>() <= 64,
+    "the handoff fields of Gil no longer fit one cache line"
+);
 static_assertions::assert_not_impl_any!(GilGuard<'static>: Send, Sync);
 static_assertions::assert_impl_all!(ThreadState: Send, Sync);
 static_assertions::assert_impl_all!(EvalBreaker: Send, Sync);

@@ -18,7 +18,10 @@
 //! - (f) starvation: two CPU-bound threads against four threads that hold
 //!   the Gil about 2 µs and detach about 5 µs (busy) in a loop: each
 //!   thread's Gil time in every 1 s window against its max-min fair share
-//!   (here 1/6: every thread asks for more than that), under each policy.
+//!   (here 1/6: every thread asks for more than that), under each policy;
+//!   with the share of the time the Gil was held, switches per second,
+//!   and how long each kind of thread was on a core (`GILOCK_BENCH_ONLY=
+//!   starvation` prints these; the full run prints the shares).
 //! - (e) event hooks: uncontended acquire + release with no hook, a no-op
 //!   hook and the `TraceRecorder`; and (d) under Interactive with and
 //!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part;
@@ -433,12 +436,19 @@ fn main() {
                 println!(
                     "(f) {policy:?}: worst window / fair share of the Gil time held: CPU threads \
                      {:.0}%, detaching threads {:.0}% (of the window: {:.0}%, {:.0}%); Gil held \
-                     {:.0}% ({})",
+                     {:.0}%, {:.0} switches/s, mean wait {:.1} µs; on a core: {} ({})",
                     100.0 * s.worst_cpu,
                     100.0 * s.worst_io,
                     100.0 * s.worst_cpu_wall,
                     100.0 * s.worst_io_wall,
                     100.0 * s.busy,
+                    s.switches_per_s,
+                    s.mean_wait.as_secs_f64() * 1e6,
+                    s.on_cpu.map_or("?".into(), |(c, d)| format!(
+                        "CPU threads {:.0}%, detaching threads {:.0}% of one core",
+                        100.0 * c,
+                        100.0 * d
+                    )),
                     machine::conditions()
                 );
             }
@@ -803,7 +813,7 @@ fn main() {
 /// against 1/6, and how much of the time the Gil was held at all, are
 /// printed too.
 mod starvation {
-    use super::work;
+    use super::{thread_cpu_time, work};
     use gilock::{Gil, SwitchPolicy};
     use std::sync::Barrier;
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -834,6 +844,16 @@ mod starvation {
         pub windows: usize,
         /// The share of the time any thread held the Gil.
         pub busy: f64,
+        /// The share of the run each kind of thread spent on a core, all
+        /// threads of the kind together (2 cores: at most 200%), if the OS
+        /// tells: the detaching threads' busy work outside the Gil and the
+        /// holder compete for the cores.
+        pub on_cpu: Option<(f64, f64)>,
+        /// Switches per second, and the Gil's mean wait: with the Gil idle
+        /// while the cores are too, the time between switches is the
+        /// wake-ups of parked heirs.
+        pub switches_per_s: f64,
+        pub mean_wait: Duration,
     }
 
     /// Gil time held, and time spent waiting for the Gil, per 1 s window
@@ -842,6 +862,8 @@ mod starvation {
         epoch: Instant,
         held: Vec<Duration>,
         waited: Vec<Duration>,
+        /// The thread's on-CPU time over its whole run.
+        on_cpu: Option<Duration>,
     }
 
     impl Windows {
@@ -850,6 +872,7 @@ mod starvation {
                 epoch,
                 held: Vec::new(),
                 waited: Vec::new(),
+                on_cpu: None,
             }
         }
 
@@ -958,11 +981,14 @@ mod starvation {
                     s.spawn(move || {
                         start.wait();
                         let epoch: Instant = *epoch.wait();
-                        if k < CPU_THREADS {
+                        let cpu_start = thread_cpu_time();
+                        let mut w = if k < CPU_THREADS {
                             cpu(gil, iters, epoch, stop)
                         } else {
                             detaching(gil, iters, epoch, stop)
-                        }
+                        };
+                        w.on_cpu = cpu_start.zip(thread_cpu_time()).map(|(a, b)| b - a);
+                        w
                     })
                 })
                 .collect();
@@ -972,6 +998,11 @@ mod starvation {
             stop.store(true, Relaxed);
             threads.into_iter().map(|h| h.join().unwrap()).collect()
         });
+        let on_cpu = |range: std::ops::Range<usize>| -> Option<f64> {
+            let total: Option<Duration> = all[range].iter().map(|w| w.on_cpu).sum();
+            total.map(|t| t.as_secs_f64() / run_for.as_secs_f64())
+        };
+        let on_cpu = on_cpu(0..CPU_THREADS).zip(on_cpu(CPU_THREADS..CPU_THREADS + IO_THREADS));
         let windows = (run_for.as_nanos() / WINDOW.as_nanos()) as usize;
         let at = |v: &[Duration], i: usize| v.get(i).copied().unwrap_or_default().as_secs_f64();
         // Per window: each thread's fair share of the Gil time held in it,
@@ -1035,6 +1066,9 @@ mod starvation {
             fair: fair[0],
             windows,
             busy: busy / windows.max(1) as f64,
+            on_cpu,
+            switches_per_s: gil.stats().switches as f64 / run_for.as_secs_f64(),
+            mean_wait: gil.stats().mean_wait(),
         }
     }
 }

@@ -20,8 +20,8 @@
 //!   thread's Gil time in every 1 s window against its max-min fair share
 //!   (here 1/6: every thread asks for more than that), under each policy;
 //!   with the share of the time the Gil was held, switches per second,
-//!   and how long each kind of thread was on a core (`GILOCK_BENCH_ONLY=
-//!   starvation` prints these; the full run prints the shares).
+//!   and how long each kind of thread was on a core (the starvation-only
+//!   run prints these; the full run prints the shares).
 //! - (e) event hooks: uncontended acquire + release with no hook, a no-op
 //!   hook and the `TraceRecorder`; and (d) under Interactive with and
 //!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part;

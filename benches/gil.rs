@@ -846,12 +846,12 @@ mod starvation {
         pub busy: f64,
         /// The share of the run each kind of thread spent on a core, all
         /// threads of the kind together (2 cores: at most 200%), if the OS
-        /// tells: the detaching threads' busy work outside the Gil and the
-        /// holder compete for the cores.
+        /// tells: whether an idle Gil comes from full cores or from idle
+        /// ones.
         pub on_cpu: Option<(f64, f64)>,
-        /// Switches per second, and the Gil's mean wait: with the Gil idle
-        /// while the cores are too, the time between switches is the
-        /// wake-ups of parked heirs.
+        /// Switches per second, and the Gil's mean wait: with the Gil and
+        /// the cores idle together, the gap per switch is what a handoff
+        /// costs.
         pub switches_per_s: f64,
         pub mean_wait: Duration,
     }
@@ -1003,6 +1003,7 @@ mod starvation {
             total.map(|t| t.as_secs_f64() / run_for.as_secs_f64())
         };
         let on_cpu = on_cpu(0..CPU_THREADS).zip(on_cpu(CPU_THREADS..CPU_THREADS + IO_THREADS));
+        let stats = gil.stats();
         let windows = (run_for.as_nanos() / WINDOW.as_nanos()) as usize;
         let at = |v: &[Duration], i: usize| v.get(i).copied().unwrap_or_default().as_secs_f64();
         // Per window: each thread's fair share of the Gil time held in it,
@@ -1067,8 +1068,8 @@ mod starvation {
             windows,
             busy: busy / windows.max(1) as f64,
             on_cpu,
-            switches_per_s: gil.stats().switches as f64 / run_for.as_secs_f64(),
-            mean_wait: gil.stats().mean_wait(),
+            switches_per_s: stats.switches as f64 / run_for.as_secs_f64(),
+            mean_wait: stats.mean_wait(),
         }
     }
 }

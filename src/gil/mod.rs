@@ -180,8 +180,7 @@ const PRIORITY: usize = 0b001;
 // release touch comes first, then, on the same line, what a handoff between
 // two threads reads and writes (`state` to `lender`), so that a loan moves
 // one line between their cores, not four (a constant assertion below
-// checks the fit);
-// statistics last.
+// checks the fit); statistics last.
 #[repr(C, align(64))]
 pub struct Gil {
     /// The holder's (or last holder's) `ThreadState` address and the bits
@@ -232,6 +231,9 @@ pub struct Gil {
 }
 
 static_assertions::assert_impl_all!(Gil: Send, Sync);
+static_assertions::assert_not_impl_any!(GilGuard<'static>: Send, Sync);
+static_assertions::assert_impl_all!(ThreadState: Send, Sync);
+static_assertions::assert_impl_all!(EvalBreaker: Send, Sync);
 
 // What a handoff touches fits the Gil's first cache line (see the layout
 // comment on `Gil`). Loom's atomics are larger, and its models do not time.
@@ -240,9 +242,6 @@ const _: () = assert!(
     core::mem::offset_of!(Gil, lender) + core::mem::size_of::<AtomicUsize>() <= 64,
     "the handoff fields of Gil no longer fit one cache line"
 );
-static_assertions::assert_not_impl_any!(GilGuard<'static>: Send, Sync);
-static_assertions::assert_impl_all!(ThreadState: Send, Sync);
-static_assertions::assert_impl_all!(EvalBreaker: Send, Sync);
 
 impl Gil {
     const_fn! {

@@ -436,13 +436,15 @@ fn main() {
                 println!(
                     "(f) {policy:?}: worst window / fair share of the Gil time held: CPU threads \
                      {:.0}%, detaching threads {:.0}% (of the window: {:.0}%, {:.0}%); Gil held \
-                     {:.0}%, {:.0} switches/s, mean wait {:.1} µs; on a core: {} ({})",
+                     {:.0}%, {:.0} switches/s ({:.0} woken ahead), mean wait {:.1} µs; on a \
+                     core: {} ({})",
                     100.0 * s.worst_cpu,
                     100.0 * s.worst_io,
                     100.0 * s.worst_cpu_wall,
                     100.0 * s.worst_io_wall,
                     100.0 * s.busy,
                     s.switches_per_s,
+                    s.woken_ahead_per_s,
                     s.mean_wait.as_secs_f64() * 1e6,
                     s.on_cpu.map_or("?".into(), |(c, d)| format!(
                         "CPU threads {:.0}%, detaching threads {:.0}% of one core",
@@ -854,6 +856,9 @@ mod starvation {
         /// costs.
         pub switches_per_s: f64,
         pub mean_wait: Duration,
+        /// Parked threads woken ahead of their turn per second (see
+        /// `GilStats::woken_ahead`).
+        pub woken_ahead_per_s: f64,
     }
 
     /// Gil time held, and time spent waiting for the Gil, per 1 s window
@@ -1069,6 +1074,7 @@ mod starvation {
             busy: busy / windows.max(1) as f64,
             on_cpu,
             switches_per_s: stats.switches as f64 / run_for.as_secs_f64(),
+            woken_ahead_per_s: stats.woken_ahead as f64 / run_for.as_secs_f64(),
             mean_wait: stats.mean_wait(),
         }
     }

@@ -80,7 +80,7 @@ fn exclusion_while_spinning() {
 /// then always came before the waiter's timed park.)
 ///
 /// Mutation: in `Gil::spin_for_handoff`, the spinning load of the state
-/// word (`handed_to`) `Relaxed` instead of `Acquire` → "Causality violation: Concurrent write
+/// word (`look_at_word`) `Relaxed` instead of `Acquire` → "Causality violation: Concurrent write
 /// accesses to `UnsafeCell`" (V's critical section not ordered before the
 /// main thread's). With the spin limit left at 0 the same mutant passes:
 /// the spin is skipped. (Taking any holder for its own handoff, `!= 0` for

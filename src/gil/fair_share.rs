@@ -39,7 +39,12 @@
 //!    awake, spinning or between two parks, rather than parked: a parked
 //!    heir needs a wake-up, tens of microseconds in which nobody holds the
 //!    Gil, so threads that hold it for microseconds must not pay one per
-//!    hold. A parked waiter is woken when it is owed the Gil.
+//!    hold. A parked waiter is woken when it is owed the Gil; and when a
+//!    release hands the Gil to a thread back from a voluntary release, the
+//!    next such thread that is parked is woken ahead of its turn, into a
+//!    slot, so that its wake-up overlaps the new holder's microseconds
+//!    instead of following them (one at a time: more spinners would take
+//!    the cores the holder and the threads away from the Gil need).
 //! 3. **Loans.** A holder switched out for a thread back from a voluntary
 //!    release has *lent* the Gil: it becomes the lender, and at the
 //!    borrower's next release the Gil goes back to it, unless another waiter
@@ -140,6 +145,20 @@ pub(super) fn choose(
         (Some(lender), _) if within(&lender) => lender,
         (_, Some(awake)) if within(&awake) => awake,
         _ => first,
+    }
+}
+
+/// The first two of some candidates, seen one at a time: `pair` as it was
+/// before `candidate`, as it is after.
+pub(super) fn first_two(
+    pair: [Option<Candidate>; 2],
+    candidate: Candidate,
+) -> [Option<Candidate>; 2] {
+    match pair {
+        [Some(a), _] if candidate.before(&a) => [Some(candidate), Some(a)],
+        [Some(a), Some(b)] if !candidate.before(&b) => [Some(a), Some(b)],
+        [Some(a), _] => [Some(a), Some(candidate)],
+        [None, _] => [Some(candidate), None],
     }
 }
 
@@ -345,6 +364,22 @@ mod tests {
             choose(c(2, 8 * MS, 5), Some(awake), Some(lender), 3 * MS),
             lender
         );
+    }
+
+    /// Mutation: the second arm dropped (a candidate after both replaced
+    /// the second) → `[Some(1), Some(5)]` for `[Some(1), Some(2)]`.
+    #[test]
+    fn first_two_keeps_the_two_that_come_first() {
+        let seen = [
+            c(3, 30, 0),
+            c(1, 10, 1),
+            c(4, 40, 2),
+            c(2, 20, 3),
+            c(5, 50, 4),
+        ];
+        let pair = seen.iter().fold([None; 2], |p, &c| first_two(p, c));
+        assert_eq!(pair.map(|c| c.map(|c| c.token)), [Some(1), Some(2)]);
+        assert_eq!(first_two([None; 2], c(7, 1, 0))[1], None);
     }
 
     #[test]

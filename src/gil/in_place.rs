@@ -3,7 +3,8 @@
 //!
 //! A waiter is out of the park queue while it spins for a handoff (a thread
 //! back from I/O that asked for the Gil, a lender waiting for its loan to
-//! come back) and for the moment between two parks (its interval ran out,
+//! come back, a thread woken ahead of its turn) and for the moment between
+//! two parks (its interval ran out,
 //! or it wants another deadline). In either case it may take one of a few
 //! slots, and then it is a candidate like a parked waiter: a releaser that
 //! picks it makes it the holder in place (writes its address into the
@@ -13,10 +14,12 @@
 //!
 //! The rules that make this sound, each kept with the park queue locked:
 //! - a waiter enters and leaves a slot only in a park callback (its
-//!   `validate` or `timed_out`), and a releaser reads the slots and empties
-//!   the one it hands to only in an unpark callback, so every candidate a
-//!   releaser sees is really waiting, and a handoff and a waiter's decision
-//!   to park are never both made;
+//!   `validate` or `timed_out`), or is put in one by a releaser in an
+//!   unpark callback (a lender as it lends, a thread woken ahead as it
+//!   leaves the queue); a releaser reads the slots and empties the one it
+//!   hands to only in an unpark callback, so every candidate a releaser
+//!   sees is really waiting, and a handoff and a waiter's decision to park
+//!   are never both made;
 //! - the waiters bit stays set while a slot is taken, and the word is never
 //!   freed then: an occupant can only leave its slot by a handoff or, in
 //!   its `validate`, to park, so it never misses the Gil;
@@ -86,6 +89,11 @@ impl InPlace {
             }
             found
         })
+    }
+
+    /// Whether a slot is free.
+    pub(super) fn has_room(&self) -> bool {
+        self.slots.iter().any(|s| s.load(Ordering::Relaxed) == 0)
     }
 
     /// Whether any slot is taken.

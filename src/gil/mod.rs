@@ -220,10 +220,16 @@ pub struct Gil {
     /// Waiters out of the park queue that a release can hand the Gil to
     /// where they are (see `in_place`).
     in_place: in_place::InPlace,
-    /// How long, in ns, a waiter in place spins for its handoff: one that
-    /// asked, and a lender (adapted by `spin_for_handoff`). Tuning, not
+    /// How long, in ns, a waiter in place spins for its handoff, per
+    /// `acquire::Spin` (adapted by `spin_for_handoff`). Tuning, not
     /// synchronisation: kept off the loom model.
-    spin_budget: [crate::sync::UnmodeledAtomicU64; 2],
+    spin_budget: [crate::sync::UnmodeledAtomicU64; acquire::SPIN_KINDS],
+    /// The address of a holder that was handed the Gil while parked and
+    /// has not run yet (its wake-up is under way), or 0: a waiter that asked
+    /// that holder to drop the Gil does not count the wake-up against its
+    /// spin budget (see `spin_for_handoff`). A hint for spinning, not
+    /// synchronisation: kept off the loom model.
+    waking: crate::sync::UnmodeledAtomicUsize,
     listing: registry::Listing,
     /// Assigned at first use (see `registry`); never a loom atomic.
     id: crate::sync::UnmodeledAtomicU64,
@@ -281,7 +287,9 @@ impl Gil {
                 spin_budget: [
                     crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
                     crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
+                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
                 ],
+                waking: crate::sync::UnmodeledAtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),
                 id: crate::sync::UnmodeledAtomicU64::new(0),

@@ -14,6 +14,11 @@ use core::cell::Cell;
 /// The Gil is yours: the releaser left `LOCKED` set and made you the holder.
 pub(super) const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
 
+/// Not yours yet: a releaser woke you ahead of your turn, into a slot
+/// (`in_place`), to spin for the handoff that is likely to come next
+/// (`Gil::wake_ahead`).
+pub(super) const TOKEN_AHEAD: UnparkToken = UnparkToken(2);
+
 /// How a holder lets go of the Gil.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum How {
@@ -181,15 +186,20 @@ impl Gil {
         // The clock, for the fair-share accounting only (a slow path).
         let now = interactive.then(Instant::now);
         loop {
-            let (heir, leaves) = match self.find_heir(ts, how, now) {
-                Ok(released) => return released,
-                Err(found) => found,
+            let ahead = Cell::new(None);
+            let released = match self.find_heir(ts, how, now, &ahead) {
+                Ok(released) => released,
+                Err((heir, leaves)) => match self.wake_heir(ts, heir, leaves, how, now) {
+                    Some(released) => released,
+                    // The heir left (timed out, interrupted, left its slot)
+                    // or someone queued between the two looks: look again.
+                    None => continue,
+                },
             };
-            if let Some(released) = self.wake_heir(ts, heir, leaves, how, now) {
-                return released;
+            if let (Released::HandedOff { .. }, Some(next)) = (released, ahead.get()) {
+                self.wake_ahead(next);
             }
-            // The heir left (timed out, interrupted, left its slot) or
-            // someone queued between the two looks: look again.
+            return released;
         }
     }
 
@@ -210,11 +220,16 @@ impl Gil {
     /// (`Ok`).
     /// Otherwise (`Err`) `wake_heir` hands over to the heir it returns,
     /// given the count of departures from transit read with it.
+    ///
+    /// Under `Interactive` it also names in `ahead` the parked waiter to
+    /// wake ahead of its turn once the Gil is handed over (see
+    /// `wake_ahead`), if any.
     fn find_heir(
         &self,
         ts: &ThreadState,
         how: How,
         now: Option<Instant>,
+        ahead: &Cell<Option<usize>>,
     ) -> Result<Released, (Option<Heir>, usize)> {
         let interactive = now.is_some();
         let granularity = fair_share::granularity(self.switch_interval());
@@ -224,6 +239,9 @@ impl Gil {
         let lender: Cell<Option<(Candidate, bool)>> = Cell::new(None);
         // The first of those waiting in place.
         let awake: Cell<Option<Candidate>> = Cell::new(None);
+        // The first two parked waiters back from a voluntary release
+        // (`PRIORITY`): one of them is the waiter to wake ahead.
+        let returning: Cell<[Option<Candidate>; 2]> = Cell::new([None; 2]);
         let lowest = Cell::new(u64::MAX);
         // Read with the queue locked, at the first waiter considered.
         let lender_addr = Cell::new(None);
@@ -257,6 +275,9 @@ impl Gil {
             }
             if in_place && awake.get().is_none_or(|a| candidate.before(&a)) {
                 awake.set(Some(candidate));
+            }
+            if interactive && !in_place && token & PRIORITY != 0 {
+                returning.set(fair_share::first_two(returning.get(), candidate));
             }
             let addr = lender_addr
                 .get()
@@ -302,6 +323,9 @@ impl Gil {
                 in_place,
                 lowest: lowest.get(),
             };
+            if interactive {
+                ahead.set(self.to_wake_ahead(chosen.token, returning.get()));
+            }
             let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
             if interactive && in_place && !in_transit && self.in_place.take(chosen.token) {
                 // Made the holder where it waits: no wake-up, no second pass.
@@ -324,6 +348,70 @@ impl Gil {
             Some(released) => Ok(released),
             None => Err((heir.get(), leaves.get())),
         }
+    }
+
+    /// In `find_heir`'s callback, once it chose `heir`: the parked waiter
+    /// to wake ahead of its turn, given the first two parked waiters back
+    /// from a voluntary release. Only while the heir is one of those too
+    /// (it holds the Gil for microseconds, so a parked successor's wake-up
+    /// would leave the Gil idle), and while no other such waiter waits in
+    /// place already (one spinner is enough; more take the cores the
+    /// holder and the threads away from the Gil need).
+    fn to_wake_ahead(&self, heir: usize, returning: [Option<Candidate>; 2]) -> Option<usize> {
+        if heir & PRIORITY == 0 {
+            return None;
+        }
+        let mut awake_already = false;
+        self.in_place
+            .each(|token| awake_already |= token & PRIORITY != 0 && token != heir);
+        if awake_already {
+            return None;
+        }
+        returning
+            .into_iter()
+            .flatten()
+            .map(|c| c.token)
+            .find(|&token| token != heir)
+    }
+
+    /// After a handoff to a thread back from a voluntary release: wakes
+    /// `next`, the parked waiter likely to be the heir at the new holder's
+    /// release (see `to_wake_ahead`), into a free slot, to spin there
+    /// (`TOKEN_AHEAD`). Its wake-up then overlaps the new holder's
+    /// microseconds with the Gil instead of following them with the Gil
+    /// idle. Nothing happens if it no longer parks (it was handed the Gil
+    /// meanwhile, or left) or no slot is free.
+    ///
+    /// Only waiters that cannot leave take a slot (`in_place`): `next`
+    /// carries `PRIORITY`, which only untimed, uninterruptible waits carry
+    /// under `Interactive`.
+    fn wake_ahead(&self, next: usize) {
+        let filter = |token: ParkToken| {
+            if token.0 != next {
+                FilterOp::Skip
+            } else if self.in_place.has_room() {
+                FilterOp::Unpark
+            } else {
+                FilterOp::Stop
+            }
+        };
+        let callback = |result: UnparkResult| {
+            if result.unparked_threads == 0 {
+                return park::DEFAULT_UNPARK_TOKEN;
+            }
+            // Out of the queue and into a slot in one step (the queue is
+            // locked), so a releaser sees it waiting throughout; the
+            // waiters bit is set, as it was while it parked.
+            let entered = self.in_place.enter(next);
+            debug_assert!(entered, "the filter saw a free slot");
+            count_one(&self.counters.woken_ahead);
+            TOKEN_AHEAD
+        };
+        // SAFETY:
+        // - our own key;
+        // - the callbacks touch only the Gil's slots and counters, run no
+        //   user code, and neither park nor unwind.
+        unsafe { park::unpark_filter(self.key(), filter, callback) };
     }
 
     /// Frees the Gil in an unpark callback (the queue locked): nobody waits,
@@ -414,6 +502,7 @@ impl Gil {
             if let Some(h) = heir {
                 let more = result.have_more_threads || self.in_place.any();
                 let lent = self.hand_to(ts, h, how, more, now);
+                self.waking.store(h.token & !TOKEN_LOW, Ordering::Relaxed);
                 outcome.set(Some(Released::HandedOff { lent }));
             }
             TOKEN_HANDOFF
@@ -447,8 +536,11 @@ impl Gil {
         let heir_state = unsafe { &*(heir_addr as *const ThreadState) };
         let mut lent = false;
         // Whether the word keeps the waiters bit: someone else waits, or
-        // (Interactive) the releaser is about to wait again, so that the
-        // heir's release takes the slow path, which times and charges it.
+        // (Interactive) always, so that the heir's release takes the slow
+        // path, which charges it its whole hold from here, contended or
+        // not: a CPU-bound thread whose holds were timed only while others
+        // waited would look as if it barely held the Gil, and a thread back
+        // from I/O would be held back to that little.
         let waiters = more || (now.is_some() && how.rewaits());
         let lender = self.lender.load(Ordering::Relaxed);
         let start = match now {
@@ -501,7 +593,7 @@ impl Gil {
         let parked = if waiters { PARKED } else { 0 };
         // A read-modify-write for the same reason as in `free`, which keeps
         // `HOOKED`. Release: a heir waiting in place learns of the handoff
-        // here (`handed_to`, Acquire), and a waiter's `validate` reads the
+        // here (`look_at_word`, Acquire), and a waiter's `validate` reads the
         // switch count after it.
         let heir_word = heir_addr | LOCKED | parked;
         let _ = self
@@ -510,5 +602,48 @@ impl Gil {
                 Some(heir_word | (state & HOOKED))
             });
         lent
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A parked waiter back from a voluntary release (the token stands for
+    /// its state's address; no state is read).
+    fn returning(token: usize) -> Candidate {
+        Candidate {
+            token,
+            vruntime: 0,
+            ticket: 0,
+        }
+    }
+
+    /// Who is woken ahead of their turn: of the first two parked threads
+    /// back from a voluntary release, the one that is not the heir, and
+    /// only when the heir is such a thread too and no other such thread
+    /// waits in a slot already.
+    ///
+    /// Mutations: the check of the slots dropped (`awake_already` never
+    /// set) → `Some(0x2001)` where `None` was due; the check of the heir's
+    /// `PRIORITY` dropped → `Some(0x1001)` for a CPU-bound heir.
+    #[test]
+    fn the_next_thread_back_from_a_voluntary_release_is_woken_ahead() {
+        let gil = Gil::new();
+        let (heir, next) = (0x1000 | PRIORITY, 0x2000 | PRIORITY);
+        let pair = [Some(returning(heir)), Some(returning(next))];
+        assert_eq!(gil.to_wake_ahead(heir, pair), Some(next));
+        assert_eq!(gil.to_wake_ahead(next, pair), Some(heir));
+        // A CPU-bound heir: its successor's wake-up can wait.
+        assert_eq!(gil.to_wake_ahead(0x4000, pair), None);
+        // Nobody but the heir.
+        assert_eq!(gil.to_wake_ahead(heir, [Some(returning(heir)), None]), None);
+        // Another such thread already waits in a slot: one spinner is enough.
+        assert!(gil.in_place.enter(0x3000 | PRIORITY));
+        assert_eq!(gil.to_wake_ahead(heir, pair), None);
+        // A lender in a slot is no such thread.
+        gil.in_place.leave(0x3000);
+        assert!(gil.in_place.enter(0x5000));
+        assert_eq!(gil.to_wake_ahead(heir, pair), Some(next));
     }
 }

@@ -216,6 +216,11 @@ pub struct GilStats {
     /// How many drop requests waiters set (a waiter that waited a whole
     /// switch interval without seeing a switch).
     pub drop_requests: u64,
+    /// Under [`SwitchPolicy::Interactive`](crate::SwitchPolicy): how many
+    /// times a release woke a parked thread ahead of its turn, to spin for
+    /// the handoff that was likely to come to it next instead of being
+    /// woken only then, with nobody running meanwhile.
+    pub woken_ahead: u64,
     /// The total time threads spent waiting for the Gil.
     pub total_wait: Duration,
     /// The longest single wait that ended with the Gil taken.
@@ -305,6 +310,7 @@ impl fmt::Display for GilStats {
         row(f, "switches", self.switches)?;
         row(f, "forced switches", self.forced_switches)?;
         row(f, "drop requests", self.drop_requests)?;
+        row(f, "woken ahead", self.woken_ahead)?;
         row(f, "total wait", Millis(self.total_wait))?;
         row(f, "mean wait", Millis(self.mean_wait()))?;
         row(f, "longest wait", Millis(self.longest_wait))?;
@@ -407,6 +413,8 @@ pub(crate) struct GilCounters {
     pub(crate) forced_switches: AtomicU64,
     /// Written by waiters: a read-modify-write.
     pub(crate) drop_requests: AtomicU64,
+    /// Written by releasers, in an unpark callback (the queue locked).
+    pub(crate) woken_ahead: AtomicU64,
     /// Nanoseconds, written by the new holder only.
     pub(crate) total_wait: AtomicU64,
     /// Nanoseconds, written by the new holder only.
@@ -421,6 +429,7 @@ impl GilCounters {
             Self {
                 forced_switches: AtomicU64::new(0),
                 drop_requests: AtomicU64::new(0),
+                woken_ahead: AtomicU64::new(0),
                 total_wait: AtomicU64::new(0),
                 longest_wait: AtomicU64::new(0),
                 waits: LiveHistogram::new(),
@@ -445,6 +454,7 @@ impl GilCounters {
             switches,
             forced_switches: self.forced_switches.load(Ordering::Relaxed),
             drop_requests: self.drop_requests.load(Ordering::Relaxed),
+            woken_ahead: self.woken_ahead.load(Ordering::Relaxed),
             total_wait: nanos(&self.total_wait),
             longest_wait: nanos(&self.longest_wait),
             wait_histogram: self.waits.snapshot(),

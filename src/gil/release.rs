@@ -401,9 +401,9 @@ impl Gil {
             }
             // Out of the queue and into a slot in one step (the queue is
             // locked), so a releaser sees it waiting throughout; the
-            // waiters bit is set, as it was while it parked.
-            let entered = self.in_place.enter(next);
-            debug_assert!(entered, "the filter saw a free slot");
+            // waiters bit is set, as it was while it parked. The slot is
+            // free: the filter saw it so, with the queue locked since.
+            self.in_place.enter(next);
             count_one(&self.counters.woken_ahead);
             TOKEN_AHEAD
         };
@@ -536,11 +536,8 @@ impl Gil {
         let heir_state = unsafe { &*(heir_addr as *const ThreadState) };
         let mut lent = false;
         // Whether the word keeps the waiters bit: someone else waits, or
-        // (Interactive) always, so that the heir's release takes the slow
-        // path, which charges it its whole hold from here, contended or
-        // not: a CPU-bound thread whose holds were timed only while others
-        // waited would look as if it barely held the Gil, and a thread back
-        // from I/O would be held back to that little.
+        // (Interactive) the releaser is about to wait again, so that the
+        // heir's release takes the slow path, which times and charges it.
         let waiters = more || (now.is_some() && how.rewaits());
         let lender = self.lender.load(Ordering::Relaxed);
         let start = match now {

@@ -17,6 +17,10 @@
 //!   the units it completes.
 //! - The client is a plain thread (it never takes the Gil): send a 16-byte
 //!   datagram, wait for the echo, repeat, for `--seconds` per cell.
+//! - Beside the CPU threads' work as a share of Fifo's, it prints the work
+//!   they lost per round trip: the share falls as the echo runs faster,
+//!   whatever a loan costs (under Fifo the echo barely runs), so the loss
+//!   per round trip, against the echo's own work, is what a loan costs.
 //!
 //! Everything runs on 127.0.0.1, every loop ends at its deadline, and every
 //! socket read has a timeout. Default: 8 cells of 2 s each and CPython's 4,
@@ -106,6 +110,9 @@ struct Cell {
 
 /// Steps of `work` that take about 1 µs here: the fastest of several
 /// timings, so that a moment of load on the machine does not halve it.
+/// Work units the echo server does per message, holding the Gil.
+const ECHO_UNITS: u32 = 2;
+
 fn calibrate() -> u64 {
     const STEPS: u64 = 1 << 16;
     let fastest = (0..10)
@@ -185,7 +192,7 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
                     continue; // read timeout: look at the stop flag
                 };
                 // A little interpreter work per message, with checkpoints.
-                for _ in 0..2 {
+                for _ in 0..ECHO_UNITS {
                     x = work(x, unit);
                     guard.checkpoint();
                 }
@@ -433,6 +440,16 @@ fn main() {
                 "",
                 format!(">= {:.0}%", 100.0 * target::CPU_VS_FIFO),
                 if met { "yes" } else { "NO" }
+            );
+            // The share above falls with the echo's rate whatever a loan
+            // costs (Fifo's echo barely runs): per round trip, what the CPU
+            // threads lost, of which the echo's own work is ECHO_UNITS.
+            let lost = (fifo[c].cpu_units_per_s - interactive[c].cpu_units_per_s)
+                / interactive[c].round_trips_per_s.max(1e-9);
+            println!(
+                "  {:<30}{:>40}   (the echo's own work: {ECHO_UNITS})",
+                "  CPU units lost per round trip",
+                format!("{lost:.1}"),
             );
         }
     }

@@ -448,7 +448,10 @@ impl Gil {
         }
         match outcome {
             Outcome::Done => {
-                let waited = start.elapsed();
+                let resumed = Instant::now();
+                let waited = resumed.saturating_duration_since(start);
+                // Its contended hold is charged from here (`Gil::charge`).
+                ts.set_resumed_at(resumed);
                 self.counters.record_wait(waited);
                 ts.counters.record_wait(waited);
                 self.attached(ts);

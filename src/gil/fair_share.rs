@@ -8,7 +8,9 @@
 //! waited for it, in nanoseconds. It grows only on slow paths: a releaser
 //! that finds waiters charges itself the time since its contended hold
 //! began (`hold_start`), and an uncontended hold costs nothing and is never
-//! timed (the fast paths read no clock). The Gil keeps `min_vruntime`, the
+//! timed (the fast paths read no clock); a holder that waited is charged
+//! from when it got to run, if that came after the handoff (a parked heir's
+//! wake-up is not its Gil time). The Gil keeps `min_vruntime`, the
 //! lowest vruntime among the waiters at the latest handoff, which only
 //! grows.
 //!
@@ -309,6 +311,13 @@ impl Gil {
         let mut v = ts.vruntime.load(Ordering::Relaxed);
         // SAFETY: the queue is locked (contract).
         if let Some(start) = unsafe { self.hold_start.get() } {
+            // From when the holder got to run, not from the handoff: a
+            // parked heir's wake-up (tens of microseconds in which it
+            // could not run) would charge a thread that holds the Gil for
+            // microseconds several times its hold, and leave it a fraction
+            // of its fair share. A resumption from an earlier hold came
+            // before this hold's start, and changes nothing.
+            let start = ts.resumed_at().map_or(start, |resumed| resumed.max(start));
             v = v.saturating_add(nanos(now.saturating_duration_since(start)));
             ts.vruntime.store(v, Ordering::Relaxed);
         }
@@ -405,6 +414,37 @@ mod tests {
             verdict(10 * MS, 2 * MS, Some(12 * MS), 3 * MS),
             Verdict::WaitFor(Duration::from_millis(1))
         );
+    }
+
+    /// A contended hold is charged from when its holder got to run, not
+    /// from the handoff: a parked heir's wake-up is not its Gil time.
+    ///
+    /// Mutation: `charge` from `hold_start` alone (the resumption ignored)
+    /// → 32 000 ns charged for a 2 000 ns run.
+    #[cfg(not(loom))]
+    #[test]
+    fn a_hold_is_charged_from_when_its_holder_got_to_run() {
+        use crate::gil::thread_state::ThreadState;
+        let gil = Gil::new();
+        let ts = ThreadState::new(0);
+        let base = Instant::now();
+        let at = |us: u64| base.checked_add(Duration::from_micros(us)).unwrap();
+        let (earlier, handed, ran, released) = (at(0), at(10), at(40), at(42));
+        let charged = |resumed: Instant| {
+            ts.set_resumed_at(resumed);
+            let before = ts.vruntime.load(Ordering::Relaxed);
+            // SAFETY: no other thread uses this Gil, so nothing else
+            // touches its queue-locked cell.
+            unsafe {
+                gil.hold_start.set(Some(handed));
+                gil.charge(&ts, released, u64::MAX, false);
+            }
+            ts.vruntime.load(Ordering::Relaxed) - before
+        };
+        assert_eq!(charged(ran), 2_000);
+        // A resumption from before this hold (an earlier one) changes
+        // nothing: the hold is charged from its handoff.
+        assert_eq!(charged(earlier), 32_000);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::breaker::{DROP_REQUEST, EvalBreaker, INTERRUPT};
 use super::stats::{GilCounters, ThreadCounters, ThreadStats};
-use crate::park::{self, FilterOp, ParkToken};
+use crate::park::{self, FilterOp, Instant, ParkToken};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait;
 use alloc::string::String;
@@ -91,6 +91,11 @@ pub struct ThreadState {
     /// The thread's live `GilCell` borrows for this Gil (see `cell`); its
     /// own thread only.
     pub(super) borrows: super::borrows::Borrows,
+    /// When the thread last got the Gil after waiting for it: its contended
+    /// hold is charged from then, not from the handoff (see `Gil::charge`),
+    /// because until then it could not run (a parked heir's wake-up, a
+    /// spinner's look). Its own thread only.
+    resumed_at: UnsafeCell<Option<Instant>>,
 }
 
 // SAFETY:
@@ -101,7 +106,9 @@ pub struct ThreadState {
 //   `GilGuard` methods, and `GilGuard` is neither `Send` nor `Sync`), so no
 //   two threads ever access it;
 // - so is `borrows`: from `GilCell` borrows, made through a guard and
-//   neither `Send` nor `Sync` themselves, and from `GilGuard` methods.
+//   neither `Send` nor `Sync` themselves, and from `GilGuard` methods;
+// - and `resumed_at`: written by the thread's own wait for the Gil and
+//   read by its own releases (see `set_resumed_at`).
 unsafe impl Sync for ThreadState {}
 // SAFETY: no field is tied to the thread that created the state.
 unsafe impl Send for ThreadState {}
@@ -124,7 +131,25 @@ impl ThreadState {
             next_attachment: AtomicU64::new(1),
             suspended: UnsafeCell::new(Vec::new()),
             borrows: super::borrows::Borrows::new(),
+            resumed_at: UnsafeCell::new(None),
         }
+    }
+
+    /// Records that the thread got the Gil just now after waiting for it.
+    /// Called only by the thread's own wait for the Gil (`lock_slow` runs on
+    /// the thread whose state it is given: see `Gil::current_state`).
+    pub(super) fn set_resumed_at(&self, at: Instant) {
+        // SAFETY: called on the thread this state belongs to (see the
+        // `Sync` impl), so this is the only access to `resumed_at`.
+        self.resumed_at.with_mut(|p| unsafe { *p = Some(at) });
+    }
+
+    /// When the thread last got the Gil after waiting. Called only by the
+    /// thread's own releases (the releaser's state is its own: a
+    /// `GilGuard`, which releases, is neither `Send` nor `Sync`).
+    pub(super) fn resumed_at(&self) -> Option<Instant> {
+        // SAFETY: as in `set_resumed_at`.
+        self.resumed_at.with(|p| unsafe { *p })
     }
 
     /// The state's address: what the Gil's state word holds for its holder

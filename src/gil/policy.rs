@@ -7,7 +7,7 @@
 /// wait through a guard). They differ for a thread that does I/O next to
 /// CPU-bound ones:
 ///
-/// | (2 cores, 5 ms interval; quiet machine) | `Fifo` | `Interactive` | CPython 3 |
+/// | (2 cores, AMD EPYC VM, 1 December; 5 ms interval; quiet machine) | `Fifo` | `Interactive` | CPython 3 |
 /// |---|---|---|---|
 /// | echo round trips with 1 / 2 / 4 CPU-bound threads, share of the rate without | 0.5% / 0.2% / 0.1% | 293-312% / 328-347% / 148-264% | 0.9-1% / under 0.1% / under 0.1% |
 /// | p99 of a round trip, 2 CPU-bound threads | 28.7 ms | 29-50 µs | 95-191 ms |
@@ -36,7 +36,9 @@
 /// scenario (2 CPU-bound threads against 4 threads that hold the Gil 2 µs
 /// and detach 5 µs of busy work) the detaching threads get 56-60% of
 /// their max-min fair share in their worst second under `Interactive`
-/// (0.3% under `Fifo`), against a target of 80%.
+/// (0.3% under `Fifo`), against a target of 80%. The README also has
+/// figures from 4 December on an Intel Xeon VM, after three changes to
+/// `Interactive` (49-66% there).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SwitchPolicy {

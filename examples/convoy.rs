@@ -108,11 +108,11 @@ struct Cell {
     cpu_units_per_s: f64,
 }
 
-/// Steps of `work` that take about 1 µs here: the fastest of several
-/// timings, so that a moment of load on the machine does not halve it.
 /// Work units the echo server does per message, holding the Gil.
 const ECHO_UNITS: u32 = 2;
 
+/// Steps of `work` that take about 1 µs here: the fastest of several
+/// timings, so that a moment of load on the machine does not halve it.
 fn calibrate() -> u64 {
     const STEPS: u64 = 1 << 16;
     let fastest = (0..10)

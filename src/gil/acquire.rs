@@ -161,7 +161,7 @@ pub(super) enum Spin {
 }
 
 /// How many kinds of spin keep a budget.
-pub(super) const SPIN_KINDS: usize = 3;
+pub(super) const SPIN_KINDS: usize = Spin::Ahead as usize + 1;
 
 impl Spin {
     fn of(arrival: Arrival) -> Spin {
@@ -725,10 +725,13 @@ impl Gil {
             match result {
                 ParkResult::Unparked(TOKEN_HANDOFF) => {
                     // Awake: a waiter spinning for our release may count
-                    // its budget now.
-                    let _ =
-                        self.waking
-                            .compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
+                    // its budget now. A look first: only an Interactive
+                    // release marks its heir, so under Fifo the line is
+                    // only read. (Nobody can mark another heir meanwhile:
+                    // we hold the Gil.)
+                    if self.waking.load(Ordering::Relaxed) == me {
+                        self.waking.store(0, Ordering::Relaxed);
+                    }
                     // The releaser made us the holder and cleared our breaker's
                     // drop request.
                     return Outcome::Done;
@@ -844,8 +847,7 @@ impl Gil {
                 break;
             }
             if i % 64 == 63 {
-                let waking = self.waking.load(Ordering::Relaxed);
-                if waits_out_a_wake_up && waking != 0 && self.is_holder(state, waking) {
+                if waits_out_a_wake_up && self.is_waking(state) {
                     start = Instant::now();
                     until = start.checked_add(Duration::from_nanos(nanos));
                     allowed = (i + checks).min(most);
@@ -871,6 +873,13 @@ impl Gil {
         };
         budget.store(next, Ordering::Relaxed);
         handed
+    }
+
+    /// Whether the holder that `state` names was handed the Gil while
+    /// parked and is still waking up (see `Gil::waking`).
+    fn is_waking(&self, state: usize) -> bool {
+        let waking = self.waking.load(Ordering::Relaxed);
+        waking != 0 && self.is_holder(state, waking)
     }
 
     /// Whether a releaser made `me` the holder while it waits in place.

@@ -284,11 +284,9 @@ impl Gil {
                 hold_start: fair_share::HoldStart::new(),
                 lender: AtomicUsize::new(0),
                 in_place: in_place::InPlace::new(),
-                spin_budget: [
-                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
-                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
-                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000),
-                ],
+                spin_budget: [const {
+                    crate::sync::UnmodeledAtomicU64::new(acquire::HANDOFF_SPIN.as_micros() as u64 * 1000)
+                }; acquire::SPIN_KINDS],
                 waking: crate::sync::UnmodeledAtomicUsize::new(0),
                 policy: AtomicU8::new(SwitchPolicy::Fifo.to_u8()),
                 hooks: hooks::Flag::new(),

@@ -502,7 +502,11 @@ impl Gil {
             if let Some(h) = heir {
                 let more = result.have_more_threads || self.in_place.any();
                 let lent = self.hand_to(ts, h, how, more, now);
-                self.waking.store(h.token & !TOKEN_LOW, Ordering::Relaxed);
+                if now.is_some() {
+                    // Interactive: its waiters may spin for its release
+                    // (see `Gil::waking`); it clears the mark once awake.
+                    self.waking.store(h.token & !TOKEN_LOW, Ordering::Relaxed);
+                }
                 outcome.set(Some(Released::HandedOff { lent }));
             }
             TOKEN_HANDOFF

@@ -1,7 +1,8 @@
 #![cfg(loom)]
 //! Loom models of the `Gil`: mutual exclusion, forced switching
-//! (invariant 4), drop requests only without a switch (invariant 5) and
-//! never lost to a stale look at the waiters bit,
+//! (invariant 4), drop requests only without a switch (invariant 5), even
+//! while the switch count lags a new holder, and never lost to a stale
+//! look at the waiters bit,
 //! detach/attach, interrupts (invariant 8) and timed acquisition racing the
 //! model timer (invariant 7).
 //!
@@ -178,6 +179,66 @@ fn drop_request_only_without_a_switch() {
         timer.join().unwrap();
     });
     assert!(REQUESTED_FROM_MAIN.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// The one window where the switch count lags the holder, under `Fifo`:
+/// the main thread holds the Gil; W, a timed waiter (which waits between
+/// two parks in transit, not in a slot), has its interval run out (the
+/// timer ticks once); the main thread lets go, which frees the word, as
+/// nobody is parked; H takes the free word by compare-and-swap and counts
+/// its switch only after. If the tick came before the main thread let go,
+/// W's interval began under the main thread, so no drop request may reach
+/// H, even from a look W takes between H's compare-and-swap and its count.
+///
+/// Mutation (4 December): in `Gil::wait_for_gil`'s `validate`, ignored the
+/// holder the interval began under (`began_under.is_none_or(|h| h ==
+/// holder)` → `true`, leaving only the switch-count check) → "drop request
+/// on a thread that took the free word after the interval began under
+/// another", at preemption bound 3 (it passes at bound 2, so CI runs it at
+/// 3: 15 s). Every other model passed that mutant.
+#[test]
+fn no_drop_request_on_a_holder_that_took_the_free_word_after_the_interval() {
+    check(DEFAULT, || {
+        let gil = Arc::new(Gil::new());
+        let fired = Arc::new(AtomicBool::new(false));
+        let tick_before_switch = Arc::new(AtomicBool::new(false));
+        let guard = gil.acquire();
+        let timed = {
+            let gil = gil.clone();
+            thread::spawn(move || {
+                // Long enough that the one tick ends its interval, never
+                // the wait itself.
+                drop(gil.try_acquire_for(Duration::from_secs(3600)));
+            })
+        };
+        let newcomer = {
+            let (gil, tick_before_switch) = (gil.clone(), tick_before_switch.clone());
+            thread::spawn(move || {
+                let guard = gil.acquire();
+                if tick_before_switch.load(Ordering::SeqCst) {
+                    assert!(
+                        !guard.thread_state().eval_breaker().is_drop_requested(),
+                        "drop request on a thread that took the free word after the interval \
+                         began under another"
+                    );
+                }
+            })
+        };
+        let timer = {
+            let fired = fired.clone();
+            thread::spawn(move || {
+                gilock::model::fire_timeouts();
+                fired.store(true, Ordering::SeqCst);
+            })
+        };
+        if fired.load(Ordering::SeqCst) {
+            tick_before_switch.store(true, Ordering::SeqCst);
+        }
+        drop(guard);
+        timed.join().unwrap();
+        newcomer.join().unwrap();
+        timer.join().unwrap();
+    });
 }
 
 /// The main thread holds the Gil and a waiter's interval runs out (the

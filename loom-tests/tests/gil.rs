@@ -256,7 +256,7 @@ fn no_drop_request_on_a_holder_that_took_the_free_word_after_the_interval() {
 /// then waited out the whole interval).
 #[test]
 fn a_drop_request_survives_a_stale_look_at_the_waiters() {
-    drop_request_after_a_stale_look(false);
+    drop_request_after_a_stale_look(After::Checkpoint);
 }
 
 /// The same, with a `GilCell` borrow alive through a second guard at the
@@ -269,10 +269,31 @@ fn a_drop_request_survives_a_stale_look_at_the_waiters() {
 /// request, and the borrow kept the Gil without it).
 #[test]
 fn a_drop_request_kept_for_a_borrow_survives_a_stale_look_at_the_waiters() {
-    drop_request_after_a_stale_look(true);
+    drop_request_after_a_stale_look(After::CheckpointUnderABorrow);
 }
 
-fn drop_request_after_a_stale_look(keep_a_borrow: bool) {
+/// The same with `yield_now` for the checkpoint: a thread that saw a drop
+/// request knows a thread waits, so its yield must switch.
+///
+/// Mutations (4 December): `yield_now` back to one Relaxed look at the
+/// waiters bit, as before the fix (no second look after reading a pending
+/// request); and the read of the request Relaxed instead of Acquire → each:
+/// "a yield after a drop request did not switch" (the look saw the word
+/// from before the waiter queued, and the yield kept the Gil).
+#[test]
+fn a_yield_after_a_drop_request_switches_despite_a_stale_look() {
+    drop_request_after_a_stale_look(After::Yield);
+}
+
+/// What the main thread does once it sees the drop request.
+#[derive(Clone, Copy, PartialEq)]
+enum After {
+    Checkpoint,
+    CheckpointUnderABorrow,
+    Yield,
+}
+
+fn drop_request_after_a_stale_look(after: After) {
     check(DEFAULT, move || {
         let gil = Arc::new(Gil::new());
         let cell = gilock::GilCell::new(0usize);
@@ -289,7 +310,17 @@ fn drop_request_after_a_stale_look(keep_a_borrow: bool) {
         while !guard.should_yield() {
             thread::yield_now();
         }
-        if keep_a_borrow {
+        if after == After::Yield {
+            assert!(
+                guard.yield_now(),
+                "a yield after a drop request did not switch"
+            );
+            drop(guard);
+            waiter.join().unwrap();
+            timer.join().unwrap();
+            return;
+        }
+        if after == After::CheckpointUnderABorrow {
             // A borrow through a second guard keeps the Gil, and must keep
             // the request for the checkpoint after it.
             let inner = gil.ensure();

@@ -193,7 +193,7 @@ impl<'a> GilGuard<'a> {
     pub fn yield_now(&mut self) -> bool {
         self.assert_held("yield_now");
         let (gil, ts) = (self.gil, self.ts());
-        if !gil.has_waiters() || ts.borrows.any() {
+        if !Self::sees_a_waiter(gil, ts) || ts.borrows.any() {
             // Nobody to yield to, or a GilCell borrow of this thread
             // (through another guard) is alive: keep the Gil.
             return false;
@@ -210,6 +210,18 @@ impl<'a> GilGuard<'a> {
             count_one(&ts.counters.voluntary_releases);
         }
         switched
+    }
+
+    /// Whether a thread waits for the Gil, as `yield_now` must see it: the
+    /// waiters bit, which a Relaxed load may see older than a waiter's
+    /// arrival; and if it looks clear while a drop request is pending, the
+    /// bit again after reading the request with Acquire. The waiter that
+    /// asked raised the bit before its Release `ask_to_drop`, so a caller
+    /// that saw the request (`should_yield`) also sees that waiter. The
+    /// request is left alone: it is the checkpoint's to clear.
+    fn sees_a_waiter(gil: &Gil, ts: &ThreadState) -> bool {
+        gil.has_waiters()
+            || (ts.eval_breaker().load(Ordering::Acquire) & DROP_REQUEST != 0 && gil.has_waiters())
     }
 
     /// Releases the Gil around `f` and takes it back afterwards

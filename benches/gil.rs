@@ -436,13 +436,16 @@ fn main() {
                 println!(
                     "(f) {policy:?}: worst window / fair share of the Gil time held: CPU threads \
                      {:.0}%, detaching threads {:.0}% (of the window: {:.0}%, {:.0}%); Gil held \
-                     {:.0}%, {:.0} switches/s ({:.0} woken ahead), mean wait {:.1} µs; on a \
-                     core: {} ({})",
+                     {:.0}% (each CPU thread {:.1}%, each detaching thread {:.1}% of the time), \
+                     {:.0} switches/s ({:.0} woken ahead), mean wait {:.1} µs; on a core: {} \
+                     ({})",
                     100.0 * s.worst_cpu,
                     100.0 * s.worst_io,
                     100.0 * s.worst_cpu_wall,
                     100.0 * s.worst_io_wall,
                     100.0 * s.busy,
+                    100.0 * s.held_each.0,
+                    100.0 * s.held_each.1,
                     s.switches_per_s,
                     s.woken_ahead_per_s,
                     s.mean_wait.as_secs_f64() * 1e6,
@@ -859,6 +862,11 @@ mod starvation {
         /// Parked threads woken ahead of their turn per second (see
         /// `GilStats::woken_ahead`).
         pub woken_ahead_per_s: f64,
+        /// The share of the time one thread of each kind held the Gil, on
+        /// average (CPU threads, detaching threads): whether the detaching
+        /// threads' ratio moves with their own holds or with the CPU
+        /// threads' (which take what the others leave idle).
+        pub held_each: (f64, f64),
     }
 
     /// Gil time held, and time spent waiting for the Gil, per 1 s window
@@ -1064,7 +1072,19 @@ mod starvation {
                 println!("    {policy:?} {kind} {k}: {}", shares.join(" | "));
             }
         }
+        let held_each = |range: std::ops::Range<usize>| {
+            let threads = range.len();
+            let held: f64 = all[range]
+                .iter()
+                .flat_map(|w| (0..windows).map(move |i| at(&w.held, i)))
+                .sum();
+            held / (threads * windows.max(1)) as f64
+        };
         Starvation {
+            held_each: (
+                held_each(0..CPU_THREADS),
+                held_each(CPU_THREADS..CPU_THREADS + IO_THREADS),
+            ),
             worst_cpu,
             worst_io,
             worst_cpu_wall: worst_wall(0..CPU_THREADS),

@@ -38,7 +38,9 @@
 /// their max-min fair share in their worst second under `Interactive`
 /// (0.3% under `Fifo`), against a target of 80%. The README also has
 /// figures from 4 December on an Intel Xeon VM, after three changes to
-/// `Interactive` (49-66% there).
+/// `Interactive` (43-97% there, 75-80% in three quiet runs), and shows
+/// that the figure rises when the CPU-bound threads hold the Gil less,
+/// even when the detaching threads then hold it no more.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SwitchPolicy {

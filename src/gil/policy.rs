@@ -7,13 +7,13 @@
 /// wait through a guard). They differ for a thread that does I/O next to
 /// CPU-bound ones:
 ///
-/// | (2 cores, AMD EPYC VM, 1 December; 5 ms interval; quiet machine) | `Fifo` | `Interactive` | CPython 3 |
+/// | (2 cores, AMD EPYC VM, 4 December; 5 ms interval; quiet machine) | `Fifo` | `Interactive` | CPython 3 |
 /// |---|---|---|---|
-/// | echo round trips with 1 / 2 / 4 CPU-bound threads, share of the rate without | 0.5% / 0.2% / 0.1% | 293-312% / 328-347% / 148-264% | 0.9-1% / under 0.1% / under 0.1% |
-/// | p99 of a round trip, 2 CPU-bound threads | 28.7 ms | 29-50 µs | 95-191 ms |
-/// | CPU-bound threads' work while the echo runs, share of Fifo's | 100% | 73-80% | (other units) |
-/// | thread back from 1 ms of I/O, 2 CPU-bound threads: mean / p99 wait | 9.5 / 10.2 ms | 0.01 / 0.03 ms | 57-82 / 148-255 ms |
-/// | CPU-only: slice p99 / a pair's throughput against one thread | 5.1 ms / 98-99% | 5.2-5.9 ms / 97-100% | 5.1-5.3 ms / 98-102% |
+/// | echo round trips with 1 / 2 / 4 CPU-bound threads, share of the rate without | 0.6% / 0.3% / 0.1-0.2% | 284-339% / 253-366% / 184-299% | 0.9-1% / 0.2-0.3% / 0.1% |
+/// | p99 of a round trip, 2 CPU-bound threads | 28.5-28.7 ms | 43-76 µs | 53-72 ms |
+/// | CPU-bound threads' work while the echo runs, share of Fifo's | 100% | 68-81% | (other units) |
+/// | thread back from 1 ms of I/O, 2 CPU-bound threads: mean / p99 wait | 9.5-9.6 / 10.3-11.2 ms | 0.01-0.02 / 0.06-0.07 ms | 15-21 / 76-102 ms |
+/// | CPU-only: slice p99 / a pair's throughput against one thread | 5.2 ms / 98% | 5.2-5.3 ms / 98-99% | 5.2 ms / 89-95% |
 ///
 /// The README has the full table and how to reproduce it
 /// (`cargo run --release --example convoy`, `cargo bench --bench gil`).
@@ -22,7 +22,7 @@
 ///
 /// `Fifo`, because it is what CPython does and because `Interactive` costs
 /// CPU-bound threads a fifth to a quarter of their throughput while an I/O
-/// thread runs flat out next to them (73-80% of their work under `Fifo`,
+/// thread runs flat out next to them (68-81% of their work under `Fifo`,
 /// against a target of 85%): the I/O thread really holds the Gil then (its
 /// 2 µs of work per message at 50-70 thousand round trips a second, three
 /// times its rate without CPU-bound threads, whose busy cores keep its
@@ -34,13 +34,12 @@
 ///
 /// One target is missed by both policies: in the README's starvation
 /// scenario (2 CPU-bound threads against 4 threads that hold the Gil 2 µs
-/// and detach 5 µs of busy work) the detaching threads get 56-60% of
+/// and detach 5 µs of busy work) the detaching threads get 53-58% of
 /// their max-min fair share in their worst second under `Interactive`
-/// (0.3% under `Fifo`), against a target of 80%. The README also has
-/// figures from 4 December on an Intel Xeon VM, after three changes to
-/// `Interactive` (43-97% there, 75-80% in three quiet runs), and shows
-/// that the figure rises when the CPU-bound threads hold the Gil less,
-/// even when the detaching threads then hold it no more.
+/// (0.3% under `Fifo`), against a target of 80% (75-80% in three quiet
+/// runs on an Intel Xeon VM). The README shows that the figure rises when
+/// the CPU-bound threads hold the Gil less, even when the detaching
+/// threads then hold it no more.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SwitchPolicy {

@@ -364,6 +364,49 @@ fn interrupt_is_reported_once_by_checkpoint() {
     assert!(!guard.should_yield());
 }
 
+/// An interrupt alone does not give the Gil away: with a waiter queued and
+/// no drop request (the interval is an hour), each checkpoint reports its
+/// interrupt and keeps the Gil. The checkpoints go on for 20 ms after the
+/// waiter shows `Waiting`, so that most of them see it parked (no public
+/// call tells when it is); the assertions hold at every one.
+///
+/// Mutation (4 December): `checkpoint_slow` testing `bits | DROP_REQUEST`
+/// for `bits & DROP_REQUEST` → "an interrupt handed the Gil to the waiter".
+#[test]
+fn an_interrupt_with_a_waiter_queued_does_not_switch() {
+    setup();
+    let gil = Arc::new(Gil::with_switch_interval(Duration::from_secs(3600)));
+    let mut guard = gil.acquire();
+    let me = state_of(&gil, guard.thread_state().ident()).unwrap();
+    let got_it = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (gil, got_it) = (gil.clone(), got_it.clone());
+        spawn(move || {
+            let _guard = gil.acquire();
+            got_it.store(true, Ordering::SeqCst);
+        })
+    };
+    wait_until("the other thread waits", || {
+        gil.thread_states()
+            .iter()
+            .any(|s| s.status() == ThreadStatus::Waiting)
+    });
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(20) {
+        me.interrupt();
+        let checkpoint = guard.checkpoint();
+        assert!(checkpoint.interrupted);
+        assert!(
+            !checkpoint.switched && !got_it.load(Ordering::SeqCst),
+            "an interrupt handed the Gil to the waiter"
+        );
+        thread::sleep(Duration::from_micros(200));
+    }
+    drop(guard);
+    waiter.join();
+    assert!(got_it.load(Ordering::SeqCst));
+}
+
 #[test]
 fn acquire_interruptible_returns_err_promptly_when_interrupted_while_blocked() {
     setup();

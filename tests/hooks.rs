@@ -192,6 +192,57 @@ fn a_thread_already_holding_sees_started_then_suspended() {
     );
 }
 
+/// A guard taken inside `detach` and leaked (a `PyGILState_Ensure` with no
+/// `PyGILState_Release`) keeps the thread attached: `detach` comes back to a
+/// Gil the thread holds already, counts the leaked guard with its own, and
+/// tells the hook no second `Resumed` (the inner acquire told it one).
+///
+/// Mutations (4 December), in `GilGuard::resume`: `inner == 0` → `!=` (a
+/// second `Resumed` after the inner one), and `depth - dropped + inner` →
+/// `- inner` (no guard left counted, so the outer guard's drop did not
+/// leave the Gil to the leaked one).
+#[test]
+fn a_guard_leaked_inside_detach_keeps_the_thread_attached() {
+    common::setup();
+    let gil = Arc::new(Gil::new());
+    let (log, hook) = logging_hook();
+    gil.set_event_hook(Some(hook));
+    let (ident, held_after_detach, held_after_drop) = {
+        let gil = Arc::clone(&gil);
+        spawn_named(None, move || {
+            let mut outer = gil.acquire();
+            let ident = outer.thread_state().ident();
+            outer.detach(|| std::mem::forget(gil.acquire()));
+            let held_after_detach = gil.is_held_by_current_thread();
+            drop(outer);
+            (ident, held_after_detach, gil.is_held_by_current_thread())
+        })
+        .join()
+    };
+    gil.set_event_hook(None);
+    assert!(held_after_detach);
+    assert!(
+        held_after_drop,
+        "the outer guard's drop let go of the Gil that the leaked guard holds"
+    );
+    let kinds: Vec<GilEventKind> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.0 == ident && e.1 != GilEventKind::Exited)
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            GilEventKind::Started,
+            GilEventKind::Resumed,
+            GilEventKind::Suspended { forced: false },
+            GilEventKind::Resumed,
+        ]
+    );
+}
+
 #[test]
 fn a_timed_out_acquire_reports_ready_then_gave_up() {
     common::setup();

@@ -9,6 +9,7 @@
 //! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --test gil_scheduling -- --test-threads=1`.
 
 use gilock::{Gil, Interrupted, SwitchPolicy};
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use loom_tests::{DEFAULT, Reached, check, interrupter, slot};
@@ -101,6 +102,78 @@ fn a_drop_request_is_cleared_on_release_when_its_asker_timed_out() {
         );
     });
     ASKED.assert_reached("a drop request from a waiter that then timed out");
+}
+
+/// How the main thread of `a_switch_is_reported_only_if_the_waiter_held_the_gil`
+/// offers the Gil.
+#[derive(Clone, Copy)]
+enum Offer {
+    Checkpoint,
+    Yield,
+}
+
+/// What a checkpoint or `yield_now` reports is what happened: the main
+/// thread holds the Gil (interval 1 ms) while a waiter tries for 2 ms (the
+/// model timer's first step ends its interval, and it asks for a drop; the
+/// second its timeout), and offers the Gil once. It reports a switch
+/// exactly when the waiter held the Gil meanwhile. The waiter may time out
+/// after the main thread saw it waiting and before the release: the
+/// release then frees the Gil, the main thread takes it back, and nothing
+/// switched.
+///
+/// Mutations (4 December), each caught by its variant: in
+/// `GilGuard::checkpoint_slow`, `switched = handed || count moved` with
+/// `count == before` → "reported a switch, but the waiter never held the
+/// Gil" (the same in `yield_now`, by the `Yield` variant); in `yield_now`,
+/// `||` as `&&` → "the waiter held the Gil, but no switch was reported"
+/// (a yield that found the waiter between two parks freed the Gil, and
+/// the waiter took it). The checkpoint's `||` as `&&` passes here: a
+/// forced release keeps the Gil for a waiter between two parks, so only a
+/// waiter arriving fresh, between raising the waiters bit and queuing, can
+/// take a Gil that a checkpoint freed, and this model has none.
+fn a_switch_is_reported_only_if_the_waiter_held_the_gil(offer: Offer) {
+    check(DEFAULT, move || {
+        let gil = Arc::new(Gil::with_switch_interval(Duration::from_millis(1)));
+        let held = Arc::new(AtomicBool::new(false));
+        let mut guard = gil.acquire();
+        let waiter = {
+            let (gil, held) = (gil.clone(), held.clone());
+            thread::spawn(move || {
+                if let Some(_guard) = gil.try_acquire_for(Duration::from_millis(2)) {
+                    held.store(true, Ordering::SeqCst);
+                }
+            })
+        };
+        let timer = gilock::model::Timer::spawn(2);
+        let switched = match offer {
+            Offer::Checkpoint => guard.checkpoint().switched,
+            Offer::Yield => guard.yield_now(),
+        };
+        // The waiter can hold the Gil only through that offer: the main
+        // thread holds it otherwise, until after this look.
+        let waiter_held = held.load(Ordering::SeqCst);
+        assert!(
+            !switched || waiter_held,
+            "reported a switch, but the waiter never held the Gil"
+        );
+        assert!(
+            switched || !waiter_held,
+            "the waiter held the Gil, but no switch was reported"
+        );
+        drop(guard);
+        waiter.join().unwrap();
+        timer.join();
+    });
+}
+
+#[test]
+fn a_checkpoint_reports_a_switch_only_if_the_waiter_held_the_gil() {
+    a_switch_is_reported_only_if_the_waiter_held_the_gil(Offer::Checkpoint);
+}
+
+#[test]
+fn a_yield_reports_a_switch_only_if_the_waiter_held_the_gil() {
+    a_switch_is_reported_only_if_the_waiter_held_the_gil(Offer::Yield);
 }
 
 /// As above, but the asker is interrupted out of `acquire_interruptible`

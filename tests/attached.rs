@@ -530,3 +530,48 @@ fn a_wait_through_a_suspended_guard_panics_clearly() {
     assert!(message.contains("does not hold the Gil"), "{message}");
     assert!(!locked);
 }
+
+/// The same with the Gil held again inside the `detach` closure, through a
+/// fresh attachment: the thread holds the Gil, but not through the
+/// smuggled guard, whose attachment is suspended. A wait through it must
+/// still panic, even on a free lock (which the uncontended path would
+/// take at once).
+///
+/// Mutation (4 December): `GilGuard::is_attached` with `||` for `&&` → "a
+/// wait through a suspended guard must panic" (it took the free lock).
+#[test]
+fn a_wait_through_a_suspended_guard_panics_while_a_fresh_one_holds_the_gil() {
+    setup();
+    use std::cell::RefCell;
+    static GIL: Gil = Gil::new();
+    thread_local! {
+        static STASH: RefCell<Option<GilGuard<'static>>> = const { RefCell::new(None) };
+    }
+    let t = spawn(|| {
+        let mut outer = GIL.acquire();
+        STASH.with(|s| *s.borrow_mut() = Some(GIL.ensure()));
+        let caught = outer.detach(|| {
+            let fresh = GIL.acquire();
+            let caught = std::panic::catch_unwind(|| {
+                STASH.with(|s| {
+                    let mut stash = s.borrow_mut();
+                    let inner = stash.as_mut().unwrap();
+                    let _ = Lock::new().acquire_with(inner);
+                })
+            });
+            drop(fresh);
+            caught
+        });
+        let message = caught
+            .expect_err("a wait through a suspended guard must panic")
+            .downcast::<String>()
+            .map(|s| *s)
+            .unwrap_or_default();
+        STASH.with(|s| drop(s.borrow_mut().take()));
+        drop(outer);
+        (message, GIL.is_locked())
+    });
+    let (message, locked) = t.join();
+    assert!(message.contains("does not hold the Gil"), "{message}");
+    assert!(!locked);
+}

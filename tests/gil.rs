@@ -407,6 +407,33 @@ fn an_interrupt_with_a_waiter_queued_does_not_switch() {
     assert!(got_it.load(Ordering::SeqCst));
 }
 
+/// A guard taken inside `detach` and returned from it joins the resumed
+/// attachment: the thread holds the Gil until both guards are gone, in
+/// either order.
+///
+/// Mutation (4 December): `GilGuard::drop_outside_attachment` without its
+/// `!` (the drop of a guard whose attachment joined the current one
+/// counted nothing) → the Gil was still held after both drops.
+#[test]
+fn a_guard_kept_from_inside_detach_joins_the_resumed_attachment() {
+    setup();
+    let gil = Gil::new();
+    for inner_first in [true, false] {
+        let mut outer = gil.acquire();
+        let inner = outer.detach(|| gil.acquire());
+        assert!(gil.is_held_by_current_thread());
+        let (first, second) = if inner_first {
+            (inner, outer)
+        } else {
+            (outer, inner)
+        };
+        drop(first);
+        assert!(gil.is_held_by_current_thread());
+        drop(second);
+        assert!(!gil.is_locked(), "the Gil was still held after both drops");
+    }
+}
+
 #[test]
 fn acquire_interruptible_returns_err_promptly_when_interrupted_while_blocked() {
     setup();

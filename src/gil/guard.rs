@@ -463,16 +463,12 @@ impl<'a> GilGuard<'a> {
         self.drop_in_attachment_slow();
     }
 
-    /// The last guard, with a hook to tell or a flag set (or a nested one
-    /// dropped in a suspension's count, from `drop_outside_attachment`).
+    /// The last guard, with a hook to tell or a flag set (`drop_nested`
+    /// took every drop of a guard that is not the last).
     #[cold]
     fn drop_in_attachment_slow(&mut self) {
         let ts = self.ts();
-        let guards = ts.word.guards();
-        if guards > 1 {
-            ts.word.set_guards(guards - 1);
-            return;
-        }
+        debug_assert!(ts.word.guards() <= 1, "a nested guard's drop came here");
         ts.check_not_in_hook("a GilGuard drop");
         ts.word.set_guards(0);
         // Never release a Gil this thread does not hold (a guard of the

@@ -8,9 +8,9 @@
 mod common;
 
 use common::{BOUND, spawn};
-use gilock::{Gil, GilGuard};
+use gilock::{Gil, GilGuard, ThreadState};
 use std::cell::RefCell;
-use std::sync::mpsc;
+use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
 
 /// One Gil per test, so that parallel tests do not see each other's.
@@ -101,9 +101,13 @@ fn a_guard_in_a_thread_local_destructor_is_still_the_threads() {
 }
 
 thread_local! {
-    static LATE: RefCell<Option<mpsc::Sender<(bool, bool)>>> = const { RefCell::new(None) };
+    static LATE: RefCell<Option<mpsc::Sender<LateReport>>> = const { RefCell::new(None) };
     static LATE_USER: LateUser = const { LateUser };
 }
+
+/// What `LateUser` saw: whether it held the Gil, whether its state was
+/// listed, and its state, not kept alive.
+type LateReport = (bool, bool, Weak<ThreadState>);
 
 /// A thread-local destructor that takes the Gil for the first time after
 /// the crate's thread-locals are gone.
@@ -117,10 +121,11 @@ impl Drop for LateUser {
             .thread_states()
             .iter()
             .any(|s| s.ident() == guard.thread_state().ident());
+        let state = Arc::downgrade(&LATE_GIL.current_thread_state());
         drop(guard);
         LATE.with(|l| {
             if let Some(tx) = l.borrow_mut().take() {
-                let _ = tx.send((held, listed));
+                let _ = tx.send((held, listed, state));
             }
         });
     }
@@ -136,9 +141,15 @@ fn a_thread_local_destructor_may_take_the_gil_and_is_not_listed_afterwards() {
         drop(LATE_GIL.acquire());
     })
     .join();
-    let (held, listed) = rx.recv_timeout(BOUND).expect("the destructor reported");
+    let (held, listed, state) = rx.recv_timeout(BOUND).expect("the destructor reported");
     assert!(held);
     assert!(!listed, "a state made for a destructor is never listed");
+    // Freed with its last guard (mutation: `GilGuard::unlist_ended` doing
+    // nothing kept it in the registry for good).
+    assert!(
+        state.upgrade().is_none(),
+        "the state made for a destructor outlived its last guard"
+    );
     assert!(!LATE_GIL.is_locked());
     // Both acquisitions count, although neither state is listed any more
     // (each thread counts its own; the Gil keeps the counts of the states

@@ -119,3 +119,65 @@ impl InPlace {
             .any(|s| s.load(Ordering::Relaxed) == token)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::gil::PRIORITY;
+
+    // Tokens stand for states' addresses (aligned, so the low bits are
+    // free for flags); no state is read.
+    const A: usize = 0x1000;
+    const B: usize = 0x2000 | PRIORITY;
+    const C: usize = 0x3000;
+
+    /// Each waiter takes one slot, and keeps it when it enters again; a
+    /// third finds none.
+    ///
+    /// Mutations: `enter` not recognising a token it holds (`t == token` as
+    /// `false`) → A took both slots; `has_room` always `true` → room where
+    /// both slots were taken; `any` always `false` → no slot taken beside
+    /// A and B (a release would then drop the waiters bit under them);
+    /// `holds` always `true`, or with `!=` for `==` → C held a slot.
+    #[test]
+    fn each_waiter_takes_one_slot_and_a_third_finds_none() {
+        let slots = InPlace::new();
+        assert!(!slots.any());
+        assert!(slots.has_room());
+        assert!(slots.enter(A));
+        assert!(slots.enter(A));
+        assert!(slots.has_room(), "A took both slots");
+        assert!(slots.enter(B));
+        assert!(!slots.has_room());
+        assert!(slots.any());
+        assert!(!slots.enter(C));
+        assert!(slots.holds(A) && slots.holds(B));
+        assert!(!slots.holds(C));
+        let (mut tokens, mut n) = ([0; 3], 0);
+        slots.each(|t| {
+            tokens[n] = t;
+            n += 1;
+        });
+        tokens[..n].sort_unstable();
+        assert_eq!(tokens[..n], [A, B]);
+    }
+
+    /// A waiter leaving (by its address, whatever its flags) and a handoff
+    /// taking a slot each empty only their own.
+    ///
+    /// Mutations: `leave` emptying every taken slot (`&&` as `||`) → A's
+    /// slot went with B's; `holds` always `true` → B still held a slot
+    /// after leaving.
+    #[test]
+    fn leaving_or_taking_empties_only_the_own_slot() {
+        let slots = InPlace::new();
+        assert!(slots.enter(A) && slots.enter(B));
+        slots.leave(B & !TOKEN_LOW);
+        assert!(slots.holds(A), "A's slot went with B's");
+        assert!(!slots.holds(B));
+        assert!(slots.has_room());
+        assert!(slots.take(A));
+        assert!(!slots.take(A), "a slot can be taken once");
+        assert!(!slots.any());
+    }
+}

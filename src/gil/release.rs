@@ -620,6 +620,33 @@ mod tests {
         }
     }
 
+    /// A release moves `min_vruntime` up to the lowest vruntime among the
+    /// waiters, counting the releaser's own only if it waits again (a
+    /// forced switch, a yield), not when it steps away (`detach`, a wait):
+    /// a thread that left cannot hold the floor of fresh arrivals down.
+    ///
+    /// Mutation: `How::rewaits` always `true` → a thread that stepped away
+    /// held `min_vruntime` at its own, lower vruntime. (With std: a thread
+    /// state needs a thread-id source installed without it.)
+    #[cfg(feature = "std")]
+    #[test]
+    fn min_vruntime_counts_the_releaser_only_if_it_waits_again() {
+        let ts = ThreadState::new(0);
+        let after = |how: How| {
+            let gil = Gil::new();
+            let floor = gil.min_vruntime.load(Ordering::Relaxed);
+            ts.vruntime.store(floor + 1_000, Ordering::Relaxed);
+            // SAFETY: no other thread uses this Gil, so nothing else
+            // touches its queue-locked cell (no hold began: nothing is
+            // charged, only `min_vruntime` moves).
+            unsafe { gil.charge(&ts, Instant::now(), floor + 5_000, how.rewaits()) };
+            gil.min_vruntime.load(Ordering::Relaxed) - floor
+        };
+        assert_eq!(after(How::Handoff), 5_000);
+        assert_eq!(after(How::Forced), 1_000);
+        assert_eq!(after(How::Yield), 1_000);
+    }
+
     /// Who is woken ahead of their turn: of the first two parked threads
     /// back from a voluntary release, the one that is not the heir, and
     /// only when the heir is such a thread too and no other such thread

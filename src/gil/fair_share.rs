@@ -72,6 +72,7 @@ use super::Gil;
 use super::thread_state::ThreadState;
 use crate::park::Instant;
 use crate::sync::{Ordering, UnsafeCell, const_fn};
+use crate::wait::TOKEN_LOW;
 use core::time::Duration;
 
 /// Where every Gil's `min_vruntime` starts: far enough above zero that
@@ -147,6 +148,48 @@ pub(super) fn choose(
         (Some(lender), _) if within(&lender) => lender,
         (_, Some(awake)) if within(&awake) => awake,
         _ => first,
+    }
+}
+
+/// Whether the waiter with park token `token` is the lender recorded in
+/// `lender` (a `ThreadState` address, 0 while no loan is outstanding):
+/// only that thread has the lender's claim of rule 2.
+pub(super) fn is_lender(lender: usize, token: usize) -> bool {
+    lender != 0 && token & !TOKEN_LOW == lender
+}
+
+/// What a handoff under `Interactive` does to the loan (rule 2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Loan {
+    /// No loan is outstanding any more: the Gil went back to the lender,
+    /// or to a thread not back from a voluntary release (one owed it more).
+    Ends,
+    /// The releaser lends the Gil and waits for it back: a forced release
+    /// to a thread back from a voluntary release, with no loan outstanding
+    /// or with the releaser's own (the lender of a chain of borrowers keeps
+    /// its claim).
+    Begins,
+    /// Unchanged: any other handoff to a thread back from a voluntary
+    /// release.
+    Stays,
+}
+
+/// The loan after the releaser at `releaser` hands the Gil to the thread
+/// at `heir` (`returning`: back from a voluntary release), by a forced
+/// release or not, while `lender` is the recorded lender (0 if none).
+pub(super) fn loan_after_handoff(
+    heir: usize,
+    returning: bool,
+    lender: usize,
+    releaser: usize,
+    forced: bool,
+) -> Loan {
+    if heir == lender || !returning {
+        Loan::Ends
+    } else if forced && (lender == 0 || lender == releaser) {
+        Loan::Begins
+    } else {
+        Loan::Stays
     }
 }
 
@@ -446,6 +489,69 @@ mod tests {
         // A resumption from before this hold (an earlier one) changes
         // nothing: the hold is charged from its handoff.
         assert_eq!(charged(earlier), 32_000);
+    }
+
+    /// Only the recorded lender has the lender's claim, whatever flags its
+    /// token carries; with no loan outstanding nobody has it.
+    ///
+    /// Mutations (4 December): in `Gil::find_heir`, `interactive && addr !=
+    /// 0 && ...` with `||` (every waiter taken for the lender, found by
+    /// cargo-mutants) survived every test and model; here its like,
+    /// `is_lender` always `true`, fails the first assertion; `&&` as `||`
+    /// the last; `!=` as `==`, or `!TOKEN_LOW` as `TOKEN_LOW`, the second.
+    #[test]
+    fn only_the_recorded_lender_has_its_claim() {
+        let (a, b) = (0x1000, 0x2000);
+        assert!(!is_lender(0, b));
+        assert!(is_lender(a, a));
+        assert!(is_lender(a, a | TOKEN_LOW));
+        assert!(!is_lender(a, b));
+    }
+
+    /// A loan ends when the Gil goes back to the lender or to a thread not
+    /// back from a voluntary release; it begins at a forced release to a
+    /// returning thread, unless another thread's loan is outstanding; any
+    /// other handoff leaves it as it is.
+    ///
+    /// Mutation (4 December, found by cargo-mutants): in `Gil::hand_to`,
+    /// `heir == lender || !returning` with `&&` (a forced switch to a
+    /// CPU-bound thread lent it the Gil, and the releaser spun for it)
+    /// survived every test and model; here it fails the second assertion.
+    #[test]
+    fn a_loan_begins_at_a_forced_release_to_a_returning_thread_and_ends_with_it() {
+        let (lender, borrower, cpu, other) = (0x1000, 0x2000, 0x3000, 0x4000);
+        // Back to the lender, or to a CPU-bound thread: over.
+        assert_eq!(
+            loan_after_handoff(lender, false, lender, borrower, false),
+            Loan::Ends
+        );
+        assert_eq!(loan_after_handoff(cpu, false, 0, lender, true), Loan::Ends);
+        assert_eq!(
+            loan_after_handoff(cpu, false, lender, borrower, true),
+            Loan::Ends
+        );
+        // A forced release to a returning thread lends the Gil.
+        assert_eq!(
+            loan_after_handoff(borrower, true, 0, lender, true),
+            Loan::Begins
+        );
+        // The lender forced out again, to another returning thread: its
+        // claim holds.
+        assert_eq!(
+            loan_after_handoff(other, true, lender, lender, true),
+            Loan::Begins
+        );
+        // A borrower forced out, to another returning thread: the first
+        // lender keeps its claim.
+        assert_eq!(
+            loan_after_handoff(other, true, lender, borrower, true),
+            Loan::Stays
+        );
+        // A voluntary release to a returning thread lends nothing.
+        assert_eq!(
+            loan_after_handoff(borrower, true, 0, cpu, false),
+            Loan::Stays
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Letting go of the Gil, and choosing whom it goes to.
 
 use super::breaker::DROP_REQUEST;
-use super::fair_share::{self, Candidate};
+use super::fair_share::{self, Candidate, Loan};
 use super::hooks::{self, GilEventKind};
 use super::stats::count_one;
 use super::thread_state::{ThreadState, ThreadStatus};
@@ -283,7 +283,8 @@ impl Gil {
                 .get()
                 .unwrap_or_else(|| self.lender.load(Ordering::Relaxed));
             lender_addr.set(Some(addr));
-            if interactive && addr != 0 && token & !TOKEN_LOW == addr {
+            // (The recorded lender is 0 under Fifo, which lends nothing.)
+            if fair_share::is_lender(addr, token) {
                 lender.set(Some((candidate, in_place)));
             }
         };
@@ -548,20 +549,26 @@ impl Gil {
             Some(now) => {
                 // SAFETY: we run in an unpark callback on our key.
                 unsafe { self.charge(ts, now, heir.lowest, how.rewaits()) };
-                if heir_addr == lender || heir.token & PRIORITY == 0 {
-                    // The loan, if any, is over: the Gil went back to the
-                    // lender or to a thread owed it more.
-                    self.lender.store(0, Ordering::Relaxed);
-                } else if how == How::Forced && (lender == 0 || lender == ts.address()) {
-                    // Lent to a thread back from a voluntary release (the
-                    // first lender of a chain of borrowers keeps its claim).
-                    self.lender.store(ts.address(), Ordering::Relaxed);
-                    lent = true;
-                    // The lender waits in place from now on (if a slot is
-                    // free): it spins for the return as soon as this release
-                    // is over, with no queue pass of its own (its wait takes
-                    // a fresh ticket then).
-                    self.in_place.enter(ts.address());
+                let returning = heir.token & PRIORITY != 0;
+                let forced = how == How::Forced;
+                match fair_share::loan_after_handoff(
+                    heir_addr,
+                    returning,
+                    lender,
+                    ts.address(),
+                    forced,
+                ) {
+                    Loan::Ends => self.lender.store(0, Ordering::Relaxed),
+                    Loan::Begins => {
+                        self.lender.store(ts.address(), Ordering::Relaxed);
+                        lent = true;
+                        // The lender waits in place from now on (if a slot
+                        // is free): it spins for the return as soon as this
+                        // release is over, with no queue pass of its own
+                        // (its wait takes a fresh ticket then).
+                        self.in_place.enter(ts.address());
+                    }
+                    Loan::Stays => {}
                 }
                 waiters.then_some(now)
             }

@@ -68,8 +68,8 @@
 //! the Gil briefly get all the time they ask for, and the rest is shared
 //! equally among the others, in slices of about one interval.
 
-use super::Gil;
 use super::thread_state::ThreadState;
+use super::{Gil, PRIORITY};
 use crate::park::Instant;
 use crate::sync::{Ordering, UnsafeCell, const_fn};
 use crate::wait::TOKEN_LOW;
@@ -174,17 +174,18 @@ pub(super) enum Loan {
     Stays,
 }
 
-/// The loan after the releaser at `releaser` hands the Gil to the thread
-/// at `heir` (`returning`: back from a voluntary release), by a forced
-/// release or not, while `lender` is the recorded lender (0 if none).
+/// The loan after the releaser at `releaser` hands the Gil to the waiter
+/// with park token `heir` (its address, and `PRIORITY` if it is back from
+/// a voluntary release), by a forced release or not, while `lender` is the
+/// recorded lender (0 if none).
 pub(super) fn loan_after_handoff(
     heir: usize,
-    returning: bool,
     lender: usize,
     releaser: usize,
     forced: bool,
 ) -> Loan {
-    if heir == lender || !returning {
+    let returning = heir & PRIORITY != 0;
+    if heir & !TOKEN_LOW == lender || !returning {
         Loan::Ends
     } else if forced && (lender == 0 || lender == releaser) {
         Loan::Begins
@@ -520,36 +521,40 @@ mod tests {
     #[test]
     fn a_loan_begins_at_a_forced_release_to_a_returning_thread_and_ends_with_it() {
         let (lender, borrower, cpu, other) = (0x1000, 0x2000, 0x3000, 0x4000);
+        // Park tokens: a thread back from a voluntary release carries
+        // `PRIORITY`.
+        let back = |addr: usize| addr | PRIORITY;
         // Back to the lender, or to a CPU-bound thread: over.
         assert_eq!(
-            loan_after_handoff(lender, false, lender, borrower, false),
+            loan_after_handoff(lender, lender, borrower, false),
             Loan::Ends
         );
-        assert_eq!(loan_after_handoff(cpu, false, 0, lender, true), Loan::Ends);
+        assert_eq!(loan_after_handoff(cpu, 0, lender, true), Loan::Ends);
+        assert_eq!(loan_after_handoff(cpu, lender, borrower, true), Loan::Ends);
         assert_eq!(
-            loan_after_handoff(cpu, false, lender, borrower, true),
+            loan_after_handoff(back(lender), lender, borrower, false),
             Loan::Ends
         );
         // A forced release to a returning thread lends the Gil.
         assert_eq!(
-            loan_after_handoff(borrower, true, 0, lender, true),
+            loan_after_handoff(back(borrower), 0, lender, true),
             Loan::Begins
         );
         // The lender forced out again, to another returning thread: its
         // claim holds.
         assert_eq!(
-            loan_after_handoff(other, true, lender, lender, true),
+            loan_after_handoff(back(other), lender, lender, true),
             Loan::Begins
         );
         // A borrower forced out, to another returning thread: the first
         // lender keeps its claim.
         assert_eq!(
-            loan_after_handoff(other, true, lender, borrower, true),
+            loan_after_handoff(back(other), lender, borrower, true),
             Loan::Stays
         );
         // A voluntary release to a returning thread lends nothing.
         assert_eq!(
-            loan_after_handoff(borrower, true, 0, cpu, false),
+            loan_after_handoff(back(borrower), 0, cpu, false),
             Loan::Stays
         );
     }

@@ -549,15 +549,8 @@ impl Gil {
             Some(now) => {
                 // SAFETY: we run in an unpark callback on our key.
                 unsafe { self.charge(ts, now, heir.lowest, how.rewaits()) };
-                let returning = heir.token & PRIORITY != 0;
                 let forced = how == How::Forced;
-                match fair_share::loan_after_handoff(
-                    heir_addr,
-                    returning,
-                    lender,
-                    ts.address(),
-                    forced,
-                ) {
+                match fair_share::loan_after_handoff(heir.token, lender, ts.address(), forced) {
                     Loan::Ends => self.lender.store(0, Ordering::Relaxed),
                     Loan::Begins => {
                         self.lender.store(ts.address(), Ordering::Relaxed);

@@ -494,39 +494,54 @@ fn condition_wait_on_rlock_timeout_with_never_returns_early() {
     lock.release().unwrap();
 }
 
-/// A wait through a guard whose thread does not hold the Gil through it
-/// (smuggled into its own `detach` closure through a thread-local) panics
-/// with a message, before anything is let go.
-#[test]
-fn a_wait_through_a_suspended_guard_panics_clearly() {
-    setup();
-    use std::cell::RefCell;
-    static GIL: Gil = Gil::new();
-    thread_local! {
-        static STASH: RefCell<Option<GilGuard<'static>>> = const { RefCell::new(None) };
-    }
-    let t = spawn(|| {
-        let mut outer = GIL.acquire();
-        STASH.with(|s| *s.borrow_mut() = Some(GIL.ensure()));
+thread_local! {
+    /// A nested guard smuggled into its own attachment's `detach` closure
+    /// (the closure must be `Send`, so only a thread-local carries it).
+    static SMUGGLED: std::cell::RefCell<Option<GilGuard<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// On a new thread: takes `gil`, stashes a nested guard in `SMUGGLED`,
+/// and inside `detach` (holding the Gil again through a fresh attachment
+/// if `fresh_inside`) waits on a free lock through the stashed guard.
+/// Returns that wait's panic message and whether `gil` was locked after
+/// the thread let go of everything.
+fn wait_through_a_smuggled_guard(gil: &'static Gil, fresh_inside: bool) -> (String, bool) {
+    spawn(move || {
+        let mut outer = gil.acquire();
+        SMUGGLED.with(|s| *s.borrow_mut() = Some(gil.ensure()));
         let caught = outer.detach(|| {
-            std::panic::catch_unwind(|| {
-                STASH.with(|s| {
+            let fresh = fresh_inside.then(|| gil.acquire());
+            let caught = std::panic::catch_unwind(|| {
+                SMUGGLED.with(|s| {
                     let mut stash = s.borrow_mut();
                     let inner = stash.as_mut().unwrap();
                     let _ = Lock::new().acquire_with(inner);
                 })
-            })
+            });
+            drop(fresh);
+            caught
         });
         let message = caught
             .expect_err("a wait through a suspended guard must panic")
             .downcast::<String>()
             .map(|s| *s)
             .unwrap_or_default();
-        STASH.with(|s| drop(s.borrow_mut().take()));
+        SMUGGLED.with(|s| drop(s.borrow_mut().take()));
         drop(outer);
-        (message, GIL.is_locked())
-    });
-    let (message, locked) = t.join();
+        (message, gil.is_locked())
+    })
+    .join()
+}
+
+/// A wait through a guard whose thread does not hold the Gil through it
+/// (smuggled into its own `detach` closure through a thread-local) panics
+/// with a message, before anything is let go.
+#[test]
+fn a_wait_through_a_suspended_guard_panics_clearly() {
+    setup();
+    static GIL: Gil = Gil::new();
+    let (message, locked) = wait_through_a_smuggled_guard(&GIL, false);
     assert!(message.contains("does not hold the Gil"), "{message}");
     assert!(!locked);
 }
@@ -542,36 +557,8 @@ fn a_wait_through_a_suspended_guard_panics_clearly() {
 #[test]
 fn a_wait_through_a_suspended_guard_panics_while_a_fresh_one_holds_the_gil() {
     setup();
-    use std::cell::RefCell;
     static GIL: Gil = Gil::new();
-    thread_local! {
-        static STASH: RefCell<Option<GilGuard<'static>>> = const { RefCell::new(None) };
-    }
-    let t = spawn(|| {
-        let mut outer = GIL.acquire();
-        STASH.with(|s| *s.borrow_mut() = Some(GIL.ensure()));
-        let caught = outer.detach(|| {
-            let fresh = GIL.acquire();
-            let caught = std::panic::catch_unwind(|| {
-                STASH.with(|s| {
-                    let mut stash = s.borrow_mut();
-                    let inner = stash.as_mut().unwrap();
-                    let _ = Lock::new().acquire_with(inner);
-                })
-            });
-            drop(fresh);
-            caught
-        });
-        let message = caught
-            .expect_err("a wait through a suspended guard must panic")
-            .downcast::<String>()
-            .map(|s| *s)
-            .unwrap_or_default();
-        STASH.with(|s| drop(s.borrow_mut().take()));
-        drop(outer);
-        (message, GIL.is_locked())
-    });
-    let (message, locked) = t.join();
+    let (message, locked) = wait_through_a_smuggled_guard(&GIL, true);
     assert!(message.contains("does not hold the Gil"), "{message}");
     assert!(!locked);
 }

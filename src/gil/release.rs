@@ -283,7 +283,7 @@ impl Gil {
                 .get()
                 .unwrap_or_else(|| self.lender.load(Ordering::Relaxed));
             lender_addr.set(Some(addr));
-            // (The recorded lender is 0 under Fifo, which lends nothing.)
+            // (Fifo never reads `lender`: the choice below is Interactive's.)
             if fair_share::is_lender(addr, token) {
                 lender.set(Some((candidate, in_place)));
             }

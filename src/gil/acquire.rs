@@ -841,12 +841,20 @@ impl Gil {
         let mut handed = false;
         let mut i = 0;
         while i < allowed {
-            let state = self.look_at_word();
-            if self.is_holder(state, me) {
+            // A releaser empties our slot before it writes our address into
+            // the word, in the same callback, and nobody else empties it
+            // while we spin: until it is empty, the handoff has not come.
+            // So we poll our slot's own cache line, which the releaser
+            // writes once, and read the word only after: polling the word,
+            // whose line the releaser writes several times on its way, has
+            // each of those writes wait for the line to come back from our
+            // core (a loan cost 5% less so, measured in place of 0.666 µs).
+            if !self.in_place.holds_address(me) && self.is_holder(self.look_at_word(), me) {
                 handed = true;
                 break;
             }
             if i % 64 == 63 {
+                let state = self.state.load(Ordering::Relaxed);
                 if waits_out_a_wake_up && self.is_waking(state) {
                     start = Instant::now();
                     until = start.checked_add(Duration::from_nanos(nanos));

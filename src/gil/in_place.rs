@@ -39,16 +39,31 @@ const SLOTS: usize = 2;
 
 /// The slots: park tokens (a `ThreadState` address with flags), 0 when
 /// free. Every method is called with the Gil's park queue locked, except
-/// `holds`, a hint.
+/// `holds` and `holds_address`, hints.
 pub(super) struct InPlace {
-    slots: [AtomicUsize; SLOTS],
+    slots: [Slot; SLOTS],
+}
+
+/// One slot, on cache lines of its own: its occupant polls it while it
+/// spins (`holds_address`), and a releaser's other writes, or the other
+/// slot's, must not take the line away from under it. 128 bytes, as
+/// crossbeam pads on x86-64, whose prefetcher pulls lines in pairs.
+#[repr(align(128))]
+struct Slot(AtomicUsize);
+
+impl core::ops::Deref for Slot {
+    type Target = AtomicUsize;
+
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
 }
 
 impl InPlace {
     const_fn! {
         pub(super) const fn new() -> Self {
             Self {
-                slots: [AtomicUsize::new(0), AtomicUsize::new(0)],
+                slots: [Slot(AtomicUsize::new(0)), Slot(AtomicUsize::new(0))],
             }
         }
     }
@@ -118,6 +133,16 @@ impl InPlace {
             .iter()
             .any(|s| s.load(Ordering::Relaxed) == token)
     }
+
+    /// Whether the thread whose state is at `me` has a slot, whatever the
+    /// flags of its token: a hint, read without the queue lock, for the
+    /// occupant itself (only it and a handoff to it empty its slot).
+    pub(super) fn holds_address(&self, me: usize) -> bool {
+        self.slots.iter().any(|s| {
+            let t = s.load(Ordering::Relaxed);
+            t != 0 && t & !TOKEN_LOW == me
+        })
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -163,20 +188,29 @@ mod tests {
     }
 
     /// A waiter leaving (by its address, whatever its flags) and a handoff
-    /// taking a slot each empty only their own.
+    /// taking a slot each empty only their own, and a spinner, which looks
+    /// for its slot by its address, sees its own go and only its own.
     ///
     /// Mutations: `leave` emptying every taken slot (`&&` as `||`) → A's
     /// slot went with B's; `holds` always `true` → B still held a slot
-    /// after leaving.
+    /// after leaving; `holds_address` comparing the whole token (flags
+    /// kept) → B, which carries `PRIORITY`, did not find its slot; always
+    /// `true` → A found a slot a handoff had taken.
     #[test]
     fn leaving_or_taking_empties_only_the_own_slot() {
         let slots = InPlace::new();
         assert!(slots.enter(A) && slots.enter(B));
+        assert!(slots.holds_address(B & !TOKEN_LOW), "B's slot, by address");
+        assert!(!slots.holds_address(C));
         slots.leave(B & !TOKEN_LOW);
         assert!(slots.holds(A), "A's slot went with B's");
         assert!(!slots.holds(B));
         assert!(slots.has_room());
         assert!(slots.take(A));
+        assert!(
+            !slots.holds_address(A),
+            "A's slot was taken for its handoff"
+        );
         assert!(!slots.take(A), "a slot can be taken once");
         assert!(!slots.any());
     }

@@ -442,13 +442,17 @@ impl Gil {
         if wait.interruptible {
             ts.set_waiting_on(self.key());
         }
-        let outcome = self.wait_for_gil(ts, wait);
+        // Set by a spin that ended with the handoff: its clock reading then
+        // serves as the wait's end too (one reading fewer while the thread
+        // that lent us the Gil waits for it back).
+        let handed_at = Cell::new(None);
+        let outcome = self.wait_for_gil(ts, wait, &handed_at);
         if wait.interruptible {
             ts.clear_waiting_on();
         }
         match outcome {
             Outcome::Done => {
-                let resumed = Instant::now();
+                let resumed = handed_at.get().unwrap_or_else(Instant::now);
                 let waited = resumed.saturating_duration_since(start);
                 // Its contended hold is charged from here (`Gil::charge`).
                 ts.set_resumed_at(resumed);
@@ -471,7 +475,12 @@ impl Gil {
     }
 
     /// The wait loop: see the module docs for each decision.
-    fn wait_for_gil(&self, ts: &ThreadState, wait: Wait) -> Outcome {
+    fn wait_for_gil(
+        &self,
+        ts: &ThreadState,
+        wait: Wait,
+        handed_at: &Cell<Option<Instant>>,
+    ) -> Outcome {
         ts.ticket.store(
             self.next_ticket.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
@@ -531,7 +540,7 @@ impl Gil {
             // borrower already gave it back): spin for the return at once,
             // with no queue pass.
             lent_spun.set(true);
-            if self.spin_for_handoff(me, Spin::Lent) {
+            if self.spin_for_handoff(me, Spin::Lent, handed_at) {
                 return Outcome::Done;
             }
         }
@@ -741,7 +750,7 @@ impl Gil {
                     // spin there for the handoff, once per hold, as a
                     // thread that asked does.
                     spun_at.set(self.switch_number());
-                    if self.spin_for_handoff(me, Spin::Ahead) {
+                    if self.spin_for_handoff(me, Spin::Ahead, handed_at) {
                         return Outcome::Done;
                     }
                 }
@@ -756,7 +765,8 @@ impl Gil {
                     if handed.replace(false) {
                         return Outcome::Done;
                     }
-                    if spin_next.replace(false) && self.spin_for_handoff(me, Spin::of(wait.arrival))
+                    if spin_next.replace(false)
+                        && self.spin_for_handoff(me, Spin::of(wait.arrival), handed_at)
                     {
                         return Outcome::Done;
                     }
@@ -811,10 +821,10 @@ impl Gil {
     }
 
     /// Spins, in its slot, until a releaser makes `me` the holder
-    /// (true) or the spin budget of `kind` passes (false: the caller looks
-    /// again, and parks or finds itself handed over). Adapts the budget
-    /// (see `HANDOFF_SPIN`).
-    fn spin_for_handoff(&self, me: usize, kind: Spin) -> bool {
+    /// (true, with the time it saw so in `handed_at`) or the spin budget of
+    /// `kind` passes (false: the caller looks again, and parks or finds
+    /// itself handed over). Adapts the budget (see `HANDOFF_SPIN`).
+    fn spin_for_handoff(&self, me: usize, kind: Spin, handed_at: &Cell<Option<Instant>>) -> bool {
         let checks = park::spin_limit().saturating_mul(SPIN_CHECKS_PER_ROUND);
         if checks == 0 {
             // A build that does not spin (a loom model): look once.
@@ -867,7 +877,10 @@ impl Gil {
             core::hint::spin_loop();
         }
         let next = if handed {
-            let target = fair_share::nanos(start.elapsed()).saturating_mul(4).clamp(
+            let at = Instant::now();
+            handed_at.set(Some(at));
+            let spun = at.saturating_duration_since(start);
+            let target = fair_share::nanos(spun).saturating_mul(4).clamp(
                 fair_share::nanos(MIN_HANDOFF_SPIN),
                 fair_share::nanos(HANDOFF_SPIN),
             );

@@ -26,12 +26,6 @@ impl Instant {
         Self(Selected::now())
     }
 
-    /// Time since `self`; zero if the clock has not moved past it.
-    #[inline]
-    pub(crate) fn elapsed(&self) -> Duration {
-        Selected::duration_between(self.0, Selected::now())
-    }
-
     /// Time from `earlier` to `self`; zero if `self` is not later.
     #[inline]
     pub(crate) fn saturating_duration_since(&self, earlier: Instant) -> Duration {

@@ -106,6 +106,12 @@ struct Cell {
     mean_us: f64,
     /// Units of about 1 µs of work per second, all CPU threads together.
     cpu_units_per_s: f64,
+    /// The CPU threads' time on a core, all together, as a share of the
+    /// cell's time (Linux; `None` elsewhere). One of them holds the Gil
+    /// at a time, so up to 100% is work or spinning for the Gil; what falls
+    /// short went to the echo server and the client, on a machine with few
+    /// cores, or to parked threads' wake-ups.
+    cpu_on_core: Option<f64>,
 }
 
 /// Work units the echo server does per message, holding the Gil.
@@ -164,19 +170,23 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
         .map(|i| {
             let (gil, stop, start, counters) =
                 (gil.clone(), stop.clone(), start.clone(), counters.clone());
-            thread::spawn(move || {
-                start.wait();
-                let mut guard = gil.acquire();
-                let mut x = i as u64 + 1;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < hard_end {
-                    for _ in 0..64 {
-                        x = work(x, unit);
-                        counters[i].0.fetch_add(1, Ordering::Relaxed);
-                        guard.checkpoint();
+            let name = format!("{CPU_THREAD_NAME}{i}");
+            thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    start.wait();
+                    let mut guard = gil.acquire();
+                    let mut x = i as u64 + 1;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < hard_end {
+                        for _ in 0..64 {
+                            x = work(x, unit);
+                            counters[i].0.fetch_add(1, Ordering::Relaxed);
+                            guard.checkpoint();
+                        }
                     }
-                }
-                std::hint::black_box(x);
-            })
+                    std::hint::black_box(x);
+                })
+                .expect("spawn a CPU thread")
         })
         .collect();
 
@@ -205,6 +215,7 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
     start.wait();
     thread::sleep(WARMUP);
     let cpu_before: u64 = counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+    let on_core_before = cpu_threads_on_core_ns();
     let begin = Instant::now();
     let end = begin + measure;
     let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
@@ -238,6 +249,10 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
     }
     let elapsed = begin.elapsed().as_secs_f64();
     let cpu_after: u64 = counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+    let on_core = on_core_before
+        .zip(cpu_threads_on_core_ns())
+        .filter(|_| cpu_threads > 0)
+        .map(|(a, b)| (b - a) as f64 / 1e9 / elapsed);
     stop.store(true, Ordering::Relaxed);
     echo.join().expect("the echo server thread panicked");
     for t in cpu {
@@ -259,7 +274,28 @@ fn run_cell(policy: SwitchPolicy, cpu_threads: usize, measure: Duration, unit: u
         p99_us: f64::from(p99),
         mean_us: mean,
         cpu_units_per_s: (cpu_after - cpu_before) as f64 / elapsed,
+        cpu_on_core: on_core,
     }
+}
+
+/// The name of each CPU thread, followed by its number.
+const CPU_THREAD_NAME: &str = "convoy-cpu-";
+
+/// The time the CPU threads have spent on a core, in ns, all together
+/// (the first field of each thread's `/proc/self/task/*/schedstat`); `None`
+/// where that is not readable (not Linux, no schedstats).
+fn cpu_threads_on_core_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        // The kernel truncates thread names to 15 bytes: the prefix fits.
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.starts_with(CPU_THREAD_NAME) {
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
 }
 
 /// Runs `examples/convoy_cpython.py`; `None` (with a note on stderr) if
@@ -299,6 +335,7 @@ fn run_cpython(seconds: f64) -> Option<Vec<Cell>> {
                 p99_us: json_number(line, "p99_us")?,
                 mean_us: json_number(line, "mean_us")?,
                 cpu_units_per_s: json_number(line, "cpu_units_per_s")?,
+                cpu_on_core: None,
             })
         })
         .collect();
@@ -415,9 +452,17 @@ fn main() {
                 |c, _| format!("{:.0}", c.cpu_units_per_s),
                 None,
             ),
+            (
+                "  CPU threads on a core (sum)",
+                |c, _| {
+                    c.cpu_on_core
+                        .map_or("?".into(), |s| format!("{:.0}%", 100.0 * s))
+                },
+                None,
+            ),
         ];
         for (label, figure, goal) in &rows {
-            if n == 0 && label.starts_with("CPU") {
+            if n == 0 && label.trim_start().starts_with("CPU") {
                 continue;
             }
             let mut line = format!("  {label:<30}");
@@ -451,6 +496,22 @@ fn main() {
                 "  CPU units lost per round trip",
                 format!("{lost:.1}"),
             );
+            // Of those, the units the CPU threads could not do because the
+            // operating system ran the echo server and the client on their
+            // core: their time off a core beyond Fifo's, at Fifo's rate of
+            // work per second on a core.
+            if let (Some(fifo_on), Some(ours_on)) =
+                (fifo[c].cpu_on_core, interactive[c].cpu_on_core)
+            {
+                let per_core_s = fifo[c].cpu_units_per_s / fifo_on.max(1e-9);
+                let off_core = (fifo_on - ours_on).max(0.0) * per_core_s
+                    / interactive[c].round_trips_per_s.max(1e-9);
+                println!(
+                    "  {:<30}{:>40}",
+                    "    of which off a core",
+                    format!("{off_core:.1}"),
+                );
+            }
         }
     }
     println!(

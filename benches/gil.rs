@@ -27,6 +27,14 @@
 //!   without the recorder (`GILOCK_BENCH_ONLY=hooks` runs only this part;
 //!   `GILOCK_BENCH_ONLY=starvation` only (f), `GILOCK_BENCH_ONLY=uncontended` only (a); `GILOCK_BENCH_VERBOSE=1` prints
 //!   (a)'s rounds and (f)'s share of every thread in every window).
+//! - (g) what a loan costs (`GILOCK_BENCH_ONLY=loan` runs only this): one
+//!   CPU-bound thread with a checkpoint after every ~1 µs of work, and one
+//!   that detaches for 5-6.5 µs of busy work in a loop and does nothing
+//!   with the Gil in between. Under Interactive every return from the
+//!   detach borrows the Gil at the CPU thread's next checkpoint and gives
+//!   it back at once: the CPU thread's work lost per return, against its
+//!   work alone, is what a loan costs it. Under Fifo the detaching thread
+//!   waits out intervals and barely runs.
 //!
 //! The interval is 5 ms (CPython's default; `GILOCK_BENCH_INTERVAL_MS`
 //! changes it). Numbers taken while other processes compete for the CPUs are
@@ -428,6 +436,10 @@ fn main() {
             );
             return;
         }
+        Ok("loan") => {
+            loan::print(interval, calibrate(), run_for);
+            return;
+        }
         Ok("starvation") => {
             let iters = calibrate();
             let run_for = run_for.max(Duration::from_secs(3)) + Duration::from_millis(500);
@@ -817,6 +829,101 @@ fn main() {
 /// beside the holder's one, 2.67 cores of demand. The share of the window
 /// against 1/6, and how much of the time the Gil was held at all, are
 /// printed too.
+// ---------------------------------------------------------------- (g)
+
+mod loan {
+    use super::{machine, work};
+    use gilock::{Gil, SwitchPolicy};
+    use std::hint::black_box;
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// How long the detaching thread stays away, at least; each time adds
+    /// up to `JITTER`, so that its returns fall at every point of the CPU
+    /// thread's work unit rather than at one.
+    const AWAY: Duration = Duration::from_nanos(5_000);
+    const JITTER_NS: u64 = 1_500;
+
+    /// A counter on a cache line of its own.
+    #[repr(align(128))]
+    struct Counter(AtomicU64);
+
+    /// The CPU thread's work units per second, and the detaching thread's
+    /// returns per second (0 with `detaching` off: the CPU thread alone).
+    fn run(gil: &Gil, iters: u32, run_for: Duration, detaching: bool) -> (f64, f64) {
+        let stop = AtomicBool::new(false);
+        let start = Barrier::new(3);
+        let (units, returns) = (Counter(AtomicU64::new(0)), Counter(AtomicU64::new(0)));
+        thread::scope(|s| {
+            s.spawn(|| {
+                start.wait();
+                let mut g = gil.acquire();
+                while !stop.load(Relaxed) {
+                    black_box(work(iters));
+                    units.0.fetch_add(1, Relaxed);
+                    g.checkpoint();
+                }
+            });
+            s.spawn(|| {
+                start.wait();
+                if !detaching {
+                    return;
+                }
+                let mut g = gil.acquire();
+                let mut rng = 0x2545_F491_4F6C_DD1Du64;
+                while !stop.load(Relaxed) {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let away = AWAY + Duration::from_nanos(rng % JITTER_NS);
+                    g.detach(|| {
+                        let begin = Instant::now();
+                        while begin.elapsed() < away {
+                            std::hint::spin_loop();
+                        }
+                    });
+                    returns.0.fetch_add(1, Relaxed);
+                }
+            });
+            start.wait();
+            thread::sleep(Duration::from_millis(100));
+            let (u0, r0, t0) = (
+                units.0.load(Relaxed),
+                returns.0.load(Relaxed),
+                Instant::now(),
+            );
+            thread::sleep(run_for);
+            let (u1, r1) = (units.0.load(Relaxed), returns.0.load(Relaxed));
+            let elapsed = t0.elapsed().as_secs_f64();
+            stop.store(true, Relaxed);
+            ((u1 - u0) as f64 / elapsed, (r1 - r0) as f64 / elapsed)
+        })
+    }
+
+    /// Runs (g) under each policy, each against the CPU thread alone right
+    /// before it, and prints a line per policy.
+    pub fn print(interval: Duration, iters: u32, run_for: Duration) {
+        let run_for = run_for.min(Duration::from_secs(2));
+        for policy in [SwitchPolicy::Fifo, SwitchPolicy::Interactive] {
+            let gil = Gil::with_switch_interval(interval);
+            gil.set_policy(policy);
+            let (alone, _) = run(&gil, iters, run_for, false);
+            let (units, returns) = run(&gil, iters, run_for, true);
+            // The share of the CPU thread's time lost, per return, in µs.
+            let lost_us = (1.0 - units / alone.max(1.0)) * 1e6 / returns.max(1.0);
+            println!(
+                "(g) {policy:?}: a thread detaching for 5-6.5 µs returns {returns:.0} times/s; \
+                 the CPU thread does {:.1}% of its work alone, {lost_us:.2} µs lost per return \
+                 ({})",
+                100.0 * units / alone.max(1.0),
+                machine::conditions()
+            );
+        }
+    }
+}
+
 mod starvation {
     use super::{thread_cpu_time, work};
     use gilock::{Gil, SwitchPolicy};

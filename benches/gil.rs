@@ -811,24 +811,6 @@ fn main() {
     hooks::section(interval, iters, run_for);
 }
 
-// ---------------------------------------------------------------- (f)
-
-/// Starvation: two CPU-bound threads against four that hold the Gil about
-/// 2 µs and detach about 5 µs of busy work, again and again. Each thread
-/// times its own holds (from having the Gil to letting it go) and its waits
-/// for the Gil into 1 s windows; the figure is the worst window's Gil time
-/// against the thread's max-min fair share.
-///
-/// The fair share is computed per window from what each thread asked for:
-/// the time it held the Gil or waited for it (a thread doing its own work
-/// outside the Gil did not ask), water-filled over the Gil time held in the
-/// window by all threads. Not over the whole window: on 2 cores the Gil
-/// cannot be held all the time here, whatever the policy, because a fair
-/// share for the detaching threads (1/6 each: every thread asks for more,
-/// a detaching one 2/7) gives them 1.67 cores of busy work outside the Gil
-/// beside the holder's one, 2.67 cores of demand. The share of the window
-/// against 1/6, and how much of the time the Gil was held at all, are
-/// printed too.
 // ---------------------------------------------------------------- (g)
 
 mod loan {
@@ -841,7 +823,7 @@ mod loan {
     use std::time::{Duration, Instant};
 
     /// How long the detaching thread stays away, at least; each time adds
-    /// up to `JITTER`, so that its returns fall at every point of the CPU
+    /// up to `JITTER_NS`, so that its returns fall at every point of the CPU
     /// thread's work unit rather than at one.
     const AWAY: Duration = Duration::from_nanos(5_000);
     const JITTER_NS: u64 = 1_500;
@@ -924,6 +906,24 @@ mod loan {
     }
 }
 
+// ---------------------------------------------------------------- (f)
+
+/// Starvation: two CPU-bound threads against four that hold the Gil about
+/// 2 µs and detach about 5 µs of busy work, again and again. Each thread
+/// times its own holds (from having the Gil to letting it go) and its waits
+/// for the Gil into 1 s windows; the figure is the worst window's Gil time
+/// against the thread's max-min fair share.
+///
+/// The fair share is computed per window from what each thread asked for:
+/// the time it held the Gil or waited for it (a thread doing its own work
+/// outside the Gil did not ask), water-filled over the Gil time held in the
+/// window by all threads. Not over the whole window: on 2 cores the Gil
+/// cannot be held all the time here, whatever the policy, because a fair
+/// share for the detaching threads (1/6 each: every thread asks for more,
+/// a detaching one 2/7) gives them 1.67 cores of busy work outside the Gil
+/// beside the holder's one, 2.67 cores of demand. The share of the window
+/// against 1/6, and how much of the time the Gil was held at all, are
+/// printed too.
 mod starvation {
     use super::{thread_cpu_time, work};
     use gilock::{Gil, SwitchPolicy};

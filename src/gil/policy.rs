@@ -9,11 +9,11 @@
 ///
 /// | (2 cores, AMD EPYC VM, 4 December; 5 ms interval; quiet machine) | `Fifo` | `Interactive` | CPython 3 |
 /// |---|---|---|---|
-/// | echo round trips with 1 / 2 / 4 CPU-bound threads, share of the rate without | 0.6% / 0.3% / 0.1-0.2% | 284-339% / 253-366% / 184-299% | 0.9-1% / 0.2-0.3% / 0.1% |
-/// | p99 of a round trip, 2 CPU-bound threads | 28.5-28.7 ms | 43-76 µs | 53-72 ms |
-/// | CPU-bound threads' work while the echo runs, share of Fifo's | 100% | 68-81% | (other units) |
-/// | thread back from 1 ms of I/O, 2 CPU-bound threads: mean / p99 wait | 9.5-9.6 / 10.3-11.2 ms | 0.01-0.02 / 0.06-0.07 ms | 15-21 / 76-102 ms |
-/// | CPU-only: slice p99 / a pair's throughput against one thread | 5.2 ms / 98% | 5.2-6.5 ms (over 6 ms in 2 of 8 runs) / 98-99% | 5.2 ms / 89-95% |
+/// | echo round trips with 1 / 2 / 4 CPU-bound threads, share of the rate without | 0.5-0.6% / 0.3% / 0.1% | 275-303% / 256-315% / 131-240% | 0.9-1% / 0.1-0.3% / 0.1% |
+/// | p99 of a round trip, 2 CPU-bound threads | 28.7-28.8 ms | 45-60 µs | 56-79 ms |
+/// | CPU-bound threads' work while the echo runs, share of Fifo's | 100% | 66-83% | (other units) |
+/// | thread back from 1 ms of I/O, 2 CPU-bound threads: mean / p99 wait | 9.4-9.7 / 10.3-12.0 ms | 0.01 / 0.04-0.05 ms | 23-24 / 91-122 ms |
+/// | CPU-only: slice p99 / a pair's throughput against one thread | 5.2 ms / 97-99% | 5.4-6.2 ms / 97-98% | 5.2 ms / 100-104% |
 ///
 /// The README has the full table and how to reproduce it
 /// (`cargo run --release --example convoy`, `cargo bench --bench gil`).
@@ -22,7 +22,7 @@
 ///
 /// `Fifo`, because it is what CPython does and because `Interactive` costs
 /// CPU-bound threads a fifth to a quarter of their throughput while an I/O
-/// thread runs flat out next to them (68-81% of their work under `Fifo`,
+/// thread runs flat out next to them (66-83% of their work under `Fifo`,
 /// against a target of 85%): the I/O thread really holds the Gil then (its
 /// 2 µs of work per message at 50-70 thousand round trips a second, three
 /// times its rate without CPU-bound threads, whose busy cores keep its
@@ -34,7 +34,7 @@
 ///
 /// One target is missed by both policies: in the README's starvation
 /// scenario (2 CPU-bound threads against 4 threads that hold the Gil 2 µs
-/// and detach 5 µs of busy work) the detaching threads get 53-58% of
+/// and detach 5 µs of busy work) the detaching threads get 51-58% of
 /// their max-min fair share in their worst second under `Interactive`
 /// (0.3% under `Fifo`), against a target of 80% (75-80% in three quiet
 /// runs on an Intel Xeon VM). The README shows that the figure rises when

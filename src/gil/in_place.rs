@@ -7,10 +7,11 @@
 //! two parks (its interval ran out,
 //! or it wants another deadline). In either case it may take one of a few
 //! slots, and then it is a candidate like a parked waiter: a releaser that
-//! picks it makes it the holder in place (writes its address into the
-//! state word, keeps `LOCKED`) and empties its slot, with no wake-up; the
-//! waiter sees its address in the word while it spins, or at its next
-//! `validate`.
+//! picks it makes it the holder in place (empties its slot, then writes
+//! its address into the state word, keeps `LOCKED`), with no wake-up; the
+//! waiter, spinning, sees its slot empty and then its address in the word
+//! (it polls the slot, whose line only that handoff writes), or sees the
+//! word at its next `validate`.
 //!
 //! The rules that make this sound, each kept with the park queue locked:
 //! - a waiter enters and leaves a slot only in a park callback (its

@@ -158,6 +158,14 @@ pub(super) fn is_lender(lender: usize, token: usize) -> bool {
     lender != 0 && token & !TOKEN_LOW == lender
 }
 
+/// Whether the waiter with park token `token` may be woken ahead of its
+/// turn (`Gil::wake_ahead`): a parked one (one in a slot is awake already)
+/// back from a voluntary release (`PRIORITY`), whose holds are short, so
+/// that a wake-up after its predecessor's handoff would leave the Gil idle.
+pub(super) fn may_wake_ahead(token: usize, in_place: bool) -> bool {
+    !in_place && token & PRIORITY != 0
+}
+
 /// What a handoff under `Interactive` does to the loan (rule 2).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Loan {
@@ -507,6 +515,25 @@ mod tests {
         assert!(is_lender(a, a));
         assert!(is_lender(a, a | TOKEN_LOW));
         assert!(!is_lender(a, b));
+    }
+
+    /// Only a parked thread back from a voluntary release may be woken
+    /// ahead of its turn: not one awake in a slot, and not a CPU-bound one.
+    ///
+    /// Mutations (4 December): in `Gil::find_heir`, this test inline as
+    /// `!in_place && token & PRIORITY != 0` survived every std test and the
+    /// whole Interactive loom suite (one run each) with its `&&` as `||`
+    /// and its `&` as `|` or `^` (a CPU-bound or timed waiter woken into a
+    /// slot); `!=` as `==` was caught by the `wake_ahead` model only. Here
+    /// `||` fails the second assertion, `|` and `^` the third, `==` (and
+    /// `!` deleted) the first.
+    #[test]
+    fn only_a_parked_thread_back_from_a_voluntary_release_is_woken_ahead() {
+        let (returning, cpu_bound) = (0x1000 | PRIORITY, 0x2000);
+        assert!(may_wake_ahead(returning, false));
+        assert!(!may_wake_ahead(returning, true), "awake already, in a slot");
+        assert!(!may_wake_ahead(cpu_bound, false), "its wake-up can wait");
+        assert!(!may_wake_ahead(cpu_bound, true));
     }
 
     /// A loan ends when the Gil goes back to the lender or to a thread not

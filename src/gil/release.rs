@@ -276,7 +276,7 @@ impl Gil {
             if in_place && awake.get().is_none_or(|a| candidate.before(&a)) {
                 awake.set(Some(candidate));
             }
-            if interactive && !in_place && token & PRIORITY != 0 {
+            if interactive && fair_share::may_wake_ahead(token, in_place) {
                 returning.set(fair_share::first_two(returning.get(), candidate));
             }
             let addr = lender_addr

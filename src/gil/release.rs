@@ -330,7 +330,7 @@ impl Gil {
             let in_transit = how == How::Forced && self.in_transit.load(Ordering::Relaxed) != 0;
             if interactive && in_place && !in_transit && self.in_place.take(chosen.token) {
                 // Made the holder where it waits: no wake-up, no second pass.
-                let more = result.have_more_threads || self.in_place.any();
+                let more = self.others_wait(result.have_more_threads);
                 let lent = self.hand_to(ts, chosen, how, more, now);
                 done.set(Some(Released::HandedOff { lent }));
             } else {
@@ -486,7 +486,7 @@ impl Gil {
                 match heir {
                     Some(h) if h.in_place && self.in_place.take(h.token) => {
                         // Made the holder where it waits: no wake-up.
-                        let more = result.have_more_threads || self.in_place.any();
+                        let more = self.others_wait(result.have_more_threads);
                         let lent = self.hand_to(ts, h, how, more, now);
                         outcome.set(Some(Released::HandedOff { lent }));
                     }
@@ -501,7 +501,7 @@ impl Gil {
             }
             // The filter unparks only the heir.
             if let Some(h) = heir {
-                let more = result.have_more_threads || self.in_place.any();
+                let more = self.others_wait(result.have_more_threads);
                 let lent = self.hand_to(ts, h, how, more, now);
                 if now.is_some() {
                     // Interactive: its waiters may spin for its release
@@ -519,6 +519,16 @@ impl Gil {
         //   run no user code, and neither park nor unwind.
         unsafe { park::unpark_filter(self.key(), filter, callback) };
         outcome.get()
+    }
+
+    /// In an unpark callback, once the heir is chosen (and its slot emptied,
+    /// if it waited in one): whether anyone else still waits, parked (the
+    /// queue `has_more` threads) or in a slot. If so, the word must keep the
+    /// waiters bit for the heir's release to hand the Gil on: without it,
+    /// that release frees the word, and whoever is parked waits out its
+    /// interval.
+    fn others_wait(&self, has_more: bool) -> bool {
+        has_more || self.in_place.any()
     }
 
     /// Makes `heir` the holder, in an unpark callback (the queue locked,
@@ -645,6 +655,26 @@ mod tests {
         assert_eq!(after(How::Handoff), 5_000);
         assert_eq!(after(How::Forced), 1_000);
         assert_eq!(after(How::Yield), 1_000);
+    }
+
+    /// Others wait after a handoff if the queue still holds threads or a
+    /// slot is taken, either one.
+    ///
+    /// Mutation (4 December): in `wake_heir`'s handoff to a heir in a slot,
+    /// this test inline with `&&` for `||` survived every std test and the
+    /// whole Interactive loom suite: the word lost the waiters bit while
+    /// threads were parked (they then waited out their interval, which the
+    /// models' timer allows). Here `&&` fails the first assertion, and
+    /// either operand alone the first or the second.
+    #[test]
+    fn others_wait_while_a_thread_is_parked_or_in_a_slot() {
+        let gil = Gil::new();
+        assert!(gil.others_wait(true), "parked threads, no slot taken");
+        assert!(gil.in_place.enter(0x1000));
+        assert!(gil.others_wait(false), "a slot taken, nobody parked");
+        assert!(gil.others_wait(true));
+        assert!(gil.in_place.take(0x1000));
+        assert!(!gil.others_wait(false), "nobody at all");
     }
 
     /// Who is woken ahead of their turn: of the first two parked threads

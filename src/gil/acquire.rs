@@ -38,6 +38,7 @@
 
 use super::fair_share::{self, Arrival, Verdict};
 use super::hooks::{self, GilEventKind};
+use super::in_place;
 use super::release::{TOKEN_AHEAD, TOKEN_HANDOFF};
 use super::thread_state::{ThreadState, ThreadStatus};
 use super::{Gil, GilGuard, HOLDER, HOOKED, LOCKED, PARKED, PRIORITY, SwitchPolicy};
@@ -850,6 +851,8 @@ impl Gil {
         let most = checks.saturating_mul(WAKING_SPINS);
         let mut handed = false;
         let mut i = 0;
+        // Our slot (none if the handoff came before we could look).
+        let slot = self.in_place.slot_of(me);
         while i < allowed {
             // A releaser empties our slot before it writes our address into
             // the word, in the same callback, and nobody else empties it
@@ -859,7 +862,8 @@ impl Gil {
             // whose line the releaser writes several times on its way, has
             // each of those writes wait for the line to come back from our
             // core (a loan cost 5% less so, measured in place of 0.666 µs).
-            if !self.in_place.holds_address(me) && self.is_holder(self.look_at_word(), me) {
+            let in_slot = slot.is_some_and(|s| in_place::is_of(s.load(Ordering::Relaxed), me));
+            if !in_slot && self.is_holder(self.look_at_word(), me) {
                 handed = true;
                 break;
             }

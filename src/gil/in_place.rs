@@ -40,13 +40,13 @@ const SLOTS: usize = 2;
 
 /// The slots: park tokens (a `ThreadState` address with flags), 0 when
 /// free. Every method is called with the Gil's park queue locked, except
-/// `holds` and `holds_address`, hints.
+/// `holds` and `slot_of`, hints.
 pub(super) struct InPlace {
     slots: [Slot; SLOTS],
 }
 
 /// One slot, on cache lines of its own: its occupant polls it while it
-/// spins (`holds_address`), and a releaser's other writes, or the other
+/// spins (`slot_of`), and a releaser's other writes, or the other
 /// slot's, must not take the line away from under it. 128 bytes, as
 /// crossbeam pads on x86-64, whose prefetcher pulls lines in pairs.
 #[repr(align(128))]
@@ -88,8 +88,7 @@ impl InPlace {
     /// one.
     pub(super) fn leave(&self, me: usize) {
         for slot in &self.slots {
-            let t = slot.load(Ordering::Relaxed);
-            if t != 0 && t & !TOKEN_LOW == me {
+            if is_of(slot.load(Ordering::Relaxed), me) {
                 slot.store(0, Ordering::Relaxed);
             }
         }
@@ -135,15 +134,29 @@ impl InPlace {
             .any(|s| s.load(Ordering::Relaxed) == token)
     }
 
-    /// Whether the thread whose state is at `me` has a slot, whatever the
-    /// flags of its token: a hint, read without the queue lock, for the
-    /// occupant itself (only it and a handoff to it empty its slot).
-    pub(super) fn holds_address(&self, me: usize) -> bool {
-        self.slots.iter().any(|s| {
-            let t = s.load(Ordering::Relaxed);
-            t != 0 && t & !TOKEN_LOW == me
-        })
+    /// For the tests: whether the thread whose state is at `me` has a slot,
+    /// whatever the flags of its token (what its spin polls, `slot_of`).
+    #[cfg(test)]
+    fn holds_address(&self, me: usize) -> bool {
+        self.slot_of(me).is_some()
     }
+
+    /// The slot of the thread whose state is at `me`, if it has one, for
+    /// that thread to poll while it spins: its token stays in that slot
+    /// until a handoff takes it (it never moves to the other), so the
+    /// spinner reads this one line, not every slot's.
+    pub(super) fn slot_of(&self, me: usize) -> Option<&AtomicUsize> {
+        self.slots
+            .iter()
+            .find(|s| is_of(s.load(Ordering::Relaxed), me))
+            .map(|s| &s.0)
+    }
+}
+
+/// Whether the slot's `token` is that of the thread whose state is at
+/// `me` (whatever its flags; never a free slot's 0).
+pub(super) fn is_of(token: usize, me: usize) -> bool {
+    token != 0 && token & !TOKEN_LOW == me
 }
 
 #[cfg(all(test, not(loom)))]
@@ -194,9 +207,9 @@ mod tests {
     ///
     /// Mutations: `leave` emptying every taken slot (`&&` as `||`) → A's
     /// slot went with B's; `holds` always `true` → B still held a slot
-    /// after leaving; `holds_address` comparing the whole token (flags
-    /// kept) → B, which carries `PRIORITY`, did not find its slot; always
-    /// `true` → A found a slot a handoff had taken.
+    /// after leaving; `is_of` comparing the whole token (flags kept) → B,
+    /// which carries `PRIORITY`, did not find its slot; `slot_of` taking
+    /// any slot → C found a slot it never took.
     #[test]
     fn leaving_or_taking_empties_only_the_own_slot() {
         let slots = InPlace::new();
